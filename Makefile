@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` (train + evaluate on synthetic data) and `make test`.
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.sparseg-installed
+DEMO ?= demo
+export HF_HUB_OFFLINE := 1
+
+.PHONY: demo test lint env
+
+env: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.lock
+	$(PYTHON) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO)/run
+	$(VENV)/bin/sparseg synth $(DEMO)/data --n 240 --size 128x128 --fg 0.02 --empty 0.25 --seed 0
+	$(VENV)/bin/sparseg inspect $(DEMO)/data
+	$(VENV)/bin/sparseg train --config configs/quick.yaml --data $(DEMO)/data --out $(DEMO)/run
+	$(VENV)/bin/sparseg tune --run $(DEMO)/run --data $(DEMO)/data
+	$(VENV)/bin/sparseg evaluate --run $(DEMO)/run --data $(DEMO)/data --subset test
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,288 @@
+"""Ablation ladders: a base preset plus named stages of config overrides, resolved and validated.
+
+A ladder file::
+
+    base: ../basic.yaml          # preset, relative to the ladder file (default: built-in defaults)
+    mode: cumulative             # or leave_one_out
+    stages:
+      - name: basic
+        claim: [0.20, 0.30]      # the Dice range someone promised for this stage, in [0, 1]
+      - name: + aggressive augmentation
+        overrides: {augment.elastic.p: 0.5, augment.grid_distortion: {p: 0.3}}
+      - name: + TTA + post-processing
+        tune: true               # run `sparseg tune` before evaluating
+        after_tune: {inference.crf.enabled: false}   # forced over what tune decided
+      - name: + ensemble
+        ensemble_folds: 3        # K fold models per seed, evaluated as one ensemble
+      - name: + pre-trained encoder
+        overrides: {model.encoder_weights: imagenet}
+        requires: pretrained_weights                 # skipped (with the reason) when unavailable
+
+``cumulative``: each stage applies its overrides (and ``tune``/``after_tune``/``ensemble_folds``)
+on top of the previous measured stage; a skipped stage's overrides are not passed on.
+``leave_one_out``: the first stage is the full recipe, each further stage applies its overrides on
+top of it only (removing one trick) and inherits its ``requires``.
+Override keys are dotted config paths; a mapping value is merged into the section it names.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from sparseg.config import Config, read_yaml_mapping, validate_config
+from sparseg.errors import SparsegError
+
+MODES = ("cumulative", "leave_one_out")
+REQUIREMENTS = ("pretrained_weights",)
+LADDER_KEYS = ("base", "mode", "description", "stages")
+STAGE_KEYS = (
+    "name",
+    "overrides",
+    "tune",
+    "after_tune",
+    "ensemble_folds",
+    "requires",
+    "claim",
+    "claim_gain",
+    "note",
+)
+# Sections that change only what happens after training: stages differing only there share it.
+INFERENCE_SECTIONS = ("inference", "evaluation")
+
+RequirementCheck = Callable[[str, Config], str | None]
+"""``check(requirement, config)`` → why the requirement is not met here, or None when it is."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One resolved rung of the ladder."""
+
+    index: int
+    name: str
+    slug: str
+    config: Config
+    tune: bool
+    after_tune: dict[str, Any]
+    ensemble_folds: int  # 1: a single model on the sweep's split
+    claim: tuple[float, float] | None
+    claim_gain: tuple[float, float] | None
+    note: str | None
+    skipped: str | None  # the reason, when the stage cannot run here
+    compare_to: int | None  # index of the stage its gain is measured against
+
+    @property
+    def training_key(self) -> str:
+        """Equal keys mean identical training; such stages share one trained model per seed."""
+        sections = self.config.model_dump(mode="json")
+        trained = {k: v for k, v in sections.items() if k not in INFERENCE_SECTIONS}
+        return json.dumps([trained, self.ensemble_folds], sort_keys=True)
+
+
+@dataclass(frozen=True)
+class Ladder:
+    path: Path
+    base: Path | None
+    mode: str
+    description: str
+    stages: list[Stage]
+
+
+def load_ladder(path: Path, check: RequirementCheck | None = None) -> Ladder:
+    """Read, resolve and validate a ladder; ``check`` decides requirements (None: all met)."""
+    path = Path(path)
+    raw = read_yaml_mapping(path)
+    _reject_unknown(raw, LADDER_KEYS, f"{path}")
+    mode = raw.get("mode", "cumulative")
+    if mode not in MODES:
+        raise SparsegError(f"{path}: mode: {mode!r} is not one of {', '.join(MODES)}")
+    base = (path.parent / str(raw["base"])).resolve() if raw.get("base") else None
+    base_raw = read_yaml_mapping(base) if base is not None else {}
+    specs = raw.get("stages")
+    if not isinstance(specs, list) or not specs:
+        raise SparsegError(f"{path}: stages: expected a non-empty list of stages")
+    parsed = [_parse_stage(spec, f"{path}: stages[{i}]") for i, spec in enumerate(specs)]
+    names = [spec["name"] for spec in parsed]
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate is not None:
+        raise SparsegError(f"{path}: stage name {duplicate!r} appears more than once")
+    resolve = _resolve_cumulative if mode == "cumulative" else _resolve_leave_one_out
+    stages = resolve(parsed, base_raw, path, check)
+    return Ladder(path, base, mode, str(raw.get("description") or ""), stages)
+
+
+def apply_dotted(raw: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """A deep copy of ``raw`` with ``{"a.b.c": value}`` overrides; mappings merge into sections."""
+    result = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node = result
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SparsegError(f"{where}: {key}: {part} is not a section")
+            node = child
+        leaf = parts[-1]
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = apply_dotted(node[leaf], value, where)
+        else:
+            node[leaf] = copy.deepcopy(value)
+    return result
+
+
+def slugify(index: int, name: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return f"{index + 1:02d}-{words or 'stage'}"
+
+
+# ---------------------------------------------------------------- parsing
+def _reject_unknown(raw: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    unknown = [key for key in raw if key not in allowed]
+    if unknown:
+        raise SparsegError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(allowed)})")
+
+
+def _parse_stage(spec: Any, where: str) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise SparsegError(f"{where}: expected a mapping with at least a name")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise SparsegError(f"{where}: name: expected a non-empty string")
+    where = f"{where} ({name!r})"
+    _reject_unknown(spec, STAGE_KEYS, where)
+    requires = spec.get("requires") or []
+    requires = [requires] if isinstance(requires, str) else requires
+    unknown = [r for r in requires if r not in REQUIREMENTS]
+    if not isinstance(requires, list) or unknown:
+        raise SparsegError(
+            f"{where}: requires: {unknown[0] if unknown else requires!r} is not one of "
+            f"{', '.join(REQUIREMENTS)}"
+        )
+    tune = spec.get("tune")
+    if tune is not None and not isinstance(tune, bool):
+        raise SparsegError(f"{where}: tune: expected true or false")
+    folds = spec.get("ensemble_folds")
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 1):
+        raise SparsegError(f"{where}: ensemble_folds: expected a whole number ≥ 2 (1: no ensemble)")
+    after_tune = _mapping(spec, "after_tune", where)
+    outside = [key for key in after_tune if not str(key).startswith("inference.")]
+    if outside:
+        raise SparsegError(f"{where}: after_tune: {outside[0]}: only inference.* keys can be forced")
+    if after_tune and tune is False:
+        raise SparsegError(f"{where}: after_tune needs tune: true")
+    note = spec.get("note")
+    return {
+        "name": name.strip(),
+        "where": where,
+        "overrides": _mapping(spec, "overrides", where),
+        "tune": tune,
+        "after_tune": after_tune,
+        "ensemble_folds": folds,
+        "requires": tuple(requires),
+        "claim": _range(spec.get("claim"), f"{where}: claim", low=0.0),
+        "claim_gain": _range(spec.get("claim_gain"), f"{where}: claim_gain", low=-1.0),
+        "note": str(note).strip() if note is not None else None,
+    }
+
+
+def _mapping(spec: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = spec.get(key) or {}
+    if not isinstance(value, dict):
+        raise SparsegError(f"{where}: {key}: expected a mapping of dotted config keys to values")
+    return value
+
+
+def _range(value: Any, where: str, low: float) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    numbers = isinstance(value, list) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    )
+    if not numbers or len(value) != 2 or not low <= value[0] <= value[1] <= 1.0:
+        raise SparsegError(f"{where}: expected [low, high] with {low:g} ≤ low ≤ high ≤ 1")
+    return float(value[0]), float(value[1])
+
+
+# ---------------------------------------------------------------- resolution
+def _resolve_cumulative(
+    specs: list[dict[str, Any]], base_raw: dict[str, Any], path: Path, check: RequirementCheck | None
+) -> list[Stage]:
+    current, tune, after_tune, folds = base_raw, False, {}, 1
+    previous: int | None = None
+    stages = []
+    for index, spec in enumerate(specs):
+        raw = apply_dotted(current, spec["overrides"], spec["where"])
+        stage_tune = tune if spec["tune"] is None else spec["tune"]
+        stage_after = {**after_tune, **spec["after_tune"]} if stage_tune else {}
+        stage_folds = folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
+        stage = _stage(
+            index, spec, raw, stage_tune, stage_after, stage_folds, spec["requires"], path, check
+        )
+        stages.append(replace(stage, compare_to=previous))
+        if stage.skipped is None:
+            current, tune, after_tune, folds = raw, stage_tune, stage_after, stage_folds
+            previous = index
+    return stages
+
+
+def _resolve_leave_one_out(
+    specs: list[dict[str, Any]], base_raw: dict[str, Any], path: Path, check: RequirementCheck | None
+) -> list[Stage]:
+    first = specs[0]
+    full_raw = apply_dotted(base_raw, first["overrides"], first["where"])
+    full_tune = bool(first["tune"])
+    full_folds = first["ensemble_folds"] or 1
+    full = _stage(
+        0, first, full_raw, full_tune, first["after_tune"], full_folds, first["requires"], path,
+        check,
+    )  # fmt: skip
+    stages = [full]
+    for index, spec in enumerate(specs[1:], start=1):
+        raw = apply_dotted(full_raw, spec["overrides"], spec["where"])
+        tune = full_tune if spec["tune"] is None else spec["tune"]
+        after_tune = {**full.after_tune, **spec["after_tune"]} if tune else {}
+        folds = full_folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
+        requires = tuple(dict.fromkeys(first["requires"] + spec["requires"]))
+        stage = _stage(index, spec, raw, tune, after_tune, folds, requires, path, check)
+        stages.append(replace(stage, compare_to=None if full.skipped else 0))
+    return stages
+
+
+def _stage(
+    index: int,
+    spec: dict[str, Any],
+    raw: dict[str, Any],
+    tune: bool,
+    after_tune: dict[str, Any],
+    folds: int,
+    requires: tuple[str, ...],
+    path: Path,
+    check: RequirementCheck | None,
+) -> Stage:
+    source = f"{path}: stage {spec['name']!r}"
+    config = validate_config(raw, source)
+    validate_config(apply_dotted(raw, after_tune, source), f"{source} after_tune")
+    skipped = None
+    for requirement in requires if check is not None else ():
+        skipped = check(requirement, config)
+        if skipped:
+            break
+    return Stage(
+        index=index,
+        name=spec["name"],
+        slug=slugify(index, spec["name"]),
+        config=config,
+        tune=tune,
+        after_tune=dict(after_tune),
+        ensemble_folds=folds,
+        claim=spec["claim"],
+        claim_gain=spec["claim_gain"],
+        note=spec["note"],
+        skipped=skipped,
+        compare_to=None,
+    )

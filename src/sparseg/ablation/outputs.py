@@ -1,0 +1,301 @@
+"""The sweep's outputs: ``ablation.csv`` (every run), ``ablation.md`` (per stage) and
+``ablation.png`` (Dice per stage with error bars beside the claimed ranges).
+
+They are rendered from the csv plus ``ablation_plan.json`` (the resolved stages: names, claims,
+skip reasons, comparisons), so a finished or half-finished sweep can be rendered again any time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
+from sparseg.errors import SparsegError
+from sparseg.evaluation.aggregate import CONVENTIONS
+from sparseg.io_utils import atomic_write, atomic_write_text, read_json
+
+CSV_NAME, MARKDOWN_NAME, CHART_NAME, PLAN_NAME = (
+    "ablation.csv",
+    "ablation.md",
+    "ablation.png",
+    "ablation_plan.json",
+)
+HEADLINE = "dice_per_image_empty_is_one"
+SCORES = (*CONVENTIONS, "object_f1")
+COLUMNS = (
+    "stage",
+    "slug",
+    "seed",
+    "status",
+    *SCORES,
+    "n_test_images",
+    "steps",
+    "images_seen",
+    "wall_seconds",
+    "run_dir",
+)
+_TEXT_COLUMNS = ("stage", "slug", "status", "run_dir")
+
+
+@dataclass
+class StageSummary:
+    plan: dict[str, Any]
+    rows: list[dict[str, Any]]
+    done: dict[int, dict[str, Any]]  # seed → row of a finished run
+    gain: tuple[float, float, float] | None
+    gain_pairs: int
+    compare_name: str | None
+
+    def score(self, name: str) -> tuple[float, float]:
+        return mean_std([row[name] for row in self.done.values()])
+
+
+# ---------------------------------------------------------------- csv
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _cell(row.get(key)) for key in COLUMNS})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    if not Path(path).is_file():
+        raise SparsegError(f"{path}: file not found (run sparseg ablate first)")
+    with open(path, newline="", encoding="utf-8") as stream:
+        return [_parse_row(row) for row in csv.DictReader(stream)]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return "" if value is None else value
+
+
+def _parse_row(row: dict[str, str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, text in row.items():
+        if key in _TEXT_COLUMNS:
+            parsed[key] = text
+        elif key == "seed":
+            parsed[key] = int(text)
+        else:
+            parsed[key] = float(text) if text not in ("", None) else math.nan
+    return parsed
+
+
+# ---------------------------------------------------------------- summaries
+def summarize(rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[StageSummary]:
+    """Per stage: its runs, the finished ones by seed, and the paired gain on the headline."""
+    summaries: dict[str, StageSummary] = {}
+    for stage in plan["stages"]:
+        own = [row for row in rows if row["slug"] == stage["slug"]]
+        done = {row["seed"]: row for row in own if row["status"] == "done"}
+        summaries[stage["slug"]] = StageSummary(stage, own, done, None, 0, None)
+    for summary in summaries.values():
+        reference = summaries.get(summary.plan.get("compare_to") or "")
+        if reference is None or summary.plan.get("skipped"):
+            continue
+        seeds = sorted(set(summary.done) & set(reference.done))
+        before = [reference.done[seed][HEADLINE] for seed in seeds]
+        after = [summary.done[seed][HEADLINE] for seed in seeds]
+        summary.gain = paired_gain(before, after) if seeds else None
+        summary.gain_pairs = len(seeds)
+        summary.compare_name = reference.plan["name"]
+    return list(summaries.values())
+
+
+# ---------------------------------------------------------------- markdown
+def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
+    leave_one_out = plan.get("mode") == "leave_one_out"
+    budget = plan.get("minutes_per_run")
+    seeds = plan.get("seeds") or []
+    lines = [
+        f"# Ablation: {Path(str(plan.get('ladder', 'ladder'))).stem}",
+        "",
+        f"Data `{plan.get('data')}`, ladder `{plan.get('ladder')}` "
+        f"(mode {plan.get('mode')}), seeds {', '.join(map(str, seeds))}, "
+        + (f"{budget:g} min wall-clock budget per training run." if budget else "no time budget."),
+        f"Every run is tested on the same {_test_count(summaries)} images of `{plan.get('split')}`.",
+        "",
+        "## Test Dice per stage (mean ± std over seeds)",
+        "",
+        "| stage | runs | " + " | ".join(f"`{name}`" for name in SCORES) + " |",
+        "|---|---|" + "---|" * len(SCORES),
+    ]
+    for summary in summaries:
+        cells = [_mean_std_text(*summary.score(name)) for name in SCORES]
+        if summary.plan.get("skipped"):
+            cells = ["—"] * len(SCORES)
+        runs = "skipped" if summary.plan.get("skipped") else f"{len(summary.done)}/{len(seeds)}"
+        lines.append(f"| {summary.plan['name']} | {runs} | " + " | ".join(cells) + " |")
+    lines += ["", *(f"- `{name}`: {meaning}" for name, meaning in CONVENTIONS.items())]
+    lines += ["- `object_f1`: object-level detection F1 (IoU-matched components)", ""]
+    against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
+    lines += [
+        "## Gains and the seed's claims",
+        "",
+        f"On `{HEADLINE}`. The gain is the mean paired difference to {against} over the seeds "
+        "both finished, with a 95 % Student-t interval (n/a with fewer than two pairs).",
+        "",
+        "| stage | mean | gain [95 % interval] | vs | claimed Dice | verdict | claimed gain | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for summary in summaries:
+        lines.append(_claims_row(summary))
+    lines += _notes(summaries, seeds)
+    return "\n".join(lines) + "\n"
+
+
+def _claims_row(summary: StageSummary) -> str:
+    stage = summary.plan
+    mean = summary.score(HEADLINE)[0]
+    if stage.get("skipped"):
+        return f"| {stage['name']} | skipped | — | — | {_range(stage.get('claim'))} | n/a | — | n/a |"
+    gain_text, gain_verdict = "—", "n/a"
+    if summary.gain is not None:
+        gain_mean, low, high = summary.gain
+        interval = "n/a" if math.isnan(low) else f"{_signed(low)}, {_signed(high)}"
+        gain_text = f"{_signed(gain_mean)} [{interval}] (n={summary.gain_pairs})"
+        gain_verdict = claim_verdict(gain_mean, _pair(stage.get("claim_gain")))
+    return (
+        f"| {stage['name']} | {_number(mean)} | {gain_text} | {summary.compare_name or '—'} | "
+        f"{_range(stage.get('claim'))} | {claim_verdict(mean, _pair(stage.get('claim')))} | "
+        f"{_range(stage.get('claim_gain'), signed=True)} | {gain_verdict} |"
+    )
+
+
+def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
+    names = {summary.plan["slug"]: summary.plan["name"] for summary in summaries}
+    notes, skipped, unfinished = [], [], []
+    for summary in summaries:
+        stage = summary.plan
+        if stage.get("note"):
+            notes.append(f"- **{stage['name']}**: {stage['note']}")
+        if stage.get("reuses"):
+            notes.append(
+                f"- **{stage['name']}** evaluates the models trained for "
+                f"**{names.get(stage['reuses'], stage['reuses'])}** (same training; only "
+                "inference differs), so its gain is exactly the inference change."
+            )
+        if stage.get("skipped"):
+            skipped.append(f"- **{stage['name']}**: {stage['skipped']}")
+            continue
+        finished = {row["seed"]: row for row in summary.rows}
+        for seed in seeds:
+            status = finished[seed]["status"] if seed in finished else "not run"
+            if status != "done":
+                unfinished.append(f"- **{stage['name']}**, seed {seed}: {status}")
+    sections = [("Notes", notes), ("Skipped stages", skipped), ("Unfinished runs", unfinished)]
+    return [
+        line
+        for title, items in sections
+        if items
+        for line in ("", f"## {title}", "", *items)
+    ]
+
+
+def _test_count(summaries: list[StageSummary]) -> str:
+    counts = {row["n_test_images"] for s in summaries for row in s.done.values()}
+    counts = {int(c) for c in counts if not math.isnan(c)}
+    return "/".join(str(c) for c in sorted(counts)) or "the"
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    return (float(value[0]), float(value[1])) if value else None
+
+
+def _number(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.3f}"
+
+
+def _mean_std_text(mean: float, std: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return _number(mean) + ("" if math.isnan(std) else f" ± {std:.3f}")
+
+
+def _range(value: Any, signed: bool = False) -> str:
+    if not value:
+        return "—"
+    show = _signed if signed else _number
+    return f"{show(float(value[0]))} – {show(float(value[1]))}"
+
+
+# ---------------------------------------------------------------- chart
+def render_chart(summaries: list[StageSummary], path: Path) -> None:
+    """Bars of the headline Dice (mean ± std, seeds as dots) with the claimed range beside each."""
+    import matplotlib  # here, not at import: the sweep's helper processes never draw
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.3 * len(summaries) + 2), 4.8), dpi=110)
+    width = 0.55
+    for x, summary in enumerate(summaries):
+        claim = _pair(summary.plan.get("claim"))
+        if claim is not None:
+            span = Rectangle(
+                (x + width / 2 + 0.04, claim[0]), 0.16, claim[1] - claim[0],
+                color="tab:orange", alpha=0.45, linewidth=0,
+            )  # fmt: skip
+            axes.add_patch(span)
+        if summary.plan.get("skipped"):
+            axes.text(x, 0.02, "skipped", rotation=90, ha="center", va="bottom", color="0.4")
+            continue
+        mean, std = summary.score(HEADLINE)
+        if math.isnan(mean):
+            axes.text(x, 0.02, "no runs", rotation=90, ha="center", va="bottom", color="0.4")
+            continue
+        axes.bar(x, mean, width, color="tab:blue", alpha=0.85)
+        if not math.isnan(std):
+            axes.errorbar(x, mean, yerr=std, color="black", capsize=4, linewidth=1.2)
+        values = [row[HEADLINE] for row in summary.done.values()]
+        axes.plot([x] * len(values), values, "o", color="white", markeredgecolor="black", ms=4)
+    axes.set_xticks(range(len(summaries)))
+    axes.set_xticklabels([s.plan["name"] for s in summaries], rotation=25, ha="right")
+    axes.set_xlim(-0.6, len(summaries) - 0.2)
+    axes.set_ylim(0.0, 1.0)
+    axes.set_ylabel(f"test {HEADLINE}")
+    axes.set_title("Dice per stage: measured (mean ± std over seeds) vs claimed")
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(
+        handles=[
+            Patch(color="tab:blue", alpha=0.85, label="measured mean ± std (dots: seeds)"),
+            Patch(color="tab:orange", alpha=0.45, label="claimed range"),
+        ],
+        loc="upper left",
+        fontsize=8,
+    )
+    figure.tight_layout()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------- all of them
+def write_outputs(out_dir: Path, rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[Path]:
+    """Write ``ablation.csv``, ``ablation.md`` and ``ablation.png`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    write_csv(out_dir / CSV_NAME, rows)
+    summaries = summarize(rows, plan)
+    atomic_write_text(out_dir / MARKDOWN_NAME, render_markdown(summaries, plan))
+    render_chart(summaries, out_dir / CHART_NAME)
+    return [out_dir / name for name in (CSV_NAME, MARKDOWN_NAME, CHART_NAME)]
+
+
+def render_from_csv(out_dir: Path) -> list[Path]:
+    """Render ``ablation.md`` and ``ablation.png`` again from ``ablation.csv`` and the plan."""
+    out_dir = Path(out_dir)
+    plan = read_json(out_dir / PLAN_NAME)
+    return write_outputs(out_dir, read_csv(out_dir / CSV_NAME), plan)

@@ -1,0 +1,404 @@
+"""The YAML schema: one pydantic model per section, defaults, ranges and one-line descriptions.
+
+``load_config(path, overrides)`` reads a YAML preset, applies ``section.key=value`` overrides and
+validates the result; every problem becomes one :class:`SparsegError` line naming the key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sparseg.errors import SparsegError
+from sparseg.io_utils import atomic_write_text
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+Size2D = tuple[Annotated[int, Field(ge=8)], Annotated[int, Field(ge=8)]]
+
+LOSS_TERMS = ("dice", "bce", "focal_tversky", "tversky", "focal")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------- data
+class DataConfig(Section):
+    mode: Literal["resize", "patch"] = Field(
+        "resize", description="resize every image to input_size, or train on patches of it"
+    )
+    input_size: Size2D = Field((128, 128), description="(height, width) the network sees")
+    foreground_oversample: Probability = Field(
+        0.33, description="share of each batch's patches centred on foreground (patch mode)"
+    )
+    label: int | None = Field(None, description="label value kept as foreground in label-map masks")
+    normalize: Literal["zscore", "minmax", "none"] = Field(
+        "zscore", description="per-image intensity normalisation"
+    )
+    val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.2, description="validation share of the seeded default split (when no --split is given)"
+    )
+    test_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.15, description="test share of the seeded default split"
+    )
+    group_regex: str | None = Field(
+        None, description="regex whose first group names the subject of an id (grouped splits)"
+    )
+    num_workers: Annotated[int, Field(ge=0)] = Field(0, description="DataLoader worker processes")
+
+    @field_validator("input_size")
+    @classmethod
+    def _encoder_stride(cls, size: tuple[int, int]) -> tuple[int, int]:
+        if size[0] % 32 or size[1] % 32:
+            raise ValueError(f"{list(size)}: both sides must be multiples of 32 (encoder stride)")
+        return size
+
+
+# ---------------------------------------------------------------- model
+class ModelConfig(Section):
+    architecture: str = Field("unet", description="smp architecture: unet, unetplusplus, fpn, ...")
+    encoder: str = Field("resnet34", description="smp encoder name or tu-<timm name>")
+    encoder_weights: str | None = Field(
+        None, description="imagenet, none, or a local .pth/.safetensors encoder state dict"
+    )
+    decoder_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="dropout probability after each decoder block"
+    )
+    bn_momentum: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
+        None, description="momentum of every BatchNorm layer (None keeps PyTorch's 0.1)"
+    )
+    activation: Literal["relu", "leaky_relu", "mish"] = Field(
+        "relu", description="activation used across encoder and decoder"
+    )
+    leaky_slope: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.01, description="negative slope of LeakyReLU"
+    )
+    init: Literal["default", "kaiming"] = Field(
+        "default", description="weight init of every layer that is not pre-trained"
+    )
+    deep_supervision: bool = Field(False, description="1x1 heads on decoder levels (training only)")
+    deep_supervision_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        [1.0, 0.4, 0.2, 0.1], description="loss weight of the output, then of deeper decoder levels"
+    )
+
+    @field_validator("encoder_weights")
+    @classmethod
+    def _none_string(cls, value: str | None) -> str | None:
+        return None if value in (None, "", "none", "None", "null") else value
+
+
+# ---------------------------------------------------------------- loss
+class LossConfig(Section):
+    terms: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        {"dice": 0.5, "bce": 0.5},
+        description=f"weighted sum of loss terms; names: {', '.join(LOSS_TERMS)}",
+    )
+    region_reduction: Literal["per_image", "batch"] = Field(
+        "per_image",
+        description="Dice/Tversky per image then averaged (empty pairs score by smoothing), "
+        "or pooled over the batch",
+    )
+    smooth: Annotated[float, Field(ge=0.0)] = Field(1.0, description="Dice/Tversky smoothing")
+    pos_weight: Annotated[float, Field(gt=0.0)] | Literal["auto"] | None = Field(
+        None, description="BCE positive-class weight, or auto (background:foreground ratio)"
+    )
+    tversky_fn_weight: Probability = Field(
+        0.7, description="Tversky weight of false negatives (Abraham & Khan's alpha)"
+    )
+    tversky_fp_weight: Probability = Field(
+        0.3, description="Tversky weight of false positives (Abraham & Khan's beta)"
+    )
+    focal_tversky_exponent: Annotated[float, Field(gt=0.0)] = Field(
+        0.75,
+        description="loss = (1 - TI) ** exponent; Abraham & Khan's gamma=4/3 is exponent 0.75",
+    )
+    focal_gamma: Annotated[float, Field(ge=0.0)] = Field(2.0, description="focal BCE gamma")
+    focal_alpha: Probability | None = Field(0.25, description="focal BCE positive weight")
+
+    @field_validator("terms")
+    @classmethod
+    def _known_terms(cls, terms: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(terms) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"unknown loss term(s) {unknown}; allowed: {', '.join(LOSS_TERMS)}")
+        if not terms or sum(terms.values()) <= 0:
+            raise ValueError("at least one loss term needs a positive weight")
+        return terms
+
+
+# ---------------------------------------------------------------- augmentation
+class Transform(Section):
+    p: Probability = Field(0.0, description="probability of applying the transform")
+
+
+class RotateAug(Transform):
+    limit: Annotated[float, Field(ge=0.0, le=180.0)] = 20.0
+
+
+class ShiftScaleRotateAug(Transform):
+    shift_limit: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
+    scale_limit: Annotated[float, Field(ge=0.0, le=0.9)] = 0.1
+    rotate_limit: Annotated[float, Field(ge=0.0, le=180.0)] = 0.0
+
+
+class ElasticAug(Transform):
+    alpha: PositiveFloat = Field(120.0, description="displacement scale in pixels")
+    sigma: PositiveFloat = Field(6.0, description="Gaussian smoothing of the field in pixels")
+
+
+class GridDistortionAug(Transform):
+    num_steps: Annotated[int, Field(ge=1, le=64)] = 5
+    distort_limit: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+
+
+class NoiseAug(Transform):
+    std: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.01, description="noise std on [0, 1] intensities"
+    )
+
+
+class BlurAug(Transform):
+    kernel: Annotated[int, Field(ge=3, le=31)] = 3
+    sigma: tuple[PositiveFloat, PositiveFloat] = (0.1, 1.0)
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, kernel: int) -> int:
+        if kernel % 2 == 0:
+            raise ValueError("kernel must be odd")
+        return kernel
+
+
+class ClaheAug(Transform):
+    clip_limit: PositiveFloat = 4.0
+    tiles: Annotated[int, Field(ge=1, le=32)] = 8
+
+
+class BrightnessContrastAug(Transform):
+    brightness_limit: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    contrast_limit: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+
+
+class MultiScaleConfig(Section):
+    enabled: bool = Field(False, description="random input scale per batch")
+    scales: tuple[PositiveFloat, PositiveFloat] = Field((0.75, 1.25), description="scale range")
+    multiple_of: Annotated[int, Field(ge=1)] = Field(32, description="sizes rounded to this")
+
+
+class AugmentConfig(Section):
+    enabled: bool = True
+    hflip: Transform = Transform(p=0.5)
+    vflip: Transform = Transform(p=0.5)
+    rotate: RotateAug = RotateAug(p=0.5)
+    shift_scale_rotate: ShiftScaleRotateAug = ShiftScaleRotateAug(p=0.5)
+    elastic: ElasticAug = ElasticAug()
+    grid_distortion: GridDistortionAug = GridDistortionAug()
+    gaussian_noise: NoiseAug = NoiseAug()
+    gaussian_blur: BlurAug = BlurAug()
+    clahe: ClaheAug = ClaheAug()
+    brightness_contrast: BrightnessContrastAug = BrightnessContrastAug()
+    multiscale: MultiScaleConfig = MultiScaleConfig()
+
+
+# ---------------------------------------------------------------- training
+class TrainingConfig(Section):
+    optimizer: Literal["adamw", "adam", "sgd"] = "adam"
+    lr: PositiveFloat = 1e-4
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.9, description="SGD momentum")
+    batch_size: Annotated[int, Field(ge=1)] = 16
+    accumulate_grad_batches: Annotated[int, Field(ge=1)] = 1
+    steps_per_epoch: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="batches per epoch (None: one pass over the training images)"
+    )
+    max_epochs: Annotated[int, Field(ge=1)] = 100
+    max_steps: Annotated[int, Field(ge=1)] | None = Field(None, description="optimizer steps cap")
+    max_minutes: PositiveFloat | None = Field(None, description="wall-clock budget in minutes")
+    patience: Annotated[int, Field(ge=1)] | None = Field(
+        20, description="early stopping: validations without improvement (None: off)"
+    )
+    val_every: Annotated[int, Field(ge=1)] = Field(1, description="validate every N epochs")
+    warmup_epochs: Annotated[float, Field(ge=0.0)] = Field(
+        0.0, description="epochs at reduced LR at the start"
+    )
+    warmup_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] | None = Field(
+        None, description="warm-up as a share of the whole schedule (overrides warmup_epochs)"
+    )
+    warmup_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.1, description="LR multiplier during warm-up"
+    )
+    schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    min_lr_factor: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.01, description="cosine floor as a fraction of lr"
+    )
+    plateau_factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    plateau_patience: Annotated[int, Field(ge=1)] = 10
+    max_lr_reductions: Annotated[int, Field(ge=0)] = Field(5, description="plateau cap")
+    grad_clip: PositiveFloat | None = Field(None, description="max gradient norm (None: off)")
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "auto"] = Field(
+        "auto", description="auto: bf16-mixed on a GPU that supports it, 32-true on CPU"
+    )
+    accelerator: Literal["auto", "cpu", "cuda", "gpu"] = "auto"
+    devices: Annotated[int, Field(ge=1)] = 1
+    num_nodes: Annotated[int, Field(ge=1)] = 1
+    skip_nonfinite: bool = Field(False, description="skip a step whose loss is NaN/inf")
+
+
+# ---------------------------------------------------------------- inference
+class PostprocessConfig(Section):
+    min_object_size: Annotated[int, Field(ge=0)] = Field(0, description="remove smaller objects")
+    closing_radius: Annotated[int, Field(ge=0)] = Field(0, description="binary closing disk")
+    keep_largest: bool = False
+    fill_holes: bool = False
+
+
+class CrfConfig(Section):
+    enabled: bool = False
+    iterations: Annotated[int, Field(ge=1, le=50)] = 5
+    gaussian_sxy: PositiveFloat = 3.0
+    gaussian_compat: PositiveFloat = 3.0
+    bilateral_sxy: PositiveFloat = 30.0
+    bilateral_srgb: PositiveFloat = 13.0
+    bilateral_compat: PositiveFloat = 5.0
+
+
+class EmptyGateConfig(Section):
+    enabled: bool = False
+    min_max_probability: Probability = Field(0.0, description="below: predict an empty mask")
+    min_component_area: Annotated[int, Field(ge=0)] = Field(0, description="below: predict empty")
+
+
+class InferenceConfig(Section):
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    tta: bool = Field(False, description="8-fold flip/rot90 test-time augmentation")
+    tta_batched: Literal["auto", "yes", "no"] = Field(
+        "auto", description="one batched forward for the 8 views (auto: on GPU only)"
+    )
+    sliding_window: bool = Field(False, description="Gaussian-weighted windows (patch mode)")
+    window_overlap: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    postprocess: PostprocessConfig = PostprocessConfig()
+    crf: CrfConfig = CrfConfig()
+    empty_gate: EmptyGateConfig = EmptyGateConfig()
+
+
+# ---------------------------------------------------------------- evaluation
+class EvaluationConfig(Section):
+    object_iou: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.1, description="IoU at which a predicted component detects a true one"
+    )
+    bootstrap: Annotated[int, Field(ge=0)] = Field(1000, description="bootstrap resamples (0: off)")
+    spacing_mm: PositiveFloat | None = Field(None, description="pixel size for distances in mm")
+
+
+class Config(Section):
+    """The whole YAML: one section per stage of the data's path, plus the seed."""
+
+    seed: Annotated[int, Field(ge=0)] = 0
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    augment: AugmentConfig = AugmentConfig()
+    training: TrainingConfig = TrainingConfig()
+    inference: InferenceConfig = InferenceConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.data.val_fraction + self.data.test_fraction >= 1.0:
+            raise ValueError("data.val_fraction + data.test_fraction must stay below 1")
+        return self
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        section = _section_at(first["loc"][:-1])
+        allowed = ", ".join(section.model_fields) if section else ""
+        message = f"unknown key (allowed: {allowed})" if allowed else "unknown key"
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"{source}: {key}: {message}{more}"
+
+
+def _section_at(location: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in location:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"training.lr=1e-3"`` → (["training", "lr"], 0.001); the value is parsed as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise SparsegError(f"--set {text!r}: expected section.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise SparsegError(f"--set {text!r}: value is not valid YAML ({exc.problem})") from None
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = raw
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SparsegError(f"--set {text!r}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Safe-load a YAML file that must hold a mapping (an empty file is an empty mapping)."""
+    if not path.is_file():
+        raise SparsegError(f"{path}: config file not found")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SparsegError(f"{path}: not a UTF-8 text file") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise SparsegError(f"{path}: invalid YAML{line}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SparsegError(f"{path}: expected a mapping of sections, got {type(loaded).__name__}")
+    return loaded
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read ``path`` (None: all defaults), apply ``--set`` overrides and validate."""
+    source = str(path) if path is not None else "config"
+    raw = read_yaml_mapping(Path(path)) if path is not None else {}
+    raw = apply_overrides(raw, list(overrides or []), source)
+    return validate_config(raw, source)
+
+
+def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise SparsegError(_format_validation_error(exc, source)) from None
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML (the form written next to every run)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def save_config(config: Config, path: Path) -> None:
+    atomic_write_text(path, dump_config(config))

@@ -1,0 +1,223 @@
+"""Lazy torch datasets: whole images resized to the input size, or nnU-Net-style patches.
+
+Nothing but file headers is read at construction; each item reads its own image and mask, so
+memory does not grow with the number of images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from kornia.color import rgb_to_grayscale
+from torch.utils.data import Dataset
+
+from sparseg.data.io import ImageInfo, image_info, read_image, read_mask, to_unit_float
+from sparseg.data.pairs import Pair
+from sparseg.data.sampling import choose_patch_origin, extract_patch
+from sparseg.errors import SparsegError
+
+NORMALIZATIONS = ("zscore", "minmax", "none")
+
+
+def load_image_tensor(path: Path, channels: int) -> torch.Tensor:
+    """(C, H, W) float32 in [0, 1] with exactly ``channels`` channels.
+
+    Grayscale is repeated to 3 channels, RGB reduced to luminance for 1, so a data set that
+    mixes gray and RGB files feeds one model.
+    """
+    if channels not in (1, 3):
+        raise SparsegError(f"channels must be 1 or 3, got {channels}")
+    image = torch.from_numpy(to_unit_float(read_image(path))).permute(2, 0, 1)
+    if image.shape[0] == channels:
+        return image.contiguous()
+    if channels == 3:
+        return image.expand(3, -1, -1).contiguous()
+    return rgb_to_grayscale(image)
+
+
+def normalize_image(image: torch.Tensor, mode: str) -> torch.Tensor:
+    """Per-image normalisation over all channels: zscore, minmax, or none (unit float as is).
+
+    A constant image becomes all zeros under zscore and minmax.
+    """
+    if mode == "none":
+        return image
+    if mode == "zscore":
+        return (image - image.mean()) / image.std(correction=0).clamp_min(1e-8)
+    if mode == "minmax":
+        low, high = image.min(), image.max()
+        return (image - low) / (high - low).clamp_min(1e-8)
+    raise SparsegError(f"data.normalize: unknown mode {mode!r} (allowed: zscore, minmax, none)")
+
+
+def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(C, H, W) → (C, *size), bilinear, antialiased when shrinking."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(
+        image[None], size=tuple(size), mode="bilinear", align_corners=False, antialias=True
+    )[0]
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(1, H, W) {0, 1} → (1, *size) {0, 1}.
+
+    The mask goes through the image's own kernel (antialiased bilinear) and is re-thresholded at
+    0.5, so it stays aligned with the image and an object survives when it covers about half an
+    output pixel or more, whatever the grid phase (nearest-neighbour keeps or drops small
+    objects depending on where the sampling grid happens to fall).
+    """
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return (resize_image(mask, size) >= 0.5).to(torch.float32)
+
+
+def _check_pairs(pairs: Sequence[Pair]) -> list[Pair]:
+    pairs = list(pairs)
+    if not pairs:
+        raise SparsegError("no image pairs to train or evaluate on (empty data set or split)")
+    return pairs
+
+
+def _check_normalize(mode: str) -> str:
+    if mode not in NORMALIZATIONS:
+        raise SparsegError(f"data.normalize: unknown mode {mode!r} (allowed: zscore, minmax, none)")
+    return mode
+
+
+def _read_checked_mask(pair: Pair, label: int | None, image_size: tuple[int, int]) -> np.ndarray:
+    mask = read_mask(pair.mask, label)
+    if mask.shape != tuple(image_size):
+        raise SparsegError(
+            f"{pair.mask}: mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
+            f"{pair.image.name} is {image_size[0]}x{image_size[1]}"
+        )
+    return mask
+
+
+def _as_tensor(mask: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(mask).to(torch.float32)[None]
+
+
+class SegDataset(Dataset):
+    """Whole images resized to ``input_size`` (H, W), normalised per image after resizing.
+
+    Items: ``image`` float32 (C, H, W), ``mask`` float32 (1, H, W) in {0, 1} (absent for pairs
+    without a mask), ``id``, and ``original_size`` (H, W) of the file, for resizing back.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        input_size: tuple[int, int],
+        normalize: str = "zscore",
+        label: int | None = None,
+        channels: int | None = None,
+    ) -> None:
+        self.pairs = _check_pairs(pairs)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.normalize = _check_normalize(normalize)
+        self.label = label
+        self._channels = channels or image_info(self.pairs[0].image).channels
+
+    @property
+    def in_channels(self) -> int:
+        return self._channels
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        pair = self.pairs[index]
+        image = load_image_tensor(pair.image, self._channels)
+        original_size = (image.shape[1], image.shape[2])
+        item = {
+            "image": normalize_image(resize_image(image, self.input_size), self.normalize),
+            "id": pair.id,
+            "original_size": torch.tensor(original_size),
+        }
+        if pair.mask is not None:
+            mask = _read_checked_mask(pair, self.label, original_size)
+            item["mask"] = resize_mask(_as_tensor(mask), self.input_size)
+        return item
+
+
+class PatchDataset(Dataset):
+    """``length`` patches of ``patch_size`` (H, W) per epoch, nnU-Net style.
+
+    Item ``i`` comes from image ``i % len(pairs)``; with probability ``foreground_oversample``
+    it is centred on a random foreground pixel, otherwise placed uniformly at random. Draws are
+    a pure function of (seed, epoch, i), so results do not depend on worker processes; call
+    :meth:`set_epoch` before each epoch's DataLoader iterator is created. The image is
+    normalised whole, then cropped; areas outside a smaller image are 0 in image and mask.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[Pair],
+        patch_size: tuple[int, int],
+        foreground_oversample: float,
+        length: int,
+        seed: int,
+        normalize: str = "zscore",
+        label: int | None = None,
+        channels: int | None = None,
+    ) -> None:
+        self.pairs = _check_pairs(pairs)
+        self.patch_size = (int(patch_size[0]), int(patch_size[1]))
+        if not 0.0 <= foreground_oversample <= 1.0:
+            raise SparsegError(
+                f"data.foreground_oversample: {foreground_oversample} is not in [0, 1]"
+            )
+        if length < 1:
+            raise SparsegError(f"patch dataset length must be at least 1, got {length}")
+        for pair in self.pairs:
+            if pair.mask is None:
+                raise SparsegError(f"{pair.image}: patch sampling needs a mask for every image")
+        self.foreground_oversample = foreground_oversample
+        self.length = length
+        self.seed = seed
+        self.normalize = _check_normalize(normalize)
+        self.label = label
+        self.epoch = 0
+        headers = [image_info(pair.image) for pair in self.pairs]
+        self._require_fitting_image(headers)
+        self._channels = channels or headers[0].channels
+
+    def _require_fitting_image(self, headers: list[ImageInfo]) -> None:
+        height, width = self.patch_size
+        if not any(h.height >= height and h.width >= width for h in headers):
+            largest = max(headers, key=lambda h: h.height * h.width)
+            raise SparsegError(
+                f"data.input_size: patch {height}x{width} is larger than every image (largest "
+                f"{largest.height}x{largest.width}); lower data.input_size or use data.mode=resize"
+            )
+
+    @property
+    def in_channels(self) -> int:
+        return self._channels
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        pair = self.pairs[index % len(self.pairs)]
+        centre_on_foreground = bool(rng.random() < self.foreground_oversample)
+        image = normalize_image(load_image_tensor(pair.image, self._channels), self.normalize)
+        mask = _read_checked_mask(pair, self.label, (image.shape[1], image.shape[2]))
+        origin = choose_patch_origin(mask, self.patch_size, centre_on_foreground, rng)
+        return {
+            "image": extract_patch(image, origin, self.patch_size),
+            "mask": extract_patch(_as_tensor(mask), origin, self.patch_size),
+            "id": pair.id,
+        }

@@ -1,0 +1,269 @@
+"""The data set fingerprint behind ``sparseg inspect``: one streaming pass over every pair.
+
+Memory stays flat with the data set size: each image and mask is dropped after it is counted;
+only a fixed intensity histogram, one number per image and one per connected component are kept.
+
+JSON fields (``sparseg inspect DATA --json``; px = pixels at the image's native size):
+
+========================================= =========================================================
+field                                     meaning
+========================================= =========================================================
+``n_pairs``                               number of image/mask pairs
+``label``                                 ``--label`` used to read label-map masks (null: binary)
+``image_size.counts``                     pairs per size, keys ``"HxW"`` (e.g. ``"512x534"``)
+``image_size.height`` / ``.width``        ``min``, ``median``, ``max`` of image height / width
+``channels``                              pairs per channel count as read (``"1"``, ``"3"``)
+``bit_depth``                             pairs per bits per sample (``"8"``, ``"16"``, ...)
+``intensity``                             ``mean``, ``std``, ``p1``, ``p5``, ``p50``, ``p95``,
+                                          ``p99`` of all pixel values (every channel) in [0, 1];
+                                          percentiles from a 4096-bin histogram (±1/8192)
+``foreground_fraction.all``               ``mean``, ``median``, ``p5``, ``p95``, ``min``, ``max``
+                                          of each mask's foreground share, over all masks
+``foreground_fraction.non_empty``         the same over masks with foreground (null if none)
+``foreground_fraction.pooled``            foreground pixels / all pixels of the data set
+``empty_masks.count`` / ``.share``        masks without foreground: number, share of pairs
+``empty_masks.ids``                       their ids (the first 20)
+``components.per_mask``                   ``mean``, ``max`` connected components per mask
+                                          (8-connectivity), over all masks
+``components.total``                      components in the whole data set
+``components.area_px``                    ``median``, ``p5``, ``min`` component area in px
+                                          (null when no mask has foreground)
+``components.area_fraction``              the same, as a share of the component's image area
+``components.smallest_per_mask_fraction`` median over non-empty masks of the smallest
+                                          component's share of its image (null: no foreground)
+========================================= =========================================================
+
+Percentiles are numpy's default (linear interpolation); ``median`` is ``p50``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
+from sparseg.data.pairs import discover_pairs
+from sparseg.errors import SparsegWarning
+
+HISTOGRAM_BINS = 4096
+EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+FEW_EMPTY_SHARE = 0.02  # up to this share of empty masks among non-empty ones looks like a mistake
+LISTED_IDS = 20
+
+Progress = Callable[[int, int], None]
+
+
+def fingerprint(root: Path, label: int | None = None, progress: Progress | None = None) -> dict:
+    """Statistics of the data set at ``root`` (fields in the module docstring).
+
+    ``progress(done, total)`` is called after each pair. Warns (:class:`SparsegWarning`) when
+    every mask is empty, or when a few masks are empty in a data set that otherwise has none.
+    """
+    pairs = discover_pairs(Path(root))
+    sizes: Counter[str] = Counter()
+    channels: Counter[str] = Counter()
+    bit_depths: Counter[str] = Counter()
+    heights, widths, fractions, component_counts = [], [], [], []
+    areas: list[int] = []
+    area_fractions: list[float] = []
+    smallest_fractions: list[float] = []
+    empty_ids: list[str] = []
+    histogram = np.zeros(HISTOGRAM_BINS, dtype=np.int64)
+    value_sum = value_square_sum = 0.0
+    n_values = foreground_px = total_px = 0
+
+    for done, pair in enumerate(pairs, start=1):
+        info = image_info(pair.image)
+        channels[str(info.channels)] += 1
+        bit_depths[str(info.bit_depth)] += 1
+        values = to_unit_float(read_image(pair.image))
+        histogram += np.bincount(_bin_indices(values), minlength=HISTOGRAM_BINS)
+        value_sum += float(values.sum(dtype=np.float64))
+        value_square_sum += float(np.square(values).sum(dtype=np.float64))
+        n_values += values.size
+
+        mask = read_mask(pair.mask, label)  # discover_pairs checked it matches the image
+        height, width = mask.shape
+        sizes[f"{height}x{width}"] += 1
+        heights.append(height)
+        widths.append(width)
+        labelled, count = ndimage.label(mask, structure=EIGHT_CONNECTED)
+        component_counts.append(count)
+        foreground = int(mask.sum())
+        fractions.append(foreground / mask.size)
+        foreground_px += foreground
+        total_px += mask.size
+        if count:
+            component_areas = np.bincount(labelled.ravel())[1:]
+            areas.extend(component_areas.tolist())
+            area_fractions.extend((component_areas / mask.size).tolist())
+            smallest_fractions.append(float(component_areas.min()) / mask.size)
+        else:
+            empty_ids.append(pair.id)
+        if progress is not None:
+            progress(done, len(pairs))
+
+    _warn_about_empty_masks(Path(root), len(pairs), empty_ids)
+    fraction_array = np.asarray(fractions)
+    non_empty = fraction_array[fraction_array > 0]
+    mean = value_sum / n_values
+    return {
+        "n_pairs": len(pairs),
+        "label": label,
+        "image_size": {
+            "counts": dict(sizes.most_common()),
+            "height": _min_median_max(heights),
+            "width": _min_median_max(widths),
+        },
+        "channels": dict(sorted(channels.items())),
+        "bit_depth": dict(sorted(bit_depths.items())),
+        "intensity": {
+            "mean": mean,
+            "std": float(np.sqrt(max(value_square_sum / n_values - mean**2, 0.0))),
+            **_histogram_percentiles(histogram, (1, 5, 50, 95, 99)),
+        },
+        "foreground_fraction": {
+            "all": _fraction_stats(fraction_array),
+            "non_empty": _fraction_stats(non_empty) if non_empty.size else None,
+            "pooled": foreground_px / total_px,
+        },
+        "empty_masks": {
+            "count": len(empty_ids),
+            "share": len(empty_ids) / len(pairs),
+            "ids": empty_ids[:LISTED_IDS],
+        },
+        "components": {
+            "per_mask": {
+                "mean": float(np.mean(component_counts)),
+                "max": int(np.max(component_counts)),
+            },
+            "total": int(np.sum(component_counts)),
+            "area_px": _area_stats(areas),
+            "area_fraction": _area_stats(area_fractions),
+            "smallest_per_mask_fraction": (
+                float(np.median(smallest_fractions)) if smallest_fractions else None
+            ),
+        },
+    }
+
+
+def _bin_indices(values: np.ndarray) -> np.ndarray:
+    indices = (values.ravel() * HISTOGRAM_BINS).astype(np.int64)
+    return np.minimum(indices, HISTOGRAM_BINS - 1)
+
+
+def _histogram_percentiles(histogram: np.ndarray, percentiles: tuple[int, ...]) -> dict:
+    """Percentiles at bin centres: the smallest bin whose cumulative count reaches the rank."""
+    cumulative = np.cumsum(histogram)
+    result = {}
+    for percentile in percentiles:
+        rank = percentile / 100 * cumulative[-1]
+        index = int(np.searchsorted(cumulative, max(rank, 1)))
+        result[f"p{percentile}"] = (index + 0.5) / HISTOGRAM_BINS
+    return result
+
+
+def _min_median_max(values: list[int]) -> dict:
+    return {
+        "min": int(np.min(values)),
+        "median": float(np.median(values)),
+        "max": int(np.max(values)),
+    }
+
+
+def _fraction_stats(values: np.ndarray) -> dict:
+    return {
+        "mean": float(values.mean()),
+        "median": float(np.median(values)),
+        "p5": float(np.percentile(values, 5)),
+        "p95": float(np.percentile(values, 95)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
+
+
+def _area_stats(values: list[float]) -> dict | None:
+    if not values:
+        return None
+    return {
+        "median": float(np.median(values)),
+        "p5": float(np.percentile(values, 5)),
+        "min": float(np.min(values)),
+    }
+
+
+def _warn_about_empty_masks(root: Path, n_pairs: int, empty_ids: list[str]) -> None:
+    if len(empty_ids) == n_pairs:
+        warnings.warn(
+            f"{root}: all {n_pairs} masks are empty; nothing to learn", SparsegWarning, stacklevel=3
+        )
+    elif empty_ids and (len(empty_ids) == 1 or len(empty_ids) <= FEW_EMPTY_SHARE * n_pairs):
+        for sample_id in empty_ids[:5]:
+            warnings.warn(
+                f"{sample_id}: mask is empty while all others have foreground",
+                SparsegWarning,
+                stacklevel=3,
+            )
+        if len(empty_ids) > 5:
+            warnings.warn(
+                f"{root}: {len(empty_ids) - 5} more empty masks ({', '.join(empty_ids[5:10])} ...)",
+                SparsegWarning,
+                stacklevel=3,
+            )
+
+
+def format_fingerprint(fp: dict[str, Any]) -> str:
+    """A plain-text summary of a fingerprint for the terminal."""
+    fractions, components = fp["foreground_fraction"], fp["components"]
+    height, width = fp["image_size"]["height"], fp["image_size"]["width"]
+    size_counts = list(fp["image_size"]["counts"].items())
+    sizes = ", ".join(f"{size}: {count}" for size, count in size_counts[:6])
+    if len(size_counts) > 6:
+        sizes += f", ... ({len(size_counts)} sizes)"
+    intensity = fp["intensity"]
+    percentiles = ("p1", "p5", "p50", "p95", "p99")
+    rows = [
+        ("pairs", str(fp["n_pairs"])),
+        ("image sizes (HxW)", sizes),
+        ("height", f"{height['min']}-{height['max']} (median {height['median']:g})"),
+        ("width", f"{width['min']}-{width['max']} (median {width['median']:g})"),
+        ("channels", _counts(fp["channels"])),
+        ("bit depth", _counts(fp["bit_depth"])),
+        ("intensity [0, 1]", f"mean {intensity['mean']:.3f}  std {intensity['std']:.3f}"),
+        ("intensity percentiles", "  ".join(f"{k} {intensity[k]:.3f}" for k in percentiles)),
+        ("foreground, all", _fraction_line(fractions["all"])),
+        ("foreground, non-empty", _fraction_line(fractions["non_empty"])),
+        ("foreground, pooled", f"{fractions['pooled']:.2%}"),
+        ("empty masks", f"{fp['empty_masks']['count']} ({fp['empty_masks']['share']:.1%})"),
+        (
+            "components per mask",
+            f"mean {components['per_mask']['mean']:.2f}  max {components['per_mask']['max']}  "
+            f"(total {components['total']})",
+        ),
+    ]
+    area = components["area_px"]
+    if area:
+        rows.append(
+            (
+                "component area (px)",
+                f"median {area['median']:g}  p5 {area['p5']:g}  min {area['min']:g}",
+            )
+        )
+    return "\n".join(f"{name:<23}{value}" for name, value in rows)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{key}: {value}" for key, value in counts.items())
+
+
+def _fraction_line(stats: dict | None) -> str:
+    if stats is None:
+        return "none"
+    quartet = " ".join(f"{key} {stats[key]:.2%}" for key in ("mean", "median", "p5", "p95"))
+    return f"{quartet} range {stats['min'] * 100:.2f}-{stats['max']:.2%}"

@@ -1,0 +1,228 @@
+"""A proposed configuration planned from a fingerprint and the machine, as nnU-Net plans.
+
+nnU-Net sizes its plans for a GPU; on a 2-core CPU it chose batch 66 at full resolution and
+bought 12 iterations in 15 minutes (MEASURED.md). Here input size, batch and encoder are chosen
+for the machine at hand, while the data decides how far images may shrink, the BCE weight, the
+foreground oversampling and the smallest object worth keeping.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+MIN_COMPONENT_PX = 16  # a typical smallest target of ~4x4 px still survives a U-Net's skips
+SIZE_MULTIPLE = 32  # five stride-2 stages of the encoder
+POS_WEIGHT_RANGE = (1.0, 100.0)
+BASE_OVERSAMPLE = 0.33  # nnU-Net's foreground share of each batch
+# Training memory of an smp U-Net (resnet18/34, fp32, forward + backward + AdamW) per input
+# pixel per image: ~0.9-1.1 KB measured at 128² and 256² on this CPU, 2026-11-27.
+TRAIN_BYTES_PER_PIXEL = 1200
+CPU_FIXED_BYTES = 1.5e9  # torch + smp + model + optimizer state before the first batch
+# device: (preferred input area in px, largest area trained whole before switching to patches)
+MACHINES = {
+    "cpu": (128 * 128, 256 * 256),  # 256² steps cost 2.5x those of 128² on 2 cores
+    "gpu": (512 * 512, 1024 * 1024),
+}
+
+
+def propose_config(
+    fp: dict[str, Any], memory_gb: float | None = None, cpu_only: bool | None = None
+) -> dict[str, Any]:
+    """Config overrides in the shape of :class:`sparseg.config.Config` plus ``reasons``.
+
+    ``cpu_only`` None: detect a CUDA GPU. ``memory_gb`` None: the GPU's memory, or the RAM
+    available now on a CPU. The result minus ``reasons`` (see :func:`plan_overrides`) validates
+    with :func:`sparseg.config.validate_config`.
+
+    Example:
+        >>> plan = propose_config(fingerprint(Path("data/usgra_nerve")), cpu_only=True)
+        >>> plan["data"]["input_size"], plan["training"]["batch_size"]
+        ([128, 128], 8)
+    """
+    cpu_only, memory_gb, machine_reason = _machine(memory_gb, cpu_only)
+    reasons = [machine_reason]
+    device = "cpu" if cpu_only else "gpu"
+    mode, input_size, size_reasons = _input_size(fp, device)
+    reasons += size_reasons
+    area = input_size[0] * input_size[1]
+
+    if cpu_only:
+        encoder, why = "resnet18", "on a CPU a smaller encoder buys more steps in the same minutes"
+    elif memory_gb < 8:
+        encoder, why = "resnet18", f"{memory_gb:.0f} GB of GPU memory is tight for resnet34"
+    else:
+        encoder, why = "resnet34", f"{memory_gb:.0f} GB of GPU memory affords resnet34"
+    reasons.append(f"encoder {encoder}: {why}")
+    batch_size, batch_reason = _batch_size(fp["n_pairs"], area, device, memory_gb)
+    reasons.append(batch_reason)
+
+    plan: dict[str, Any] = {
+        "data": {"mode": mode, "input_size": list(input_size)},
+        "model": {"encoder": encoder},
+        "loss": {},
+        "training": {"batch_size": batch_size, "accelerator": "cpu" if cpu_only else "cuda"},
+        "inference": {"postprocess": {}},
+    }
+    if fp.get("label") is not None:
+        plan["data"]["label"] = fp["label"]
+    if not cpu_only:
+        workers = max(0, min(8, (os.cpu_count() or 1) - 1))
+        plan["data"]["num_workers"] = workers
+        reasons.append(f"num_workers {workers}: keep the GPU fed from CPU cores")
+
+    plan["data"]["foreground_oversample"], reason = _foreground_oversample(fp)
+    reasons.append(reason)
+    pos_weight, reason = _pos_weight(fp)
+    if pos_weight is not None:
+        plan["loss"]["pos_weight"] = pos_weight
+    reasons.append(reason)
+    plan["inference"]["postprocess"]["min_object_size"], reason = _min_object_size(fp)
+    reasons.append(reason)
+    plan["reasons"] = reasons
+    return plan
+
+
+def plan_overrides(plan: dict[str, Any]) -> dict[str, Any]:
+    """The config sections of a plan, without its ``reasons``."""
+    return {key: value for key, value in plan.items() if key != "reasons"}
+
+
+def _machine(memory_gb: float | None, cpu_only: bool | None) -> tuple[bool, float, str]:
+    if cpu_only is None or (not cpu_only and memory_gb is None):
+        import torch  # deferred: an explicit CPU plan must not pay torch's import time and RAM
+
+        if cpu_only is None:
+            cpu_only = not torch.cuda.is_available()
+        if not cpu_only and memory_gb is None:
+            if not torch.cuda.is_available():
+                return False, 16.0, "machine: GPU requested but none visible; assumed 16 GB"
+            memory_gb = torch.cuda.get_device_properties(0).total_memory / 1e9
+    if memory_gb is None:
+        import psutil
+
+        memory_gb = psutil.virtual_memory().available / 1e9
+    if cpu_only:
+        return True, float(memory_gb), f"machine: CPU, {memory_gb:.1f} GB RAM available"
+    return False, float(memory_gb), f"machine: GPU, {memory_gb:.1f} GB GPU memory"
+
+
+def _input_size(fp: dict[str, Any], device: str) -> tuple[str, tuple[int, int], list[str]]:
+    """Resize toward the machine's preferred area, never so far that the typical smallest
+    component falls under MIN_COMPONENT_PX; patches at native size when that is too large."""
+    height = fp["image_size"]["height"]["median"]
+    width = fp["image_size"]["width"]["median"]
+    native_area = height * width
+    preferred_area, largest_area = MACHINES[device]
+    smallest = fp["components"].get("smallest_per_mask_fraction")
+    needed_area = MIN_COMPONENT_PX / smallest if smallest else 0.0
+    area = min(max(preferred_area, needed_area), native_area)
+    reasons = []
+    if area > largest_area:
+        side = int(math.sqrt(preferred_area))
+        patch = (
+            max(SIZE_MULTIPLE, min(side, _floor_multiple(height))),
+            max(SIZE_MULTIPLE, min(side, _floor_multiple(width))),
+        )
+        reasons.append(
+            f"patch mode {patch[0]}x{patch[1]} at native size: keeping the median smallest "
+            f"component at {MIN_COMPONENT_PX} px needs {needed_area:,.0f} px per image, more "
+            f"than a {device.upper()} trains on whole ({largest_area:,} px)"
+        )
+        return "patch", patch, reasons
+    floor_binds = preferred_area < needed_area < native_area
+    size = _nearest_shape(area, width / height, at_least=needed_area if floor_binds else 0.0)
+    if area >= native_area and needed_area >= native_area:
+        why = "native size kept, smaller would push the smallest targets under the floor"
+    elif area >= native_area:
+        why = f"native size kept, already within the {device.upper()}-sized area"
+    elif needed_area > preferred_area:
+        why = f"above the {device.upper()}-sized {preferred_area:,} px to keep small targets"
+    else:
+        why = f"{device.upper()}-sized area {preferred_area:,} px"
+    if smallest:
+        why += (
+            f"; median smallest component {smallest * size[0] * size[1]:.0f} px "
+            f"(floor {MIN_COMPONENT_PX} px)"
+        )
+    reasons.append(
+        f"resize {height:g}x{width:g} (median HxW) to {size[0]}x{size[1]} "
+        f"(x{math.sqrt(size[0] * size[1] / native_area):.2f}, aspect kept, multiples of "
+        f"{SIZE_MULTIPLE}): {why}"
+    )
+    return "resize", size, reasons
+
+
+def _floor_multiple(value: float) -> int:
+    return int(value // SIZE_MULTIPLE) * SIZE_MULTIPLE
+
+
+def _nearest_shape(area: float, aspect: float, at_least: float = 0.0) -> tuple[int, int]:
+    """Multiples of SIZE_MULTIPLE closest to ``area`` and ``aspect`` (W/H) on a log scale, with
+    aspect errors weighing double (they distort every target); no smaller than ``at_least``."""
+    best, best_cost = (SIZE_MULTIPLE, SIZE_MULTIPLE), math.inf
+    for height in range(SIZE_MULTIPLE, 8192 + 1, SIZE_MULTIPLE):
+        width = max(SIZE_MULTIPLE, round(height * aspect / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        cost = abs(math.log(height * width / area)) + 2 * abs(math.log(width / height / aspect))
+        if height * width >= at_least and cost < best_cost:
+            best, best_cost = (height, width), cost
+    return best
+
+
+def _batch_size(n_pairs: int, area: int, device: str, memory_gb: float) -> tuple[int, str]:
+    per_image = area * TRAIN_BYTES_PER_PIXEL
+    if device == "cpu":
+        # images/s on 2 cores barely change with batch size: smaller batches mean more steps
+        wanted = int(np.clip(round(8 * 128 * 128 / area), 4, 16))
+        fits = int((0.5 * memory_gb * 1e9 - CPU_FIXED_BYTES) // per_image)
+        why = "CPU throughput is flat in batch size, so small batches buy steps"
+    else:
+        wanted = 32
+        fits = int(0.6 * memory_gb * 1e9 // per_image)
+        why = f"60 % of {memory_gb:.0f} GB at ~{per_image / 1e6:.0f} MB per image"
+    dataset_cap = max(2, round(0.05 * n_pairs))  # nnU-Net: one batch ≤ 5 % of the data set
+    batch = max(2, min(wanted, fits, dataset_cap))
+    return batch, (
+        f"batch {batch}: {why}; memory fits {max(fits, 0)}, 5 % of the data set is {dataset_cap}"
+    )
+
+
+def _foreground_oversample(fp: dict[str, Any]) -> tuple[float, str]:
+    """nnU-Net's 0.33, raised when random crops would mostly miss the target."""
+    empty_share = fp["empty_masks"]["share"]
+    non_empty = fp["foreground_fraction"]["non_empty"]
+    tiny = non_empty is not None and non_empty["median"] < 0.01
+    share = BASE_OVERSAMPLE + 0.5 * empty_share + (0.15 if tiny else 0.0)
+    share = round(float(np.clip(share, BASE_OVERSAMPLE, 0.9)), 2)
+    return share, (
+        f"foreground_oversample {share}: {BASE_OVERSAMPLE} (nnU-Net) + half the empty share "
+        f"({empty_share:.0%})" + (" + 0.15 for targets under 1 % of the image" if tiny else "")
+    )
+
+
+def _pos_weight(fp: dict[str, Any]) -> tuple[float | None, str]:
+    pooled = fp["foreground_fraction"]["pooled"]
+    if pooled <= 0:
+        return None, "pos_weight left unset: no mask has foreground"
+    ratio = (1 - pooled) / pooled
+    weight = round(float(np.clip(ratio, *POS_WEIGHT_RANGE)), 1)
+    return weight, (
+        f"BCE pos_weight {weight:g}: background:foreground pixel ratio {ratio:.1f} clipped to "
+        f"[{POS_WEIGHT_RANGE[0]:g}, {POS_WEIGHT_RANGE[1]:g}] (beyond ~100 the rare pixels "
+        "dominate the gradient and flood the background with false positives; Dice covers the "
+        "rest of the imbalance)"
+    )
+
+
+def _min_object_size(fp: dict[str, Any]) -> tuple[int, str]:
+    area = fp["components"].get("area_px")
+    if not area:
+        return 0, "min_object_size 0: no training components to size it from"
+    size = int(0.5 * area["p5"])
+    return size, (
+        f"min_object_size {size} px: half the 5th-percentile training component "
+        f"({area['p5']:g} px), in native pixels since post-processing runs after the resize back"
+    )

@@ -1,0 +1,25 @@
+"""Honest evaluation: per-image metrics, every Dice convention side by side, bootstrap intervals,
+and scoring of prediction folders from any tool."""
+
+from sparseg.evaluation.aggregate import CONVENTIONS, aggregate
+from sparseg.evaluation.bootstrap import percentile_intervals
+from sparseg.evaluation.metrics import image_metrics
+from sparseg.evaluation.score import (
+    METRICS_JSON,
+    PER_IMAGE_CSV,
+    format_metrics_table,
+    score_arrays,
+    score_folder,
+)
+
+__all__ = [
+    "CONVENTIONS",
+    "METRICS_JSON",
+    "PER_IMAGE_CSV",
+    "aggregate",
+    "format_metrics_table",
+    "image_metrics",
+    "percentile_intervals",
+    "score_arrays",
+    "score_folder",
+]

@@ -1,0 +1,103 @@
+"""Export a segmentation model to ONNX (sigmoid and optional 8x TTA inside the graph), verified."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from sparseg.errors import SparsegError
+from sparseg.inference.onnx_runtime import OnnxPredictor
+from sparseg.inference.tta import d4_average_probabilities
+from sparseg.io_utils import atomic_write
+
+MIN_OPSET = 17
+MAX_ABS_DIFFERENCE = 1e-4
+EXPORT_SIZE = (64, 64)
+# Both differ from the traced size and from each other, and are non-square in both directions,
+# so the dynamic axes and the TTA views that swap height and width are exercised.
+CHECK_SHAPES = ((2, 96, 64), (1, 64, 128))
+
+
+class ProbabilityModel(nn.Module):
+    """Wraps a logits model so that it returns probabilities, optionally averaged over D4 TTA."""
+
+    def __init__(self, model: nn.Module, tta: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.tta = tta
+
+    def forward(self, images: Tensor) -> Tensor:
+        if self.tta:
+            # Two forwards (views keeping / swapping H and W) trace to one graph for any size.
+            return d4_average_probabilities(self.model, images, batched=True)
+        return torch.sigmoid(self.model(images))
+
+
+def _max_abs_difference(wrapper: ProbabilityModel, onnx_path: Path, in_channels: int) -> float:
+    generator = torch.Generator().manual_seed(0)
+    predictor = OnnxPredictor(onnx_path)
+    difference = 0.0
+    for batch, height, width in CHECK_SHAPES:
+        images = torch.randn((batch, in_channels, height, width), generator=generator)
+        with torch.inference_mode():
+            expected = wrapper(images).numpy()
+        actual = predictor(images.numpy())
+        difference = max(difference, float(np.abs(actual - expected).max()))
+    return difference
+
+
+def export_onnx(
+    model: nn.Module,
+    path: Path,
+    in_channels: int,
+    tta: bool = False,
+    opset: int = MIN_OPSET,
+    check: bool = True,
+) -> float:
+    """Write ``model`` (logits out) to ``path`` as an ONNX graph mapping ``images (N, C, H, W)``
+    to ``probabilities (N, 1, H, W)``, with dynamic batch and spatial axes (sides must be
+    multiples of the encoder's stride; :class:`OnnxPredictor` pads). ``tta`` folds the 8 D4 views
+    into the graph.
+
+    With ``check``, onnxruntime's output is compared with PyTorch's on random inputs of two other
+    sizes before the file replaces ``path``; returns the max abs difference (0.0 unchecked) and
+    raises :class:`SparsegError` above 1e-4, leaving ``path`` untouched.
+    """
+    if opset < MIN_OPSET:
+        raise SparsegError(f"onnx opset: {opset} is below the supported minimum {MIN_OPSET}")
+    path = Path(path)
+    wrapper = ProbabilityModel(copy.deepcopy(model).cpu().float(), tta=tta).eval()
+    example = torch.zeros((1, in_channels, *EXPORT_SIZE))
+    spatial_axes = {0: "batch", 2: "height", 3: "width"}
+    difference = 0.0
+
+    def write(tmp: Path) -> None:
+        nonlocal difference
+        with warnings.catch_warnings():
+            # dynamo=True needs onnxscript; the TorchScript exporter's deprecation notice is noise.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                wrapper,
+                (example,),
+                str(tmp),
+                input_names=["images"],
+                output_names=["probabilities"],
+                dynamic_axes={"images": spatial_axes, "probabilities": spatial_axes},
+                opset_version=opset,
+                dynamo=False,
+            )
+        if check:
+            difference = _max_abs_difference(wrapper, tmp, in_channels)
+            if difference > MAX_ABS_DIFFERENCE:
+                raise SparsegError(
+                    f"{path}: ONNX output differs from PyTorch by {difference:.2e} "
+                    f"(> {MAX_ABS_DIFFERENCE:.0e}); file not written"
+                )
+
+    atomic_write(path, write)
+    return difference

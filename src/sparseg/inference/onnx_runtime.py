@@ -1,0 +1,74 @@
+"""Run an exported sparseg ONNX model with onnxruntime: numpy in, probabilities out, no PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+from sparseg.errors import SparsegError
+
+_LOAD_ERRORS = (
+    ort_errors.Fail,
+    ort_errors.InvalidArgument,
+    ort_errors.InvalidGraph,
+    ort_errors.InvalidProtobuf,
+    ort_errors.NoModel,
+    ort_errors.NotImplemented,
+)
+
+
+class OnnxPredictor:
+    """Probabilities from a model written by :func:`sparseg.inference.onnx_export.export_onnx`.
+
+    Images of any size are padded (centred, edge replication, as the PyTorch path does) to a
+    multiple of ``multiple`` and the output cropped back. ``threads`` caps onnxruntime's intra-op
+    threads (default: its own choice, one per physical core).
+
+    Example::
+
+        predictor = OnnxPredictor(Path("model.onnx"))
+        probabilities = predictor(images)  # (N, C, H, W) float32 -> (N, 1, H, W)
+    """
+
+    def __init__(self, path: Path, multiple: int = 32, threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SparsegError(f"{self.path}: file not found")
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except _LOAD_ERRORS as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SparsegError(f"{self.path}: not an ONNX model ({reason})") from None
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        channels = model_input.shape[1] if len(model_input.shape) == 4 else None
+        self.in_channels = channels if isinstance(channels, int) else None
+        self.multiple = multiple
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        if images.ndim != 4:
+            raise SparsegError(f"{self.path}: expects images (N, C, H, W), got {images.shape}")
+        if self.in_channels is not None and images.shape[1] != self.in_channels:
+            raise SparsegError(
+                f"{self.path}: model expects {self.in_channels} channel(s), "
+                f"images have {images.shape[1]}"
+            )
+        height, width = images.shape[-2:]
+        extra_rows = -height % self.multiple
+        extra_cols = -width % self.multiple
+        top, left = extra_rows // 2, extra_cols // 2
+        padded = np.pad(
+            images.astype(np.float32, copy=False),
+            ((0, 0), (0, 0), (top, extra_rows - top), (left, extra_cols - left)),
+            mode="edge",
+        )
+        (probabilities,) = self.session.run(None, {self.input_name: padded})
+        return probabilities[..., top : top + height, left : left + width]

@@ -1,0 +1,146 @@
+"""From a trained run (or several: an ensemble) to masks at each image's native size.
+
+probabilities: normalise → resize to the training size (or sliding window) → TTA → average the
+runs → resize back;  mask: threshold or CRF → post-processing → empty-image gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from sparseg.config import Config, InferenceConfig, validate_config
+from sparseg.data.dataset import load_image_tensor
+from sparseg.data.io import image_info
+from sparseg.data.pairs import Pair
+from sparseg.errors import SparsegError
+from sparseg.inference.crf import crf_refine
+from sparseg.inference.gate import apply_empty_gate
+from sparseg.inference.postprocess import postprocess
+from sparseg.inference.probability import probability_map
+from sparseg.io_utils import atomic_write, read_json
+from sparseg.models import build_model, plain_model
+from sparseg.training.checkpoint import load_checkpoint, load_model_weights
+
+INFERENCE_FILE = "inference.json"
+
+
+@dataclass
+class RunModel:
+    model: torch.nn.Module
+    config: Config
+    in_channels: int
+
+
+def run_dirs(runs: list[Path]) -> list[Path]:
+    """Expand a ``--fold all`` parent folder into its ``fold_K`` runs."""
+    expanded: list[Path] = []
+    for run in runs:
+        run = Path(run)
+        if not run.is_dir():
+            raise SparsegError(f"{run}: run directory not found")
+        folds = sorted(p for p in run.glob("fold_*") if (p / "best.ckpt").is_file())
+        expanded.extend(folds if folds and not (run / "best.ckpt").exists() else [run])
+    return expanded
+
+
+def load_run_model(run_dir: Path) -> RunModel:
+    """The best checkpoint of a run as a plain inference model (no deep-supervision heads)."""
+    path = Path(run_dir) / "best.ckpt"
+    if not path.is_file():
+        raise SparsegError(f"{run_dir}: no best.ckpt (train the run first)")
+    checkpoint = load_checkpoint(path)
+    config = validate_config(checkpoint["config"], str(path))
+    plain = config.model.model_copy(update={"deep_supervision": False, "encoder_weights": None})
+    model = build_model(plain, checkpoint["in_channels"])
+    load_model_weights(plain_model(model), checkpoint["model"], path)
+    return RunModel(model.eval(), config, int(checkpoint["in_channels"]))
+
+
+def load_inference_config(run_dir: Path, fallback: InferenceConfig) -> InferenceConfig:
+    """``inference.json`` written by ``sparseg tune`` when present, else the run's config."""
+    path = Path(run_dir) / INFERENCE_FILE
+    if not path.is_file():
+        return fallback
+    payload = read_json(path)
+    try:
+        return InferenceConfig.model_validate(payload["inference"])
+    except Exception:
+        raise SparsegError(f"{path}: not a valid inference.json (rerun `sparseg tune`)") from None
+
+
+class Predictor:
+    """Averages the probabilities of one or more runs; applies the tuned inference steps."""
+
+    def __init__(self, runs: list[Path], inference: InferenceConfig | None = None) -> None:
+        dirs = run_dirs(runs)
+        self.members = [load_run_model(run) for run in dirs]
+        first = self.members[0]
+        self.config = first.config
+        self.in_channels = first.in_channels
+        mismatched = [
+            str(d)
+            for d, m in zip(dirs, self.members, strict=True)
+            if m.in_channels != self.in_channels
+        ]
+        if mismatched:
+            raise SparsegError(f"{mismatched[0]}: ensemble members differ in input channels")
+        self.inference = inference or load_inference_config(dirs[0], first.config.inference)
+
+    def image(self, path: Path) -> torch.Tensor:
+        """(C, H, W) unit-float image, refused when its channels don't fit the model."""
+        channels = image_info(path).channels
+        if channels != self.in_channels:
+            raise SparsegError(
+                f"{path}: image has {channels} channel(s) but the model expects {self.in_channels}"
+            )
+        return load_image_tensor(path, self.in_channels)
+
+    @torch.no_grad()
+    def probabilities(self, image: torch.Tensor, tta: bool | None = None) -> np.ndarray:
+        """Foreground probability (H, W) at the image's native size, averaged over the runs."""
+        cfg = self.inference
+        tta = cfg.tta if tta is None else tta
+        total = sum(
+            probability_map(
+                m.model, image, self.config.data, tta, cfg.sliding_window, cfg.window_overlap
+            )
+            for m in self.members
+        )
+        return (total / len(self.members)).numpy()
+
+    def finish(
+        self, probability: np.ndarray, image: torch.Tensor, inference: InferenceConfig | None = None
+    ) -> np.ndarray:
+        """Probability map → final boolean mask: threshold (or CRF), post-processing, gate."""
+        cfg = inference or self.inference
+        if cfg.crf.enabled:
+            gray = image.mean(0).numpy()
+            mask = crf_refine(gray, probability, cfg.crf)
+        else:
+            mask = probability > cfg.threshold
+        mask = postprocess(mask, cfg.postprocess)
+        return apply_empty_gate(mask, probability, cfg.empty_gate)
+
+    def predict_pairs(self, pairs: list[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
+        for pair in pairs:
+            image = self.image(pair.image)
+            probability = self.probabilities(image)
+            yield pair, probability, self.finish(probability, image)
+
+
+def write_mask_png(path: Path, mask: np.ndarray) -> None:
+    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def write_probability_png(path: Path, probability: np.ndarray) -> None:
+    """16-bit PNG: value / 65535 is the probability."""
+    values = np.clip(np.rint(probability * 65535), 0, 65535).astype(np.uint16)
+    image = Image.fromarray(values)
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))

@@ -1,0 +1,172 @@
+"""``sparseg tune``: decide every inference step on the validation split, keep only what helps.
+
+Greedy, in a fixed order (TTA, threshold, small-object removal, closing, hole filling, largest
+component, CRF, empty-image gate): each step's candidates are scored on validation and the best
+is kept only if it raises the mean per-image Dice (empty-vs-empty = 1) by more than ``MIN_GAIN``.
+The decision table (Dice without and with each step) is saved in ``inference.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sparseg.config import InferenceConfig
+from sparseg.data.io import read_mask
+from sparseg.data.pairs import discover_pairs
+from sparseg.data.splits import SplitIds, load_split
+from sparseg.errors import SparsegError
+from sparseg.evaluation.score import score_arrays
+from sparseg.inference.predictor import INFERENCE_FILE, Predictor
+from sparseg.io_utils import atomic_write_json
+
+MIN_GAIN = 1e-4  # a step must beat noise-level ties to be kept
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
+OBJECT_SIZE_SHARES = (0.0002, 0.0005, 0.001, 0.002, 0.005)  # of the mean image area
+CLOSING_RADII = (1, 2, 3, 5)
+CRF_BILATERAL_SXY = (10.0, 30.0, 60.0)
+GATE_PROBABILITIES = (0.6, 0.7, 0.8, 0.9, 0.95)
+HEADLINE = "dice_per_image_empty_is_one"
+
+
+@dataclass
+class ValCase:
+    id: str
+    image: torch.Tensor
+    truth: np.ndarray
+    plain: np.ndarray
+    tta: np.ndarray | None = None
+
+
+def run_split(run_dir: Path, split_file: Path | None, fold: int, known: list[str]) -> SplitIds:
+    """The split a run was trained with (``run_dir/split.json``) unless one is given."""
+    path = split_file or Path(run_dir) / "split.json"
+    if not Path(path).is_file():
+        raise SparsegError(f"{path}: no split file (pass --split FILE)")
+    return load_split(Path(path), fold if split_file else 0, known)
+
+
+class Tuner:
+    def __init__(self, predictor: Predictor, cases: list[ValCase]) -> None:
+        self.predictor, self.cases = predictor, cases
+        self.decisions: list[dict[str, Any]] = []
+
+    def dice(self, cfg: InferenceConfig) -> float:
+        preds, truths = {}, {}
+        for case in self.cases:
+            probability = case.tta if cfg.tta and case.tta is not None else case.plain
+            preds[case.id] = self.predictor.finish(probability, case.image, cfg)
+            truths[case.id] = case.truth
+        _, summary = score_arrays(preds, truths, full=False, bootstrap=0)
+        return float(summary[HEADLINE])
+
+    def consider(
+        self, step: str, current: InferenceConfig, candidates: list[tuple[str, InferenceConfig]]
+    ) -> InferenceConfig:
+        without = self.dice(current)
+        scored = [(self.dice(cfg), label, cfg) for label, cfg in candidates]
+        best, label, cfg = max(scored, key=lambda item: item[0])
+        kept = best > without + MIN_GAIN
+        self.decisions.append(
+            {
+                "step": step,
+                "setting": label,
+                "dice_without": without,
+                "dice_with": best,
+                "kept": kept,
+            }
+        )
+        return cfg if kept else current
+
+
+def _with(cfg: InferenceConfig, **changes: Any) -> InferenceConfig:
+    """A copy of ``cfg`` with dotted sub-section changes, e.g. ``postprocess__fill_holes=True``."""
+    data = cfg.model_dump()
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        if field:
+            data[section][field] = value
+        else:
+            data[section] = value
+    return InferenceConfig.model_validate(data)
+
+
+def tune_steps(tuner: Tuner, base: InferenceConfig, mean_area: float) -> InferenceConfig:
+    cfg = tuner.consider("tta", base, [("8-fold D4 TTA", _with(base, tta=True))])
+    cfg = tuner.consider(
+        "threshold", cfg, [(f"threshold {t}", _with(cfg, threshold=t)) for t in THRESHOLDS]
+    )
+    sizes = sorted({max(2, int(share * mean_area)) for share in OBJECT_SIZE_SHARES})
+    steps: list[tuple[str, Callable[[InferenceConfig], list[tuple[str, InferenceConfig]]]]] = [
+        ("remove small objects", lambda c: [
+            (f"min size {s} px", _with(c, postprocess__min_object_size=s)) for s in sizes
+        ]),
+        ("closing", lambda c: [
+            (f"disk radius {r}", _with(c, postprocess__closing_radius=r)) for r in CLOSING_RADII
+        ]),
+        ("fill holes", lambda c: [("on", _with(c, postprocess__fill_holes=True))]),
+        ("keep largest component", lambda c: [("on", _with(c, postprocess__keep_largest=True))]),
+        ("dense CRF", lambda c: [
+            (f"bilateral sxy {s}", _with(c, crf__enabled=True, crf__bilateral_sxy=s))
+            for s in CRF_BILATERAL_SXY
+        ]),
+        ("empty-image gate", lambda c: [
+            (f"max p < {p}", _with(c, empty_gate__enabled=True, empty_gate__min_max_probability=p))
+            for p in GATE_PROBABILITIES
+        ] + [
+            (f"largest object < {s} px",
+             _with(c, empty_gate__enabled=True, empty_gate__min_component_area=s))
+            for s in sizes
+        ]),
+    ]  # fmt: skip
+    for step, candidates in steps:
+        cfg = tuner.consider(step, cfg, candidates(cfg))
+    return cfg
+
+
+def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: int = 0) -> dict:
+    """Tune the run's inference on validation; writes and returns ``inference.json``'s payload."""
+    run_dir, data_root = Path(run_dir), Path(data_root)
+    pairs = {pair.id: pair for pair in discover_pairs(data_root)}
+    split = run_split(run_dir, split_file, fold, list(pairs))
+    if not split.val:
+        raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
+    base_config = Predictor([run_dir]).config
+    base = _with(
+        InferenceConfig(),
+        sliding_window=base_config.inference.sliding_window,
+        window_overlap=base_config.inference.window_overlap,
+    )
+    predictor = Predictor([run_dir], inference=base)
+    label = base_config.data.label
+    cases = []
+    for image_id in split.val:
+        image = predictor.image(pairs[image_id].image)
+        cases.append(
+            ValCase(
+                image_id,
+                image,
+                read_mask(pairs[image_id].mask, label),
+                predictor.probabilities(image, tta=False),
+                predictor.probabilities(image, tta=True),
+            )
+        )
+    tuner = Tuner(predictor, cases)
+    mean_area = float(np.mean([case.truth.size for case in cases]))
+    baseline = tuner.dice(base)
+    tuned = tune_steps(tuner, base, mean_area)
+    payload = {
+        "inference": tuned.model_dump(mode="json"),
+        "decisions": tuner.decisions,
+        "baseline_val_dice": baseline,
+        "tuned_val_dice": tuner.dice(tuned),
+        "n_val_images": len(cases),
+        "criterion": HEADLINE,
+    }
+    atomic_write_json(run_dir / INFERENCE_FILE, payload)
+    return payload

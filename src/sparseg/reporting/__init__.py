@@ -1,0 +1,1 @@
+"""Reporting: tables for the terminal, plots and the self-contained HTML report."""

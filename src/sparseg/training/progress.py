@@ -1,0 +1,53 @@
+"""A rich progress bar for training (epoch, step, loss, best val Dice, ETA); silent when quiet."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class TrainingProgress:
+    """Counts optimiser steps, or seconds when the run has a wall-clock budget."""
+
+    def __init__(self, total_steps: int, max_minutes: float | None, quiet: bool) -> None:
+        self.by_time = max_minutes is not None
+        self.total = max_minutes * 60 if max_minutes is not None else total_steps
+        self.progress = (
+            None
+            if quiet
+            else Progress(
+                TextColumn("epoch {task.fields[epoch]} step {task.fields[step]}"),
+                BarColumn(),
+                TextColumn("loss {task.fields[loss]:.4f} best val Dice {task.fields[dice]:.4f}"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=False,
+            )
+        )
+
+    def __enter__(self) -> TrainingProgress:
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "train", total=self.total, epoch=0, step=0, loss=0.0, dice=0.0
+            )
+        return self
+
+    def update(self, step: int, elapsed: float, epoch: int, loss: float, best: float) -> None:
+        if self.progress is None:
+            return
+        completed = elapsed if self.by_time else step
+        self.progress.update(
+            self.task, completed=completed, epoch=epoch, step=step, loss=loss, dice=max(best, 0.0)
+        )
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.progress is not None:
+            self.progress.stop()

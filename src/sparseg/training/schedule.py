@@ -1,0 +1,76 @@
+"""Learning-rate schedule: warm-up, then constant / cosine over the run, or reduce-on-plateau.
+
+Written by hand because the run's length may be a wall-clock budget, not a step count: the
+schedule is a function of *progress* in [0, 1] (steps or elapsed time, whichever ends first),
+which torch's step-counted schedulers cannot express; and torch's ReduceLROnPlateau has no cap
+on the number of reductions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sparseg.config import TrainingConfig
+
+
+@dataclass
+class PlateauState:
+    best: float = -math.inf
+    bad_validations: int = 0
+    reductions: int = 0
+    factor: float = 1.0
+
+
+class LRSchedule:
+    """Sets every param group's LR from the run's progress and, for plateau, validation Dice."""
+
+    def __init__(self, config: TrainingConfig, warmup_progress: float) -> None:
+        self.config = config
+        self.warmup_progress = min(max(warmup_progress, 0.0), 1.0)
+        self.plateau = PlateauState()
+
+    def factor(self, progress: float) -> float:
+        """LR multiplier at ``progress`` (0 = start, 1 = end of the run)."""
+        cfg = self.config
+        progress = min(max(progress, 0.0), 1.0)
+        if progress < self.warmup_progress:
+            return cfg.warmup_factor
+        if cfg.schedule == "cosine":
+            span = 1.0 - self.warmup_progress
+            t = (progress - self.warmup_progress) / span if span > 0 else 1.0
+            floor = cfg.min_lr_factor
+            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+        if cfg.schedule == "plateau":
+            return self.plateau.factor
+        return 1.0
+
+    def apply(self, optimizer: Any, progress: float) -> float:
+        lr = self.config.lr * self.factor(progress)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def observe(self, val_dice: float) -> None:
+        """Plateau only: count validations without improvement; reduce the LR, at most N times."""
+        if self.config.schedule != "plateau":
+            return
+        state = self.plateau
+        if val_dice > state.best:
+            state.best, state.bad_validations = val_dice, 0
+            return
+        state.bad_validations += 1
+        if (
+            state.bad_validations >= self.config.plateau_patience
+            and state.reductions < self.config.max_lr_reductions
+        ):
+            state.factor *= self.config.plateau_factor
+            state.reductions += 1
+            state.bad_validations = 0
+
+    def state_dict(self) -> dict[str, float | int]:
+        return asdict(self.plateau)
+
+    def load_state_dict(self, state: dict[str, float | int]) -> None:
+        self.plateau = PlateauState(**state)  # type: ignore[arg-type]

@@ -1,0 +1,120 @@
+"""What a run needs before its first step: the split, the data sets, pos_weight, the optimiser."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sparseg.config import Config
+from sparseg.data.dataset import PatchDataset, SegDataset
+from sparseg.data.io import read_mask
+from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.splits import SplitIds, default_split, load_split, save_split
+from sparseg.errors import SparsegError
+
+POS_WEIGHT_RANGE = (1.0, 100.0)  # beyond 100 the BCE term swamps the region losses (seen in tuning)
+
+
+@dataclass
+class RunData:
+    pairs: dict[str, Pair]
+    split: SplitIds
+    train: Dataset
+    val: Dataset
+    in_channels: int
+
+
+def resolve_split(
+    config: Config, pairs: dict[str, Pair], split_file: Path | None, fold: int, run_dir: Path
+) -> SplitIds:
+    """The user's split file (either format), or a seeded default split; the ids used are
+    always saved as ``run_dir/split.json`` so tune and evaluate find them later."""
+    saved = run_dir / "split.json"
+    if split_file is not None:
+        split = load_split(split_file, fold, pairs.keys())
+        save_split({"train": split.train, "val": split.val, "test": split.test}, saved)
+        return split
+    if saved.is_file():
+        return load_split(saved, 0, pairs.keys())
+    split = default_split(
+        sorted(pairs),
+        config.data.val_fraction,
+        config.data.test_fraction,
+        config.seed,
+        config.data.group_regex,
+    )
+    save_split(split, saved)
+    return load_split(saved, 0, pairs.keys())
+
+
+def load_run_data(
+    config: Config, data_root: Path, split_file: Path | None, fold: int, run_dir: Path
+) -> RunData:
+    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root))}
+    split = resolve_split(config, pairs, split_file, fold, run_dir)
+    if not split.train:
+        raise SparsegError(f"{split_file or run_dir / 'split.json'}: the training split is empty")
+    if not split.val:
+        raise SparsegError(f"{split_file or run_dir / 'split.json'}: the validation split is empty")
+    data = config.data
+    common = {"normalize": data.normalize, "label": data.label}
+    train_pairs = [pairs[i] for i in split.train]
+    val = SegDataset([pairs[i] for i in split.val], data.input_size, **common)
+    common["channels"] = val.in_channels
+    if data.mode == "patch":
+        batch = config.training.batch_size
+        steps = config.training.steps_per_epoch or math.ceil(len(train_pairs) / batch)
+        train: Dataset = PatchDataset(
+            train_pairs,
+            data.input_size,
+            data.foreground_oversample,
+            length=steps * batch,
+            seed=config.seed,
+            **common,
+        )
+    else:
+        train = SegDataset(train_pairs, data.input_size, **common)
+    if len(train) < config.training.batch_size and data.mode == "resize":
+        raise SparsegError(
+            f"training.batch_size={config.training.batch_size} is larger than the training split "
+            f"({len(train)} images)"
+        )
+    return RunData(pairs, split, train, val, val.in_channels)
+
+
+def auto_pos_weight(pairs: list[Pair], label: int | None) -> float:
+    """Background:foreground pixel ratio of the training masks, clipped to a sane range."""
+    foreground = total = 0
+    for pair in pairs:
+        mask = read_mask(pair.mask, label)
+        foreground += int(mask.sum())
+        total += mask.size
+    if foreground == 0:
+        return POS_WEIGHT_RANGE[1]
+    return float(np.clip((total - foreground) / foreground, *POS_WEIGHT_RANGE))
+
+
+def build_optimizer(config: Config, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    cfg = config.training
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
+    )
+
+
+def resolve_precision(config: Config) -> str:
+    """``auto``: bf16 (or fp16) mixed precision on CUDA, full precision on CPU."""
+    wanted = config.training.precision
+    if wanted != "auto":
+        return wanted
+    if torch.cuda.is_available() and config.training.accelerator in ("auto", "cuda", "gpu"):
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"

@@ -1,0 +1,128 @@
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import segmentation_models_pytorch as smp
+import torch
+
+from sparseg.errors import SparsegError
+from sparseg.inference import onnx_export
+from sparseg.inference.onnx_export import export_onnx
+from sparseg.inference.onnx_runtime import OnnxPredictor
+from sparseg.inference.tta import pad_to_multiple, predict_probabilities
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    # A shallow resnet18 U-Net: the real layer types at a fraction of the export time.
+    return smp.Unet(
+        "resnet18",
+        encoder_weights=None,
+        encoder_depth=3,
+        decoder_channels=(32, 16, 8),
+        in_channels=2,
+        classes=1,
+    ).eval()
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
+    """(path, max abs difference) for the plain and the TTA export."""
+    folder = tmp_path_factory.mktemp("onnx")
+    return {
+        tta: (
+            folder / f"tta_{tta}.onnx",
+            export_onnx(model, folder / f"tta_{tta}.onnx", 2, tta=tta),
+        )
+        for tta in (False, True)
+    }
+
+
+def random_images(shape: tuple[int, ...]) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+def test_export_is_verified_and_written(exported):
+    for path, difference in exported.values():
+        assert path.is_file()
+        assert 0.0 < difference <= 1e-4
+    assert not list(path.parent.glob(".*.tmp"))
+
+
+def test_graph_has_dynamic_axes_and_opset_17(exported):
+    graph = onnx.load(exported[False][0])
+    assert max(entry.version for entry in graph.opset_import if entry.domain == "") >= 17
+    (images,) = graph.graph.input
+    dims = [dim.dim_param or dim.dim_value for dim in images.type.tensor_type.shape.dim]
+    assert dims == ["batch", 2, "height", "width"]
+
+
+def test_onnx_matches_pytorch_at_another_size(model, exported):
+    images = random_images((1, 2, 96, 64))
+    expected = predict_probabilities(model, torch.from_numpy(images), tta=False).numpy()
+    actual = OnnxPredictor(exported[False][0])(images)
+    assert actual.shape == (1, 1, 96, 64)
+    assert np.abs(actual - expected).max() <= 1e-4
+
+
+def test_tta_export_equals_the_torch_tta(model, exported):
+    images = random_images((1, 2, 64, 96))
+    expected = predict_probabilities(model, torch.from_numpy(images), tta=True).numpy()
+    actual = OnnxPredictor(exported[True][0])(images)
+    assert np.abs(actual - expected).max() <= 1e-4
+    plain = OnnxPredictor(exported[False][0])(images)
+    assert np.abs(actual - plain).max() > 1e-3
+
+
+def test_predictor_pads_like_the_torch_path(model, exported):
+    images = random_images((1, 2, 50, 70))
+    padded, (rows, cols) = pad_to_multiple(torch.from_numpy(images))
+    expected = predict_probabilities(model, padded, tta=False)[..., rows, cols].numpy()
+    actual = OnnxPredictor(exported[False][0])(images)
+    assert actual.shape == (1, 1, 50, 70)
+    assert np.abs(actual - expected).max() <= 1e-4
+
+
+def test_wrong_channel_count_is_one_clear_error(exported):
+    path = exported[False][0]
+    with pytest.raises(SparsegError, match=r"expects 2 channel\(s\), images have 3"):
+        OnnxPredictor(path)(random_images((1, 3, 32, 32)))
+
+
+def test_a_file_that_is_not_onnx_is_refused(tmp_path):
+    text = tmp_path / "model.onnx"
+    text.write_text("not a model\n")
+    with pytest.raises(SparsegError, match=r"model\.onnx: not an ONNX model \("):
+        OnnxPredictor(text)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(SparsegError, match="not an ONNX model"):
+        OnnxPredictor(empty)
+    with pytest.raises(SparsegError, match="file not found"):
+        OnnxPredictor(tmp_path / "missing.onnx")
+
+
+def test_failed_check_leaves_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "model.onnx"
+    path.write_text("previous\n")
+    monkeypatch.setattr(onnx_export, "MAX_ABS_DIFFERENCE", -1.0)
+    with pytest.raises(SparsegError, match="differs from PyTorch"):
+        export_onnx(torch.nn.Conv2d(1, 1, 3, padding=1), path, in_channels=1)
+    assert path.read_text() == "previous\n"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["model.onnx"]
+
+
+def test_opset_below_17_is_refused(tmp_path):
+    with pytest.raises(SparsegError, match="opset"):
+        export_onnx(torch.nn.Conv2d(1, 1, 1), tmp_path / "m.onnx", in_channels=1, opset=16)
+
+
+def test_onnx_predictor_does_not_import_torch():
+    code = "import sys, sparseg.inference.onnx_runtime; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,129 @@
+"""The training loop end to end on tiny synthetic data (64x64, resnet18, a few steps)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from sparseg.errors import SparsegError
+from sparseg.training import loop, train
+from tests.helpers import tiny_config
+
+
+def read_csv(path):
+    with open(path) as stream:
+        return list(csv.DictReader(stream))
+
+
+def test_run_directory_receives_every_file(synthetic_data, tmp_path) -> None:
+    run = tmp_path / "run"
+    summary = train(tiny_config(), synthetic_data, run, quiet=True)
+    for name in ("config.yaml", "split.json", "best.ckpt", "last.ckpt", "metrics.csv"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").rglob("events.out.tfevents.*"))
+    saved = json.loads((run / "train_summary.json").read_text())
+    assert saved == json.loads(json.dumps(summary))
+    assert saved["epochs"] == 2 and saved["stop_reason"] == "max_epochs"
+    assert 0.0 <= saved["best_val_dice"] <= 1.0
+    rows = read_csv(run / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert all(float(r["images_per_s"]) > 0 for r in rows)
+
+
+def test_same_seed_gives_identical_metrics_on_cpu(synthetic_data, tmp_path) -> None:
+    keys = ("best_val_dice", "final_train_loss", "steps", "best_epoch")
+    first = train(tiny_config(), synthetic_data, tmp_path / "a", quiet=True)
+    second = train(tiny_config(), synthetic_data, tmp_path / "b", quiet=True)
+    assert {k: first[k] for k in keys} == {k: second[k] for k in keys}
+    assert (
+        read_csv(tmp_path / "a" / "metrics.csv")[-1]["train_loss"]
+        == read_csv(tmp_path / "b" / "metrics.csv")[-1]["train_loss"]
+    )
+
+
+def test_resume_continues_to_the_same_result(synthetic_data, tmp_path) -> None:
+    straight = train(
+        tiny_config("training.max_epochs=3"), synthetic_data, tmp_path / "a", quiet=True
+    )
+    train(tiny_config("training.max_epochs=1"), synthetic_data, tmp_path / "b", quiet=True)
+    resumed = train(
+        tiny_config("training.max_epochs=3"),
+        synthetic_data,
+        tmp_path / "b",
+        resume=True,
+        quiet=True,
+    )
+    for key in ("best_val_dice", "final_train_loss", "steps", "images_seen"):
+        assert resumed[key] == straight[key], key
+
+
+def test_max_steps_accumulation_and_val_every(synthetic_data, tmp_path) -> None:
+    config = tiny_config(
+        "training.max_epochs=4",
+        "training.accumulate_grad_batches=2",
+        "training.val_every=2",
+        "training.max_steps=5",
+    )
+    summary = train(config, synthetic_data, tmp_path / "run", quiet=True)
+    assert summary["steps"] == 5 and summary["stop_reason"] == "max_steps"
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    # 24 pairs -> 16 train images -> 4 batches -> 2 optimiser steps per epoch
+    assert [int(r["step"]) for r in rows] == [2, 4, 5]
+    assert math.isnan(float(rows[0]["val_dice"])) and not math.isnan(float(rows[1]["val_dice"]))
+
+
+def test_early_stopping_and_time_budget(synthetic_data, tmp_path) -> None:
+    frozen = tiny_config("training.max_epochs=10", "training.patience=2", "training.lr=1e-12")
+    summary = train(frozen, synthetic_data, tmp_path / "a", quiet=True)
+    assert summary["stop_reason"] == "early_stopping"
+    assert summary["epochs"] == summary["best_epoch"] + 1 + 2 < 10
+    budget = tiny_config("training.max_epochs=50", "training.max_minutes=0.0001")
+    summary = train(budget, synthetic_data, tmp_path / "b", quiet=True)
+    assert summary["stop_reason"] == "max_minutes" and summary["steps"] == 1
+
+
+def test_gradient_clipping_is_applied(synthetic_data, tmp_path, monkeypatch) -> None:
+    norms = []
+    original = loop.Fabric.clip_gradients
+
+    def spy(self, module, optimizer, clip_val=None, max_norm=None, **kwargs):
+        norms.append(max_norm)
+        return original(self, module, optimizer, clip_val, max_norm, **kwargs)
+
+    monkeypatch.setattr(loop.Fabric, "clip_gradients", spy)
+    config = tiny_config("training.max_steps=2", "training.grad_clip=0.5")
+    train(config, synthetic_data, tmp_path / "run", quiet=True)
+    assert norms == [0.5, 0.5]
+
+
+def test_non_finite_loss_stops_with_a_clear_message_or_is_skipped(
+    synthetic_data, tmp_path, monkeypatch
+) -> None:
+    def nan_loss(*args, **kwargs):
+        return lambda outputs, target: torch.tensor(float("nan"), requires_grad=True)
+
+    monkeypatch.setattr(loop, "build_loss", nan_loss)
+    with pytest.raises(SparsegError, match="non-finite loss at epoch 0 batch 0"):
+        train(tiny_config(), synthetic_data, tmp_path / "a", quiet=True)
+    assert not (tmp_path / "a" / "best.ckpt").exists()
+    summary = train(
+        tiny_config("training.skip_nonfinite=true"), synthetic_data, tmp_path / "b", quiet=True
+    )
+    assert summary["steps"] == 0
+
+
+def test_bad_runs_are_refused(synthetic_data, tmp_path) -> None:
+    with pytest.raises(SparsegError, match="larger than the training split"):
+        train(tiny_config("training.batch_size=64"), synthetic_data, tmp_path / "a", quiet=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SparsegError, match="is a file"):
+        train(tiny_config(), synthetic_data, tmp_path / "file", quiet=True)
+    with pytest.raises(SparsegError, match=r"no last\.ckpt"):
+        train(tiny_config(), synthetic_data, tmp_path / "b", resume=True, quiet=True)
+    train(tiny_config("training.max_steps=1"), synthetic_data, tmp_path / "c", quiet=True)
+    with pytest.raises(SparsegError, match="already holds a training run"):
+        train(tiny_config(), synthetic_data, tmp_path / "c", quiet=True)
