@@ -33,7 +33,7 @@ config_app = typer.Typer(help="Inspect configurations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
 _default_showwarning = warnings.showwarning
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 120)  # tables stay readable when piped
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigOption = Annotated[
@@ -327,6 +327,25 @@ def export(
 
     difference = export_run(run, onnx, tta)
     out.print(f"wrote {onnx} (max abs difference to PyTorch {difference:.2e})")
+
+
+# ---------------------------------------------------------------- evidence
+@app.command()
+def report(
+    run: Annotated[Path, typer.Option("--run", "-r", help="run directory")],
+    out_html: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write")],
+    ablation: Annotated[
+        Path | None, typer.Option(help="ablation folder (ablation.md, ablation.png)")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", "-d", help="data set (default: the one evaluated)")
+    ] = None,
+) -> None:
+    """Write a self-contained HTML report: config, curves, metrics, cases, tuning, ablation."""
+    from sparseg.reporting.report import render_report
+
+    render_report(run, out_html, ablation, data)
+    out.print(f"wrote {out_html}")
 
 
 def main(argv: list[str] | None = None) -> None:

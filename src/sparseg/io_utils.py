@@ -68,3 +68,26 @@ def ensure_output_dir(out: Path, *inputs: Path) -> Path:
         raise SparsegError(f"{out}: output path exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def ensure_output_file(out: Path, suffixes: tuple[str, ...], *inputs: Path) -> Path:
+    """Refuse a file output that would destroy something, else return it resolved.
+
+    Refused: an existing folder; one of the ``inputs`` (files) or a path inside one of them
+    (folders); an existing file whose suffix is not one of ``suffixes`` (``--json`` pointed at an
+    image, ``--onnx`` at a checkpoint).
+    """
+    out = Path(out).resolve()
+    if out.is_dir():
+        raise SparsegError(f"{out}: output path is a folder; give a file name")
+    for source in inputs:
+        source = Path(source).resolve()
+        if out == source:
+            raise SparsegError(f"{out}: output would overwrite an input file")
+        if source in out.parents:
+            raise SparsegError(f"{out}: output file lies inside the input folder {source}")
+    if out.exists() and out.suffix.lower() not in suffixes:
+        raise SparsegError(
+            f"{out}: exists and is not a {'/'.join(suffixes)} file; refusing to overwrite it"
+        )
+    return out

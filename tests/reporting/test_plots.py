@@ -26,7 +26,9 @@ def write_csv(tmp_path, body: str):
 
 
 def test_read_metrics_csv_turns_blank_and_nan_cells_into_nan(tmp_path) -> None:
-    path = write_csv(tmp_path, "0,2,0.9,,0.001,1.0,5\n1,4,0.8,nan,0.001,1.0,5\n2,6,0.7,0.25,1e-4,1,5\n")
+    path = write_csv(
+        tmp_path, "0,2,0.9,,0.001,1.0,5\n1,4,0.8,nan,0.001,1.0,5\n2,6,0.7,0.25,1e-4,1,5\n"
+    )
     columns = read_metrics_csv(path)
     assert columns["epoch"].tolist() == [0.0, 1.0, 2.0]
     assert columns["train_loss"].tolist() == [0.9, 0.8, 0.7]
@@ -44,7 +46,7 @@ def test_read_metrics_csv_names_the_bad_cell(tmp_path) -> None:
 def test_read_metrics_csv_needs_the_curve_columns(tmp_path) -> None:
     path = tmp_path / "metrics.csv"
     path.write_text("epoch,step\n0,1\n")
-    with pytest.raises(SparsegError, match="missing column.*train_loss, val_dice, lr"):
+    with pytest.raises(SparsegError, match=r"missing column\(s\) train_loss, val_dice, lr"):
         read_metrics_csv(path)
 
 

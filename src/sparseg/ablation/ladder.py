@@ -157,12 +157,10 @@ def _parse_stage(spec: Any, where: str) -> dict[str, Any]:
     _reject_unknown(spec, STAGE_KEYS, where)
     requires = spec.get("requires") or []
     requires = [requires] if isinstance(requires, str) else requires
-    unknown = [r for r in requires if r not in REQUIREMENTS]
+    unknown = [r for r in requires if r not in REQUIREMENTS] if isinstance(requires, list) else []
     if not isinstance(requires, list) or unknown:
-        raise SparsegError(
-            f"{where}: requires: {unknown[0] if unknown else requires!r} is not one of "
-            f"{', '.join(REQUIREMENTS)}"
-        )
+        shown = unknown[0] if unknown else requires
+        raise SparsegError(f"{where}: requires: {shown!r} is not one of {', '.join(REQUIREMENTS)}")
     tune = spec.get("tune")
     if tune is not None and not isinstance(tune, bool):
         raise SparsegError(f"{where}: tune: expected true or false")
@@ -172,7 +170,9 @@ def _parse_stage(spec: Any, where: str) -> dict[str, Any]:
     after_tune = _mapping(spec, "after_tune", where)
     outside = [key for key in after_tune if not str(key).startswith("inference.")]
     if outside:
-        raise SparsegError(f"{where}: after_tune: {outside[0]}: only inference.* keys can be forced")
+        raise SparsegError(
+            f"{where}: after_tune: {outside[0]}: only inference.* keys can be forced"
+        )
     if after_tune and tune is False:
         raise SparsegError(f"{where}: after_tune needs tune: true")
     note = spec.get("note")
@@ -210,7 +210,10 @@ def _range(value: Any, where: str, low: float) -> tuple[float, float] | None:
 
 # ---------------------------------------------------------------- resolution
 def _resolve_cumulative(
-    specs: list[dict[str, Any]], base_raw: dict[str, Any], path: Path, check: RequirementCheck | None
+    specs: list[dict[str, Any]],
+    base_raw: dict[str, Any],
+    path: Path,
+    check: RequirementCheck | None,
 ) -> list[Stage]:
     current, tune, after_tune, folds = base_raw, False, {}, 1
     previous: int | None = None
@@ -231,7 +234,10 @@ def _resolve_cumulative(
 
 
 def _resolve_leave_one_out(
-    specs: list[dict[str, Any]], base_raw: dict[str, Any], path: Path, check: RequirementCheck | None
+    specs: list[dict[str, Any]],
+    base_raw: dict[str, Any],
+    path: Path,
+    check: RequirementCheck | None,
 ) -> list[Stage]:
     first = specs[0]
     full_raw = apply_dotted(base_raw, first["overrides"], first["where"])

@@ -122,7 +122,8 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         f"Data `{plan.get('data')}`, ladder `{plan.get('ladder')}` "
         f"(mode {plan.get('mode')}), seeds {', '.join(map(str, seeds))}, "
         + (f"{budget:g} min wall-clock budget per training run." if budget else "no time budget."),
-        f"Every run is tested on the same {_test_count(summaries)} images of `{plan.get('split')}`.",
+        f"Every run is tested on the same {_test_count(summaries)} images "
+        f"(split `{plan.get('split')}`).",
         "",
         "## Test Dice per stage (mean ± std over seeds)",
         "",
@@ -139,12 +140,13 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
     lines += ["- `object_f1`: object-level detection F1 (IoU-matched components)", ""]
     against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
     lines += [
-        "## Gains and the seed's claims",
+        "## Gains and claims",
         "",
         f"On `{HEADLINE}`. The gain is the mean paired difference to {against} over the seeds "
         "both finished, with a 95 % Student-t interval (n/a with fewer than two pairs).",
         "",
-        "| stage | mean | gain [95 % interval] | vs | claimed Dice | verdict | claimed gain | verdict |",
+        "| stage | mean | gain [95 % interval] | vs | claimed Dice | verdict | claimed gain "
+        "| verdict |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for summary in summaries:
@@ -157,7 +159,9 @@ def _claims_row(summary: StageSummary) -> str:
     stage = summary.plan
     mean = summary.score(HEADLINE)[0]
     if stage.get("skipped"):
-        return f"| {stage['name']} | skipped | — | — | {_range(stage.get('claim'))} | n/a | — | n/a |"
+        return (
+            f"| {stage['name']} | skipped | — | — | {_range(stage.get('claim'))} | n/a | — | n/a |"
+        )
     gain_text, gain_verdict = "—", "n/a"
     if summary.gain is not None:
         gain_mean, low, high = summary.gain
@@ -193,12 +197,7 @@ def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
             if status != "done":
                 unfinished.append(f"- **{stage['name']}**, seed {seed}: {status}")
     sections = [("Notes", notes), ("Skipped stages", skipped), ("Unfinished runs", unfinished)]
-    return [
-        line
-        for title, items in sections
-        if items
-        for line in ("", f"## {title}", "", *items)
-    ]
+    return [line for title, items in sections if items for line in ("", f"## {title}", "", *items)]
 
 
 def _test_count(summaries: list[StageSummary]) -> str:
@@ -241,7 +240,7 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
 
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.3 * len(summaries) + 2), 4.8), dpi=110)
+    figure, axes = plt.subplots(figsize=(max(7.0, 1.2 * len(summaries) + 4), 4.8), dpi=110)
     width = 0.55
     for x, summary in enumerate(summaries):
         claim = _pair(summary.plan.get("claim"))
@@ -263,6 +262,11 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
             axes.errorbar(x, mean, yerr=std, color="black", capsize=4, linewidth=1.2)
         values = [row[HEADLINE] for row in summary.done.values()]
         axes.plot([x] * len(values), values, "o", color="white", markeredgecolor="black", ms=4)
+        gain_claim = _pair(summary.plan.get("claim_gain"))
+        if gain_claim is not None:
+            label = f"claimed gain\n{gain_claim[0]:+.2f} to {gain_claim[1]:+.2f}"
+            axes.text(x, min(mean + (0 if math.isnan(std) else std) + 0.03, 0.9), label,
+                      ha="center", va="bottom", fontsize=7, color="tab:orange")  # fmt: skip
     axes.set_xticks(range(len(summaries)))
     axes.set_xticklabels([s.plan["name"] for s in summaries], rotation=25, ha="right")
     axes.set_xlim(-0.6, len(summaries) - 0.2)
@@ -276,6 +280,7 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
             Patch(color="tab:orange", alpha=0.45, label="claimed range"),
         ],
         loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
         fontsize=8,
     )
     figure.tight_layout()

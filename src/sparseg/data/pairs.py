@@ -95,6 +95,8 @@ def _files_by_id(folder: Path, allow_empty: bool = False) -> dict[str, Path]:
         if hidden or entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(entry.name)
             continue
+        if entry.is_symlink() and not entry.exists():
+            image_info(entry)  # raises the precise reason: broken link or link loop
         if entry.stem in found:
             raise SparsegError(
                 f"{entry}: duplicate id {entry.stem!r} (also {found[entry.stem].name}); "

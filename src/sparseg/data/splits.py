@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sparseg.errors import SparsegError
-from sparseg.io_utils import atomic_write_json, read_json
+from sparseg.io_utils import atomic_write_json, ensure_output_file, read_json
 
 
 @dataclass
@@ -120,7 +120,8 @@ def load_split(path: Path, fold: int, known_ids: Iterable[str]) -> SplitIds:
 
 
 def save_split(split: dict, path: Path) -> None:
-    atomic_write_json(Path(path), split)
+    """Write a split file; an existing file that is not JSON (an image, say) is never replaced."""
+    atomic_write_json(ensure_output_file(path, (".json",)), split)
 
 
 # ---------------------------------------------------------------- helpers

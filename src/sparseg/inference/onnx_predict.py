@@ -21,7 +21,7 @@ from sparseg.inference.crf import crf_refine
 from sparseg.inference.gate import apply_empty_gate
 from sparseg.inference.onnx_runtime import OnnxPredictor
 from sparseg.inference.postprocess import postprocess
-from sparseg.io_utils import atomic_write, ensure_output_dir
+from sparseg.io_utils import atomic_write, ensure_output_dir, ensure_output_file
 
 METADATA_KEY = "sparseg"
 
@@ -34,6 +34,7 @@ def export_run(run_dir: Path, onnx_path: Path, tta: bool = False) -> float:
     from sparseg.inference.predictor import load_inference_config, load_run_model
     from sparseg.models import plain_model
 
+    onnx_path = ensure_output_file(onnx_path, (".onnx",), Path(run_dir) / "best.ckpt")
     member = load_run_model(Path(run_dir))
     inference = load_inference_config(Path(run_dir), member.config.inference)
     difference = export_onnx(plain_model(member.model), Path(onnx_path), member.in_channels, tta)

@@ -56,6 +56,7 @@ def evaluate_runs(
     """
     if subset not in SUBSETS:
         raise SparsegError(f"--subset {subset!r}: expected one of {', '.join(SUBSETS)}")
+    predictor = Predictor(runs)
     pairs = {pair.id: pair for pair in discover_pairs(Path(data_root))}
     if subset == "all":
         ids = sorted(pairs)
@@ -63,7 +64,6 @@ def evaluate_runs(
         ids = getattr(run_split(Path(runs[0]), split_file, fold, list(pairs)), subset)
     if not ids:
         raise SparsegError(f"{runs[0]}: the {subset} split is empty; nothing to evaluate")
-    predictor = Predictor(runs)
     out_dir = ensure_output_dir(out_dir or Path(runs[0]) / f"eval_{subset}", Path(data_root))
     label = predictor.config.data.label
     preds: dict[str, np.ndarray] = {}
@@ -74,7 +74,12 @@ def evaluate_runs(
     rows, summary = score_arrays(
         preds, truths, predictor.config.evaluation, full=True, seed=predictor.config.seed
     )
-    summary = {**summary, "subset": subset, "runs": [str(r) for r in runs]}
+    summary = {
+        **summary,
+        "subset": subset,
+        "runs": [str(r) for r in runs],
+        "data_root": str(Path(data_root).resolve()),
+    }
     write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
     atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
     return summary

@@ -25,8 +25,8 @@ from sparseg.evaluation.score import score_arrays
 from sparseg.inference.predictor import INFERENCE_FILE, Predictor
 from sparseg.io_utils import atomic_write_json
 
-MIN_GAIN = 1e-4  # a step must beat noise-level ties to be kept
-THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
+MIN_GAIN = 1e-3  # a step must beat noise-level ties (0.1 Dice points) to be kept
+THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.96, 0.05))
 OBJECT_SIZE_SHARES = (0.0002, 0.0005, 0.001, 0.002, 0.005)  # of the mean image area
 CLOSING_RADII = (1, 2, 3, 5)
 CRF_BILATERAL_SXY = (10.0, 30.0, 60.0)

@@ -23,7 +23,7 @@ ALPHA = 0.5
 TRUTH_COLOUR = (0.0, 0.85, 0.3)
 TP_COLOUR = (1.0, 0.85, 0.0)
 FP_COLOUR = (1.0, 0.1, 0.35)
-FN_COLOUR = (0.0, 0.6, 1.0)
+FN_COLOUR = (0.0, 0.55, 1.0)
 
 
 @dataclass(frozen=True)

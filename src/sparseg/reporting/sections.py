@@ -27,6 +27,8 @@ KEY_SETTINGS = (
     ("encoder", "model.encoder"),
     ("encoder weights", "model.encoder_weights"),
     ("deep supervision", "model.deep_supervision"),
+    ("loss", "loss.terms"),
+    ("augmentations", "augment"),
     ("optimiser", "training.optimizer"),
     ("learning rate", "training.lr"),
     ("weight decay", "training.weight_decay"),
@@ -81,6 +83,14 @@ def _lookup(mapping: dict[str, Any], dotted: str) -> Any:
     return "—" if node is None else node
 
 
+def _setting(config: dict[str, Any], key: str) -> Any:
+    if key == "loss.terms":
+        return _loss_terms(config)
+    if key == "augment":
+        return _augmentations(config)
+    return _lookup(config, key)
+
+
 def _loss_terms(config: dict[str, Any]) -> str:
     terms = _lookup(config, "loss.terms")
     if not isinstance(terms, dict):
@@ -106,9 +116,7 @@ def config_section(run_dir: Path) -> str:
     config = read_config(run_dir)
     if config is None:
         return note(f"No config.yaml in {run_dir}: this folder was not written by sparseg train.")
-    rows: list[tuple[str, Any]] = [(label, _lookup(config, key)) for label, key in KEY_SETTINGS]
-    rows.insert(8, ("loss", _loss_terms(config)))
-    rows.insert(9, ("augmentations", _augmentations(config)))
+    rows = [(label, _setting(config, key)) for label, key in KEY_SETTINGS]
     full = yaml.safe_dump(config, sort_keys=False)
     return markup.table(("setting", "value"), rows, css_class="settings") + markup.details(
         "full resolved config.yaml", f"<pre>{markup.text(full)}</pre>"
@@ -116,8 +124,9 @@ def config_section(run_dir: Path) -> str:
 
 
 # ---------------------------------------------------------------- training
-def _summary(run_dir: Path, name: str) -> dict[str, Any] | None:
-    path = run_dir / name
+def _json_object(folder: Path, name: str) -> dict[str, Any] | None:
+    """``folder/name`` read as a JSON object; ``None`` when the file is not there."""
+    path = folder / name
     if not path.is_file():
         return None
     payload = read_json(path)
@@ -128,13 +137,15 @@ def _summary(run_dir: Path, name: str) -> dict[str, Any] | None:
 
 def training_section(run_dir: Path) -> str:
     parts = []
-    summary = _summary(run_dir, "train_summary.json")
+    summary = _json_object(run_dir, "train_summary.json")
     if summary is not None:
         rows = [(label, summary.get(key, "—")) for label, key in TRAINING_FACTS]
         rows.append(("best validation Dice", number(summary.get("best_val_dice"))))
         parts.append(markup.table(("figure", "value"), rows, css_class="settings"))
     else:
-        parts.append(note("No train_summary.json yet: training has not finished (or resume it)."))
+        parts.append(
+            note("No train_summary.json yet: training has not finished (run or resume it).")
+        )
     metrics_csv = run_dir / "metrics.csv"
     if metrics_csv.is_file() and (columns := read_metrics_csv(metrics_csv))["epoch"].size:
         curves = training_curves_png(columns)
@@ -194,7 +205,7 @@ def metrics_section(run_dir: Path) -> str:
     config_iou = _lookup(read_config(run_dir) or {}, "evaluation.object_iou")
     parts = []
     for folder in eval_dirs(run_dir):
-        summary = _summary(folder, "metrics.json") or {}
+        summary = _json_object(folder, "metrics.json") or {}
         subset = str(summary.get("subset") or folder.name.removeprefix("eval_"))
         table = metrics_table(summary, subset, summary.get("object_iou", config_iou))
         parts.append(f"<h3>{markup.text(subset)} split</h3>{table}")
@@ -222,7 +233,10 @@ def resolve_data_root(run_dir: Path, data_root: Path | None, eval_dir: Path) -> 
         if not Path(data_root).is_dir():
             raise SparsegError(f"{data_root}: data folder not found")
         return Path(data_root)
-    for summary in (_summary(eval_dir, "metrics.json"), _summary(run_dir, "train_summary.json")):
+    for summary in (
+        _json_object(eval_dir, "metrics.json"),
+        _json_object(run_dir, "train_summary.json"),
+    ):
         recorded = (summary or {}).get("data_root")
         if recorded and Path(recorded).is_dir():
             return Path(recorded)
@@ -286,7 +300,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
 
 # ---------------------------------------------------------------- tuning
 def tuning_section(run_dir: Path) -> str:
-    payload = _summary(run_dir, "inference.json")
+    payload = _json_object(run_dir, "inference.json")
     if payload is None:
         return note("No inference.json yet: run sparseg tune to choose the inference steps.")
     rows = [

@@ -107,6 +107,7 @@ class Trainer:
         quiet: bool,
     ) -> None:
         self.fabric, self.config, self.out_dir = fabric, config, out_dir
+        self.data_root = data_root
         self.is_main = fabric.global_rank == 0
         if self.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -398,6 +399,7 @@ class Trainer:
             "pos_weight": self.pos_weight,
             "in_channels": self.data.in_channels,
             "world_size": self.fabric.world_size,
+            "data_root": str(self.data_root.resolve()),
             "precision": resolve_precision(self.config),
         }
         if self.is_main:

@@ -1,0 +1,263 @@
+"""Planning a sweep: the shared split files, the stage folders, the runs grouped by shared
+training, and the shell command of each step (run by the runner, or printed for a scheduler)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sparseg.ablation.ladder import Ladder, Stage
+from sparseg.ablation.outputs import PLAN_NAME
+from sparseg.config import Config, dump_config
+from sparseg.data.pairs import discover_pairs
+from sparseg.data.splits import default_split, load_split, make_splits, save_split
+from sparseg.errors import SparsegError
+from sparseg.io_utils import atomic_write, atomic_write_json, read_json
+
+EVALUATION_FILE = "evaluation.json"
+FAILED_FILE = "ablation_failed.txt"
+LOG_FILE = "ablation.log"
+STAGE_FILE = "stage.json"
+INFERENCE_FILE = "inference.json"
+# train_summary.json last: its presence marks a finished (or adopted) training.
+TRAINED_FILES = ("config.yaml", "split.json", "metrics.csv", "best.ckpt", "train_summary.json")
+_HELPER = (
+    "import sys; from sparseg.ablation import runner; getattr(runner, sys.argv[1])(*sys.argv[2:])"
+)
+
+
+@dataclass
+class Run:
+    """One (stage, seed): its run directory, split and, when shared, the run it trains for it."""
+
+    stage: Stage
+    seed: int
+    run_dir: Path
+    stage_dir: Path
+    split: Path
+    leader: Run | None = None
+
+    @property
+    def label(self) -> str:
+        return f"[{self.stage.name} · seed {self.seed}]"
+
+    @property
+    def inference_dir(self) -> Path:
+        """Where tune writes ``inference.json``: an ensemble uses its first fold's."""
+        return self.run_dir / "fold_0" if self.stage.ensemble_folds > 1 else self.run_dir
+
+    @property
+    def trained_dirs(self) -> list[Path]:
+        folds = self.stage.ensemble_folds
+        return [self.run_dir / f"fold_{k}" for k in range(folds)] if folds > 1 else [self.run_dir]
+
+
+# ---------------------------------------------------------------- planning
+class PretrainedWeightsCheck:
+    """Whether a stage's encoder weights load here: builds the model once per encoder/weights."""
+
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.reasons: dict[tuple[str, str | None], str | None] = {}
+
+    def __call__(self, requirement: str, config: Config) -> str | None:
+        model = config.model
+        key = (model.encoder, model.encoder_weights)
+        if model.encoder_weights is None:
+            return None
+        if key not in self.reasons:
+            from sparseg.data.io import image_info
+            from sparseg.models import build_model
+
+            channels = image_info(discover_pairs(self.data)[0].image).channels
+            try:
+                build_model(model.model_copy(update={"deep_supervision": False}), channels)
+                self.reasons[key] = None
+            except SparsegError as exc:
+                self.reasons[key] = f"pre-trained encoder weights cannot be loaded here ({exc})"
+        return self.reasons[key]
+
+
+def prepare_splits(
+    data: Path, split_file: Path | None, ladder: Ladder, out_dir: Path
+) -> dict[int, Path]:
+    """One split for the whole sweep (same test ids for every run), plus a k-fold split of its
+    non-test ids for each ensemble size; returned by number of folds (1: the plain split)."""
+    ids = [pair.id for pair in discover_pairs(data)]
+    data_config = ladder.stages[0].config.data
+    if split_file is not None:
+        main = Path(split_file).resolve()
+        chosen = load_split(main, 0, ids)
+    else:
+        main = out_dir / "split.json"
+        if not main.is_file():
+            save_split(
+                default_split(
+                    ids, data_config.val_fraction, data_config.test_fraction, 0,
+                    data_config.group_regex,
+                ),
+                main,
+            )  # fmt: skip
+        chosen = load_split(main, 0, ids)
+    splits = {1: main}
+    pool = sorted(chosen.train + chosen.val)
+    for stage in ladder.stages:
+        folds = stage.ensemble_folds
+        if folds > 1 and stage.skipped is None and folds not in splits:
+            splits[folds] = out_dir / f"split_{folds}folds.json"
+            if not splits[folds].is_file():
+                kfold = make_splits(pool, folds, 0.0, 0, data_config.group_regex)
+                save_split({"test": chosen.test, "folds": kfold["folds"]}, splits[folds])
+    return splits
+
+
+def write_plan(
+    ladder: Ladder,
+    data: Path,
+    splits: dict[int, Path],
+    out_dir: Path,
+    seeds: int,
+    minutes_per_run: float | None,
+) -> dict[str, Any]:
+    """Stage folders (config.yaml, stage.json) and ``ablation_plan.json``; refuses to mix a
+    changed ladder or budget into runs made with the old one."""
+    settings = {"data": str(data), "split": str(splits[1]), "minutes_per_run": minutes_per_run}
+    if (out_dir / PLAN_NAME).is_file():
+        old = read_json(out_dir / PLAN_NAME)
+        for key, value in settings.items():
+            if old.get(key) != value:
+                raise SparsegError(
+                    f"{out_dir}: holds a sweep made with {key}={old.get(key)!r}, not "
+                    f"{value!r}; use another --out or the same settings"
+                )
+    leaders: dict[str, Stage] = {}
+    stages = []
+    for stage in ladder.stages:
+        leader = None if stage.skipped else leaders.setdefault(stage.training_key, stage)
+        facts = {
+            "name": stage.name,
+            "tune": stage.tune,
+            "after_tune": stage.after_tune,
+            "ensemble_folds": stage.ensemble_folds,
+        }
+        stage_dir = out_dir / stage.slug
+        _write_checked(stage_dir / STAGE_FILE, facts, dump_config(stage.config))
+        compare = ladder.stages[stage.compare_to].slug if stage.compare_to is not None else None
+        stages.append(
+            {
+                **facts,
+                "slug": stage.slug,
+                "claim": stage.claim,
+                "claim_gain": stage.claim_gain,
+                "note": stage.note,
+                "skipped": stage.skipped,
+                "compare_to": compare,
+                "reuses": leader.slug if leader is not None and leader is not stage else None,
+            }
+        )
+    plan = {
+        "ladder": str(Path(ladder.path).resolve()),
+        "mode": ladder.mode,
+        "description": ladder.description,
+        **settings,
+        "seeds": list(range(seeds)),
+        "stages": stages,
+    }
+    atomic_write_json(out_dir / PLAN_NAME, plan)
+    return plan
+
+
+def _write_checked(stage_file: Path, facts: dict[str, Any], config_text: str) -> None:
+    config_file = stage_file.parent / "config.yaml"
+    if stage_file.is_file() and config_file.is_file():
+        old = read_json(stage_file)
+        if config_file.read_text(encoding="utf-8") != config_text or old != facts:
+            raise SparsegError(
+                f"{stage_file.parent}: stage {facts['name']!r} changed since its runs were "
+                "made; use another --out or delete that folder"
+            )
+    stage_file.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(config_file, lambda tmp: tmp.write_text(config_text, encoding="utf-8"))
+    atomic_write_json(stage_file, facts)
+
+
+def plan_units(
+    ladder: Ladder, splits: dict[int, Path], out_dir: Path, seeds: int
+) -> list[list[Run]]:
+    """Runs grouped by shared training, seed-major so a stopped sweep has complete early seeds."""
+    groups: dict[str, list[Stage]] = {}
+    for stage in ladder.stages:
+        if stage.skipped is None:
+            groups.setdefault(stage.training_key, []).append(stage)
+    units = []
+    for seed in range(seeds):
+        for group in groups.values():
+            runs = [
+                Run(
+                    stage, seed, out_dir / stage.slug / f"seed{seed}", out_dir / stage.slug,
+                    splits[stage.ensemble_folds],
+                )
+                for stage in group
+            ]  # fmt: skip
+            for run in runs[1:]:
+                run.leader = runs[0]
+            units.append(runs)
+    return units
+
+
+# ---------------------------------------------------------------- commands
+Step = tuple[str, list[str]]  # (a sparseg command's arguments, or a helper of this module's name)
+
+
+def train_args(run: Run, data: Path, minutes: float | None, resume: bool) -> list[str]:
+    folds = run.stage.ensemble_folds
+    args = ["train", "--data", str(data), "--config", str(run.stage_dir / "config.yaml")]
+    args += ["--out", str(run.run_dir), "--split", str(run.split)]
+    args += ["--fold", "all" if folds > 1 else "0", "--set", f"seed={run.seed}"]
+    if minutes is not None:
+        args += ["--set", f"training.max_minutes={minutes:g}"]
+    return [*args, "--quiet", *(["--resume"] if resume else [])]
+
+
+def tune_args(run: Run, data: Path) -> list[str]:
+    return ["tune", "--run", str(run.inference_dir), "--data", str(data), "--split", str(run.split)]
+
+
+def evaluate_args(run: Run, data: Path) -> list[str]:
+    args = ["evaluate", "--run", str(run.run_dir), "--data", str(data), "--split", str(run.split)]
+    return [*args, "--json", str(run.run_dir / EVALUATION_FILE)]
+
+
+def unit_steps(unit: list[Run], data: Path, minutes: float | None) -> list[Step]:
+    """Every command of a unit from scratch (for ``--emit-commands``)."""
+    leader = unit[0]
+    steps: list[Step] = [
+        ("sparseg", train_args(leader, data, minutes, leader.stage.ensemble_folds > 1))
+    ]
+    for run in unit:
+        if run.leader is not None:
+            steps.append(("helper", ["adopt_training", str(leader.run_dir), str(run.run_dir)]))
+        if run.stage.tune:
+            steps.append(("sparseg", tune_args(run, data)))
+        steps.append(("helper", ["settle_inference", str(run.inference_dir), str(run.stage_dir)]))
+        steps.append(("sparseg", evaluate_args(run, data)))
+    return steps
+
+
+def shell(step: Step) -> str:
+    kind, args = step
+    if kind == "sparseg":
+        return shlex.join([sys.executable, "-m", "sparseg", *args])
+    return shlex.join([sys.executable, "-c", _HELPER, *args])
+
+
+def trained(run: Run) -> bool:
+    return all((folder / "train_summary.json").is_file() for folder in run.trained_dirs)
+
+
+def tuned(run: Run) -> bool:
+    path = run.inference_dir / INFERENCE_FILE
+    return path.is_file() and "decisions" in read_json(path)

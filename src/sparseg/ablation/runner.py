@@ -1,0 +1,315 @@
+"""``sparseg ablate``: every (stage, seed) of a ladder as an ordinary ``sparseg train`` (+ ``tune``)
++ ``evaluate`` in its own run directory ``DIR/<stage>/seed<k>/``, resumable and parallel.
+
+Stages whose training is identical (they differ only in inference) share one trained model per
+seed: the later ones hard-link the checkpoint into their own run directory, so an inference
+trick's paired gain is measured on exactly the same models. ``DIR/<stage>/config.yaml`` is the
+resolved stage config every command receives; the seed and the budget come with ``--set``.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sparseg.ablation.ladder import apply_dotted, load_ladder
+from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
+from sparseg.ablation.plan import (
+    EVALUATION_FILE,
+    FAILED_FILE,
+    INFERENCE_FILE,
+    LOG_FILE,
+    STAGE_FILE,
+    TRAINED_FILES,
+    PretrainedWeightsCheck,
+    Run,
+    evaluate_args,
+    plan_units,
+    prepare_splits,
+    shell,
+    train_args,
+    trained,
+    tune_args,
+    tuned,
+    unit_steps,
+    write_plan,
+)
+from sparseg.config import read_yaml_mapping, validate_config
+from sparseg.errors import SparsegError
+from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir, read_json
+
+# The child dies with the sweep (Linux PR_SET_PDEATHSIG), so a killed sweep leaves no orphan
+# training that a restarted sweep would race; __spec__ lets Fabric's DDP re-launch `-m` it.
+_CHILD = (
+    "import ctypes, importlib.util, os, signal, sys, __main__\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "    if os.getppid() != int(sys.argv[1]): sys.exit(137)\n"
+    "__main__.__spec__ = importlib.util.find_spec('sparseg.__main__')\n"
+    "from sparseg.cli import main\n"
+    "main(sys.argv[2:])\n"
+)
+
+
+@dataclass
+class AblationResult:
+    out_dir: Path
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Path] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class StepFailed(Exception):
+    pass
+
+
+def run_ablation(
+    data: Path,
+    ladder: Path,
+    out_dir: Path,
+    seeds: int = 3,
+    split_file: Path | None = None,
+    minutes_per_run: float | None = None,
+    jobs: int = 1,
+    emit_commands: bool = False,
+    quiet: bool = False,
+) -> AblationResult:
+    """Run (or with ``emit_commands`` print the shell commands of) every (stage, seed) of a ladder.
+
+    Finished runs (``evaluation.json`` present) are not re-run; a partial training resumes from
+    its ``last.ckpt``. Writes ``ablation.csv``, ``ablation.md`` and ``ablation.png`` into
+    ``out_dir``. A failing run is recorded (``failed`` in the result and the outputs) and the sweep
+    goes on; bad input raises :class:`SparsegError` before anything runs.
+    """
+    if seeds < 1 or jobs < 1:
+        raise SparsegError(f"--seeds {seeds} / --jobs {jobs}: both must be at least 1")
+    if minutes_per_run is not None and minutes_per_run <= 0:
+        raise SparsegError(f"--minutes-per-run {minutes_per_run}: must be positive")
+    data = Path(data).resolve()
+    out_dir = ensure_output_dir(out_dir, data)
+    resolved = load_ladder(ladder, PretrainedWeightsCheck(data))
+    splits = prepare_splits(data, split_file, resolved, out_dir)
+    plan = write_plan(resolved, data, splits, out_dir, seeds, minutes_per_run)
+    units = plan_units(resolved, splits, out_dir, seeds)
+    result = AblationResult(out_dir)
+    if emit_commands:
+        for unit in units:
+            names = " + ".join(run.stage.name for run in unit)
+            line = " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run))
+            result.commands.append(f"# {names} · seed {unit[0].seed}\n{line}")
+        print("\n".join(result.commands), flush=True)
+        return result
+    sweep = _Sweep(data, minutes_per_run, quiet, _device_slots(jobs))
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        for failures in pool.map(sweep.run_unit, units):
+            result.failed.extend(failures)
+    except BaseException:  # Ctrl-C: start nothing new; running children get the signal too
+        sweep.stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    result.rows = collect_rows(out_dir, plan)
+    result.outputs = write_outputs(out_dir, result.rows, plan)
+    return result
+
+
+def render_ablation(out_dir: Path) -> list[Path]:
+    """Collect the runs of a (finished or partial) sweep in ``out_dir`` and write its outputs."""
+    out_dir = Path(out_dir)
+    plan = read_json(out_dir / PLAN_NAME)
+    return write_outputs(out_dir, collect_rows(out_dir, plan), plan)
+
+
+def collect_rows(out_dir: Path, plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """One csv row per (stage, seed) from the run directories' files."""
+    rows = []
+    for stage in plan["stages"]:
+        for seed in plan["seeds"]:
+            run_dir = Path(out_dir) / stage["slug"] / f"seed{seed}"
+            row: dict[str, Any] = {
+                "stage": stage["name"],
+                "slug": stage["slug"],
+                "seed": seed,
+                "run_dir": str(run_dir),
+            }
+            row.update(_run_facts(run_dir, stage))
+            rows.append(row)
+    return rows
+
+
+def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
+    if stage.get("skipped"):
+        return {"status": f"skipped: {stage['skipped']}"}
+    facts: dict[str, Any] = {}
+    summaries = [run_dir / "train_summary.json", *sorted(run_dir.glob("fold_*/train_summary.json"))]
+    summaries = [read_json(path) for path in summaries if path.is_file()]
+    for key in ("steps", "images_seen", "wall_seconds"):
+        if summaries:
+            facts[key] = sum(float(summary.get(key) or 0) for summary in summaries)
+    if (run_dir / EVALUATION_FILE).is_file():
+        metrics = read_json(run_dir / EVALUATION_FILE)
+        facts.update({name: float(metrics.get(name, float("nan"))) for name in SCORES})
+        return {**facts, "n_test_images": metrics.get("n_images"), "status": "done"}
+    if (run_dir / FAILED_FILE).is_file():
+        return {**facts, "status": (run_dir / FAILED_FILE).read_text(encoding="utf-8").strip()}
+    return {**facts, "status": "not run" if not run_dir.exists() else "unfinished"}
+
+
+# ---------------------------------------------------------------- helpers run between commands
+def adopt_training(source_run: str | Path, target_run: str | Path) -> None:
+    """Give ``target_run`` the finished training of ``source_run`` (hard links where possible)."""
+    source, target = Path(source_run), Path(target_run)
+    folders = [Path("."), *sorted(p.relative_to(source) for p in source.glob("fold_*"))]
+    for folder in folders:
+        if not (source / folder / "train_summary.json").is_file():
+            continue
+        for name in TRAINED_FILES:
+            if (source / folder / name).is_file():
+                _link_or_copy(source / folder / name, target / folder / name)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    def write(tmp: Path) -> None:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:  # another file system, or links not allowed: copy instead
+            shutil.copyfile(source, tmp)
+
+    atomic_write(target, write)
+
+
+def settle_inference(run_dir: str | Path, stage_dir: str | Path) -> None:
+    """Write the stage's ``inference.json``: tune's decisions with ``after_tune`` forced over them,
+    or (untuned) the stage config's inference section, which an adopted checkpoint lacks."""
+    run_dir, stage_dir = Path(run_dir), Path(stage_dir)
+    stage = read_json(stage_dir / STAGE_FILE)
+    raw = read_yaml_mapping(stage_dir / "config.yaml")
+    path = run_dir / INFERENCE_FILE
+    if stage["tune"]:
+        payload = read_json(path)
+        if "decisions" not in payload:
+            raise SparsegError(f"{path}: not written by `sparseg tune`; run it first")
+        base = {**raw, "inference": payload["inference"]}
+        forced = apply_dotted(base, stage["after_tune"], str(stage_dir))
+        payload = {**payload, "inference": forced["inference"], "forced": stage["after_tune"]}
+    else:
+        payload = {"inference": raw.get("inference", {}), "source": "ablation stage config"}
+    config = validate_config({**raw, "inference": payload["inference"]}, str(path))
+    payload["inference"] = config.inference.model_dump(mode="json")
+    atomic_write_json(path, payload)
+
+
+def _device_slots(jobs: int) -> queue.Queue[str] | None:
+    """With several jobs on a GPU machine, one GPU per job (round robin over the GPUs)."""
+    if jobs < 2:
+        return None
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        return None
+    slots: queue.Queue[str] = queue.Queue()
+    for index in range(jobs):
+        slots.put(str(index % count))
+    return slots
+
+
+def _last_line(path: Path) -> str:
+    lines = [
+        line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+    ]
+    return next((line for line in reversed(lines) if line), "no output")
+
+
+class _Sweep:
+    """Runs units (a shared training and the stages evaluated on it, for one seed)."""
+
+    def __init__(
+        self, data: Path, minutes: float | None, quiet: bool, devices: queue.Queue[str] | None
+    ) -> None:
+        self.data, self.minutes, self.quiet, self.devices = data, minutes, quiet, devices
+        self.stopping = threading.Event()
+
+    def say(self, run: Run, text: str) -> None:
+        if not self.quiet:
+            print(f"{run.label} {text}", flush=True)
+
+    def run_unit(self, unit: list[Run]) -> list[str]:
+        pending = []
+        for run in unit:
+            if (run.run_dir / EVALUATION_FILE).is_file():
+                self.say(run, "skipped: done")
+            else:
+                pending.append(run)
+        if not pending:
+            return []
+        device = self.devices.get() if self.devices is not None else None
+        try:
+            return self._run_pending(unit[0], pending, device)
+        finally:
+            if device is not None and self.devices is not None:
+                self.devices.put(device)
+
+    def _run_pending(self, leader: Run, pending: list[Run], device: str | None) -> list[str]:
+        if not trained(leader):
+            resume = leader.stage.ensemble_folds > 1 or (leader.run_dir / "last.ckpt").is_file()
+            try:
+                self._command(leader, train_args(leader, self.data, self.minutes, resume), device)
+            except StepFailed as exc:
+                return [self._fail(run, str(exc)) for run in pending]
+        failures = []
+        for run in pending:
+            try:
+                self._finish(run, device)
+            except StepFailed as exc:
+                failures.append(self._fail(run, str(exc)))
+        return failures
+
+    def _finish(self, run: Run, device: str | None) -> None:
+        try:
+            if run.leader is not None and not trained(run):
+                self.say(run, f"reuses the training of {run.leader.stage.name}")
+                adopt_training(run.leader.run_dir, run.run_dir)
+            if run.stage.tune and not tuned(run):
+                self._command(run, tune_args(run, self.data), device)
+            settle_inference(run.inference_dir, run.stage_dir)
+        except (SparsegError, OSError) as exc:
+            raise StepFailed(str(exc)) from None
+        self._command(run, evaluate_args(run, self.data), device)
+        (run.run_dir / FAILED_FILE).unlink(missing_ok=True)
+        self.say(run, "done")
+
+    def _command(self, run: Run, args: list[str], device: str | None) -> None:
+        if self.stopping.is_set():
+            raise StepFailed("interrupted")
+        self.say(run, args[0])
+        run.run_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        if device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = device
+        log_path = run.run_dir / LOG_FILE
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"$ {shell(('sparseg', args))}\n")
+            log.flush()
+            command = [sys.executable, "-c", _CHILD, str(os.getpid()), *args]
+            code = subprocess.run(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
+            ).returncode
+        if code != 0:
+            raise StepFailed(f"{args[0]} exited with {code}: {_last_line(log_path)}")
+
+    def _fail(self, run: Run, message: str) -> str:
+        atomic_write(run.run_dir / FAILED_FILE, lambda tmp: tmp.write_text(f"failed: {message}\n"))
+        self.say(run, f"failed: {message}")
+        return f"{run.stage.name}, seed {run.seed}: {message}"

@@ -1,0 +1,145 @@
+"""ablation.md / ablation.png rendered from a hand-made ablation.csv and plan."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from sparseg.ablation.outputs import (
+    COLUMNS,
+    HEADLINE,
+    read_csv,
+    render_from_csv,
+    summarize,
+    write_csv,
+)
+from sparseg.errors import SparsegError
+
+PLAN = {
+    "ladder": "/ladders/seed.yaml",
+    "mode": "cumulative",
+    "data": "/data/nerves",
+    "split": "/out/split.json",
+    "minutes_per_run": 5.0,
+    "seeds": [0, 1, 2],
+    "stages": [
+        {"name": "basic", "slug": "01-basic", "claim": [0.2, 0.3], "compare_to": None},
+        {"name": "+ aug", "slug": "02-aug", "claim": [0.5, 0.7], "compare_to": "01-basic"},
+        {
+            "name": "+ weights",
+            "slug": "03-weights",
+            "claim": [0.85, 0.92],
+            "skipped": "no weights here",
+            "compare_to": "02-aug",
+        },
+        {
+            "name": "+ crf",
+            "slug": "04-crf",
+            "claim_gain": [0.01, 0.02],
+            "compare_to": "02-aug",
+            "reuses": "02-aug",
+            "note": "CRF forced on after tuning.",
+        },
+    ],
+}
+HEADLINES = {
+    "01-basic": [0.30, 0.40, 0.50],
+    "02-aug": [0.35, 0.42, 0.58],  # paired differences to basic: 0.05, 0.02, 0.08
+    "04-crf": [0.365, 0.435, None],  # +0.015 twice; seed 2 failed
+}
+
+
+def hand_made_rows() -> list[dict]:
+    rows = []
+    for stage in PLAN["stages"]:
+        for seed in PLAN["seeds"]:
+            row = {"stage": stage["name"], "slug": stage["slug"], "seed": seed}
+            value = HEADLINES.get(stage["slug"], [None] * 3)[seed]
+            if stage.get("skipped"):
+                row["status"] = f"skipped: {stage['skipped']}"
+            elif value is None:
+                row |= {"status": "failed: train exited with 1: error: x", "steps": 7.0}
+            else:
+                row |= {
+                    "status": "done",
+                    HEADLINE: value,
+                    "dice_nonempty_truth": value / 2,
+                    "dice_ignore_empty": value,
+                    "dice_pooled": 0.6,
+                    "object_f1": 0.1 * (seed + 1),
+                    "n_test_images": 40,
+                    "steps": 100.0 + seed,
+                    "images_seen": 1600.0,
+                    "wall_seconds": 300.5,
+                }
+            rows.append(row)
+    return rows
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    write_csv(tmp_path / "ablation.csv", hand_made_rows())
+    (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
+    return tmp_path
+
+
+def test_csv_round_trip_keeps_numbers_and_gaps(sweep_dir: Path) -> None:
+    rows = read_csv(sweep_dir / "ablation.csv")
+    header = (sweep_dir / "ablation.csv").read_text().splitlines()[0]
+    assert header == ",".join(COLUMNS)
+    assert len(rows) == 12
+    assert rows[1][HEADLINE] == pytest.approx(0.4) and rows[1]["seed"] == 1
+    assert rows[6]["status"] == "skipped: no weights here" and math.isnan(rows[6][HEADLINE])
+    assert rows[11]["steps"] == 7.0 and math.isnan(rows[11]["object_f1"])
+
+
+def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
+    render_from_csv(sweep_dir)
+    text = (sweep_dir / "ablation.md").read_text()
+    # basic: 0.3/0.4/0.5 → 0.400 ± 0.100; object F1 0.1/0.2/0.3 → 0.200 ± 0.100
+    assert "| basic | 3/3 | 0.400 ± 0.100 | 0.200 ± 0.050 | 0.400 ± 0.100 | 0.600 ± 0.000 " in text
+    assert "| 0.200 ± 0.100 |" in text
+    # + aug: mean 0.45, sd sqrt(0.0139) = 0.118; gain 0.05 ± 4.3027·0.03/√3 = [-0.025, +0.125]
+    assert "| + aug | 3/3 | 0.450 ± 0.118 |" in text
+    assert "| + aug | 0.450 | +0.050 [-0.025, +0.125] (n=3) | basic | 0.500 – 0.700 | below |" in text
+    assert "| basic | 0.400 | — | — | 0.200 – 0.300 | above |" in text
+    # + crf: two pairs with the same difference; compared with + aug, not with the skipped stage
+    assert "| + crf | 0.400 | +0.015 [+0.015, +0.015] (n=2) | + aug | — | n/a | +0.010 – +0.020 " \
+        "| inside |" in text  # fmt: skip
+    assert "| + crf | 2/3 |" in text
+    assert "| + weights | skipped | — | — | 0.850 – 0.920 | n/a | — | n/a |" in text
+    assert "- **+ weights**: no weights here" in text
+    assert "- **+ crf**, seed 2: failed: train exited with 1: error: x" in text
+    assert "- **+ crf**: CRF forced on after tuning." in text
+    assert "evaluates the models trained for **+ aug**" in text
+    assert "same 40 images" in text and "5 min wall-clock budget" in text
+
+
+def test_leave_one_out_wording(sweep_dir: Path) -> None:
+    plan = {**PLAN, "mode": "leave_one_out"}
+    (sweep_dir / "ablation_plan.json").write_text(json.dumps(plan))
+    render_from_csv(sweep_dir)
+    assert "the full recipe (first stage)" in (sweep_dir / "ablation.md").read_text()
+
+
+def test_chart_is_a_png(sweep_dir: Path) -> None:
+    outputs = render_from_csv(sweep_dir)
+    assert [p.name for p in outputs] == ["ablation.csv", "ablation.md", "ablation.png"]
+    assert (sweep_dir / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summaries_pair_only_seeds_both_stages_finished() -> None:
+    summaries = {s.plan["slug"]: s for s in summarize(hand_made_rows(), PLAN)}
+    assert summaries["04-crf"].gain_pairs == 2
+    assert summaries["04-crf"].gain == pytest.approx((0.015, 0.015, 0.015))
+    assert summaries["01-basic"].gain is None
+    assert summaries["03-weights"].gain is None
+
+
+def test_missing_csv_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
+    with pytest.raises(SparsegError, match="ablation.csv: file not found"):
+        render_from_csv(tmp_path)

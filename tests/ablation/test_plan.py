@@ -1,0 +1,131 @@
+"""Planning a sweep: shared split files, stage folders, ``--emit-commands``, changed-ladder guard."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparseg.ablation import run_ablation
+from sparseg.data.synthetic import synthesize
+from sparseg.errors import SparsegError
+
+STAGES = [
+    {"name": "basic"},
+    {"name": "+ tta", "overrides": {"inference.tta": True}},
+    {
+        "name": "+ weights",
+        "overrides": {"model.encoder_weights": "/nowhere/encoder.pth"},
+        "requires": "pretrained_weights",
+    },
+    {"name": "+ lr", "overrides": {"training.lr": 0.003}, "tune": True},
+    {"name": "+ ensemble", "ensemble_folds": 3},
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("plan_data")
+    synthesize(root, n=20, size=(32, 32), fg=0.05, empty=0.2, seed=1)
+    return root
+
+
+def write_ladder(folder: Path, stages: list) -> Path:
+    base = {"model": {"encoder": "resnet18"}, "data": {"input_size": [32, 32]}}
+    (folder / "base.yaml").write_text(yaml.safe_dump(base))
+    path = folder / "ladder.yaml"
+    path.write_text(yaml.safe_dump({"base": "base.yaml", "stages": stages}))
+    return path
+
+
+def test_emit_commands_prints_one_independent_line_per_training_and_seed(
+    tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    result = run_ablation(
+        data, write_ladder(tmp_path, STAGES), out, seeds=2, minutes_per_run=2.5,
+        emit_commands=True,
+    )  # fmt: skip
+    printed = capsys.readouterr().out
+    assert printed.strip() == "\n".join(result.commands)
+    # trainings: basic (+ tta shares it), + lr, + ensemble; + weights is skipped: 3 × 2 seeds
+    assert len(result.commands) == 6
+    titles = [block.splitlines()[0] for block in result.commands]
+    assert titles[:3] == ["# basic + + tta · seed 0", "# + lr · seed 0", "# + ensemble · seed 0"]
+    assert titles[3] == "# basic + + tta · seed 1"
+
+    steps = [shlex.split(part) for part in result.commands[0].splitlines()[1].split(" && ")]
+    commands = [step[3] for step in steps]  # python -m sparseg CMD | python -c CODE HELPER
+    assert commands == [
+        "train", "settle_inference", "evaluate", "adopt_training", "settle_inference", "evaluate"
+    ]  # fmt: skip
+    train = steps[0]
+    assert train[train.index("--config") + 1] == str(out / "01-basic" / "config.yaml")
+    assert train[train.index("--out") + 1] == str(out / "01-basic" / "seed0")
+    assert "seed=0" in train and "training.max_minutes=2.5" in train and "--resume" not in train
+    assert steps[3][-2:] == [str(out / "01-basic" / "seed0"), str(out / "02-tta" / "seed0")]
+    assert steps[-1][-2:] == ["--json", str(out / "02-tta" / "seed0" / "evaluation.json")]
+
+    lr_line = result.commands[1].splitlines()[1]
+    assert " tune --run " in lr_line and "seed=0" in lr_line
+    ensemble = [shlex.split(part) for part in result.commands[2].splitlines()[1].split(" && ")]
+    assert ensemble[0][ensemble[0].index("--fold") + 1] == "all"
+    assert ensemble[0][ensemble[0].index("--split") + 1] == str(out / "split_3folds.json")
+    tune = ensemble[1]
+    assert tune[tune.index("--run") + 1] == str(out / "05-ensemble" / "seed0" / "fold_0")
+    assert "seed=1" in result.commands[5]
+    # nothing ran
+    assert not list(out.glob("*/seed*"))
+
+
+def test_planning_writes_shared_splits_stage_folders_and_the_plan(
+    tmp_path: Path, data: Path
+) -> None:
+    out = tmp_path / "sweep"
+    run_ablation(data, write_ladder(tmp_path, STAGES), out, seeds=2, emit_commands=True, quiet=True)
+    split = json.loads((out / "split.json").read_text())
+    folds = json.loads((out / "split_3folds.json").read_text())
+    assert folds["test"] == split["test"] and split["test"]
+    validation = sorted(i for fold in folds["folds"] for i in fold["val"])
+    assert validation == sorted(split["train"] + split["val"])  # each non-test id once
+    for fold in folds["folds"]:
+        assert sorted(fold["train"] + fold["val"]) == validation
+
+    plan = json.loads((out / "ablation_plan.json").read_text())
+    stages = {stage["slug"]: stage for stage in plan["stages"]}
+    assert stages["03-weights"]["skipped"].startswith("pre-trained encoder weights cannot be")
+    assert "/nowhere/encoder.pth" in stages["03-weights"]["skipped"]
+    assert stages["02-tta"]["reuses"] == "01-basic" and stages["04-lr"]["reuses"] is None
+    assert stages["04-lr"]["compare_to"] == "02-tta"  # the skipped stage is stepped over
+    assert plan["seeds"] == [0, 1]
+    config = yaml.safe_load((out / "04-lr" / "config.yaml").read_text())
+    assert config["training"]["lr"] == 0.003 and config["inference"]["tta"] is True
+    assert config["model"]["encoder_weights"] is None
+    assert json.loads((out / "04-lr" / "stage.json").read_text())["tune"] is True
+
+
+def test_a_changed_ladder_or_budget_is_refused_in_the_same_folder(
+    tmp_path: Path, data: Path
+) -> None:
+    out = tmp_path / "sweep"
+    ladder = write_ladder(tmp_path, STAGES[:2])
+    run_ablation(data, ladder, out, seeds=1, emit_commands=True, quiet=True)
+    run_ablation(data, ladder, out, seeds=3, emit_commands=True, quiet=True)  # more seeds: fine
+    with pytest.raises(SparsegError, match="minutes_per_run=None, not 5"):
+        run_ablation(data, ladder, out, minutes_per_run=5, emit_commands=True)
+    changed = [STAGES[0], {"name": "+ tta", "overrides": {"inference.tta": False}}]
+    with pytest.raises(SparsegError, match="stage '\\+ tta' changed since its runs were made"):
+        run_ablation(data, write_ladder(tmp_path, changed), out, emit_commands=True)
+
+
+def test_bad_arguments(tmp_path: Path, data: Path) -> None:
+    ladder = write_ladder(tmp_path, STAGES[:1])
+    with pytest.raises(SparsegError, match="--seeds 0"):
+        run_ablation(data, ladder, tmp_path / "a", seeds=0)
+    with pytest.raises(SparsegError, match="--minutes-per-run -1"):
+        run_ablation(data, ladder, tmp_path / "b", minutes_per_run=-1)
+    with pytest.raises(SparsegError, match="inside the input folder"):
+        run_ablation(data, ladder, data / "sweep")

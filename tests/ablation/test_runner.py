@@ -1,0 +1,228 @@
+"""The sweep: which commands run in which state (fake commands), the helpers between them, and one
+tiny real sweep end to end (2 stages × 2 seeds) that a second call does not redo."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sparseg.ablation import render_ablation, run_ablation
+from sparseg.ablation.runner import StepFailed, _Sweep, adopt_training, settle_inference
+from sparseg.data.synthetic import synthesize
+
+TINY = {
+    "data": {"input_size": [64, 64]},
+    "model": {"encoder": "resnet18"},
+    "training": {
+        "batch_size": 4, "max_steps": 2, "max_epochs": 1, "patience": None,
+        "optimizer": "adamw", "lr": 0.001, "precision": "32-true", "accelerator": "cpu",
+    },
+    "evaluation": {"bootstrap": 20},
+}  # fmt: skip
+TWO_STAGES = [
+    {"name": "basic", "claim": [0.2, 0.3]},
+    {"name": "+ small-object removal", "overrides": {"inference.postprocess.min_object_size": 3}},
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sweep_data")
+    synthesize(root, n=16, size=(64, 64), fg=0.04, empty=0.2, seed=0)
+    return root
+
+
+def write_ladder(folder: Path, stages: list) -> Path:
+    (folder / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    path = folder / "ladder.yaml"
+    path.write_text(yaml.safe_dump({"base": "tiny.yaml", "stages": stages}))
+    return path
+
+
+class FakeCommands:
+    """Stands in for the sparseg subprocesses: records them and writes the files they would."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, sweep: _Sweep, run, args: list[str], device) -> None:
+        self.calls.append((f"{run.stage.slug}/seed{run.seed}", args))
+        if args[0] == self.fail_on:
+            raise StepFailed(f"{args[0]} exited with 2: error: broken")
+        if args[0] == "train":
+            for folder in run.trained_dirs:
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "best.ckpt").write_text("weights")
+                (folder / "train_summary.json").write_text(
+                    json.dumps({"steps": 5, "images_seen": 20, "wall_seconds": 1.5})
+                )
+        elif args[0] == "tune":
+            payload = {"inference": {"threshold": 0.35, "tta": True}, "decisions": []}
+            (run.inference_dir / "inference.json").write_text(json.dumps(payload))
+        elif args[0] == "evaluate":
+            metrics = {"dice_per_image_empty_is_one": 0.5 + run.seed / 10, "n_images": 3}
+            (run.run_dir / "evaluation.json").write_text(json.dumps(metrics))
+
+    def names(self) -> list[tuple[str, str]]:
+        return [(where, args[0]) for where, args in self.calls]
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
+    commands = FakeCommands()
+    monkeypatch.setattr(_Sweep, "_command", commands)
+    return commands
+
+
+def test_runs_in_order_share_training_and_tune_only_where_asked(
+    tmp_path: Path, data: Path, fake: FakeCommands
+) -> None:
+    stages = [
+        *TWO_STAGES,
+        {"name": "+ tuned", "tune": True, "after_tune": {"inference.crf.enabled": True}},
+        {"name": "+ ensemble", "ensemble_folds": 2},
+    ]
+    out = tmp_path / "sweep"
+    result = run_ablation(data, write_ladder(tmp_path, stages), out, seeds=2, quiet=True)
+    assert result.failed == []
+    assert fake.names()[:6] == [
+        ("01-basic/seed0", "train"),
+        ("01-basic/seed0", "evaluate"),
+        ("02-small-object-removal/seed0", "evaluate"),
+        ("03-tuned/seed0", "tune"),
+        ("03-tuned/seed0", "evaluate"),
+        ("04-ensemble/seed0", "train"),
+    ]
+    assert len(fake.calls) == 14  # 7 per seed
+    train_ensemble = fake.calls[5][1]
+    assert train_ensemble[train_ensemble.index("--fold") + 1] == "all" and "--resume" in train_ensemble
+    assert "--resume" not in fake.calls[0][1]
+    tuned = out / "03-tuned" / "seed1"
+    assert (tuned / "best.ckpt").read_text() == "weights"  # adopted from basic, not retrained
+    inference = json.loads((tuned / "inference.json").read_text())
+    assert inference["inference"]["threshold"] == 0.35 and inference["inference"]["crf"]["enabled"]
+    assert inference["forced"] == {"inference.crf.enabled": True}
+    rows = {(r["slug"], r["seed"]): r for r in result.rows}
+    assert rows[("04-ensemble", 1)]["steps"] == 10  # summed over the two fold models
+    assert all(row["status"] == "done" for row in rows.values())
+
+    fake.calls.clear()
+    run_ablation(data, write_ladder(tmp_path, stages), out, seeds=2, quiet=True)
+    assert fake.calls == []  # everything finished: nothing runs again
+
+
+def test_partial_training_resumes_and_finished_training_is_kept(
+    tmp_path: Path, data: Path, fake: FakeCommands
+) -> None:
+    out = tmp_path / "sweep"
+    killed = out / "01-basic" / "seed0"
+    killed.mkdir(parents=True)
+    (killed / "last.ckpt").write_text("half-way")
+    trained = out / "01-basic" / "seed1"
+    trained.mkdir(parents=True)
+    (trained / "best.ckpt").write_text("weights")
+    (trained / "train_summary.json").write_text(json.dumps({"steps": 2}))
+    run_ablation(data, write_ladder(tmp_path, TWO_STAGES), out, seeds=2, quiet=True)
+    assert fake.names() == [
+        ("01-basic/seed0", "train"),
+        ("01-basic/seed0", "evaluate"),
+        ("02-small-object-removal/seed0", "evaluate"),
+        ("01-basic/seed1", "evaluate"),
+        ("02-small-object-removal/seed1", "evaluate"),
+    ]
+    assert fake.calls[0][1][-1] == "--resume"
+
+
+def test_a_failed_training_fails_its_stages_and_the_sweep_goes_on(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = FakeCommands(fail_on="train")
+    monkeypatch.setattr(_Sweep, "_command", commands)
+    out = tmp_path / "sweep"
+    result = run_ablation(data, write_ladder(tmp_path, TWO_STAGES), out, seeds=2, quiet=True)
+    assert len(result.failed) == 4 and len(commands.calls) == 2  # one training per seed tried
+    assert result.failed[0] == "basic, seed 0: train exited with 2: error: broken"
+    assert {row["status"] for row in result.rows} == {"failed: train exited with 2: error: broken"}
+    assert "- **basic**, seed 1: failed: train exited with 2" in (out / "ablation.md").read_text()
+
+
+def test_adopt_training_links_the_trained_files(tmp_path: Path) -> None:
+    source, target = tmp_path / "a", tmp_path / "b"
+    for folder in (source / "fold_0", source / "fold_1"):
+        folder.mkdir(parents=True)
+        for name in ("best.ckpt", "config.yaml", "train_summary.json", "last.ckpt"):
+            (folder / name).write_text(name)
+    adopt_training(source, target)
+    assert sorted(p.name for p in (target / "fold_1").iterdir()) == [
+        "best.ckpt", "config.yaml", "train_summary.json"
+    ]  # fmt: skip
+    assert os.path.samefile(source / "fold_0" / "best.ckpt", target / "fold_0" / "best.ckpt")
+
+
+def test_settle_inference_forces_keys_over_tuning_or_writes_the_stage_config(
+    tmp_path: Path,
+) -> None:
+    stage_dir, run_dir = tmp_path / "stage", tmp_path / "run"
+    stage_dir.mkdir()
+    run_dir.mkdir()
+    (stage_dir / "config.yaml").write_text(yaml.safe_dump({"inference": {"threshold": 0.7}}))
+    stage = {"tune": False, "after_tune": {}}
+    (stage_dir / "stage.json").write_text(json.dumps(stage))
+    settle_inference(run_dir, stage_dir)
+    payload = json.loads((run_dir / "inference.json").read_text())
+    assert payload["inference"]["threshold"] == 0.7 and payload["source"] == "ablation stage config"
+
+    stage = {"tune": True, "after_tune": {"inference.postprocess.fill_holes": True}}
+    (stage_dir / "stage.json").write_text(json.dumps(stage))
+    with pytest.raises(Exception, match="not written by `sparseg tune`"):
+        settle_inference(run_dir, stage_dir)
+    tuned = {"inference": {"threshold": 0.2, "tta": True}, "decisions": [{"step": "tta"}]}
+    (run_dir / "inference.json").write_text(json.dumps(tuned))
+    settle_inference(run_dir, stage_dir)
+    settle_inference(run_dir, stage_dir)  # idempotent
+    payload = json.loads((run_dir / "inference.json").read_text())
+    assert (payload["inference"]["threshold"], payload["inference"]["tta"]) == (0.2, True)
+    assert payload["inference"]["postprocess"]["fill_holes"] is True
+    assert payload["decisions"] == [{"step": "tta"}]
+
+
+@pytest.mark.slow
+def test_tiny_sweep_end_to_end_is_not_redone(
+    tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "sweep"
+    ladder = write_ladder(tmp_path, TWO_STAGES)
+    result = run_ablation(data, ladder, out, seeds=2, jobs=2)
+    assert result.failed == []
+    assert [p.name for p in result.outputs] == ["ablation.csv", "ablation.md", "ablation.png"]
+    assert all(path.stat().st_size > 0 for path in result.outputs)
+    assert [row["status"] for row in result.rows] == ["done"] * 4
+    assert all(0.0 <= row["dice_pooled"] <= 1.0 for row in result.rows)
+    assert {row["steps"] for row in result.rows} == {2.0}
+    follower = out / "02-small-object-removal" / "seed1"
+    leader = out / "01-basic" / "seed1"
+    assert os.path.samefile(leader / "best.ckpt", follower / "best.ckpt")
+    inference = json.loads((follower / "inference.json").read_text())["inference"]
+    assert inference["postprocess"]["min_object_size"] == 3
+    markdown = (out / "ablation.md").read_text()
+    assert "| basic | 2/2 |" in markdown and "(n=2)" in markdown
+
+    finished = {p: p.stat().st_mtime_ns for p in out.glob("*/seed*/evaluation.json")}
+    assert len(finished) == 4
+    capsys.readouterr()
+    again = run_ablation(data, ladder, out, seeds=2)
+    assert capsys.readouterr().out.count("skipped: done") == 4
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    assert [row["status"] for row in again.rows] == ["done"] * 4
+
+    (follower / "evaluation.json").unlink()  # as if killed before its evaluation finished
+    run_ablation(data, ladder, out, seeds=2)
+    printed = capsys.readouterr().out
+    assert printed.count("skipped: done") == 3 and " train" not in printed
+    assert "[+ small-object removal · seed 1] evaluate" in printed
+    assert render_ablation(out)[1].read_text() == (out / "ablation.md").read_text()

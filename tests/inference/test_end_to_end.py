@@ -1,0 +1,111 @@
+"""Train a tiny model → tune → predict → evaluate → export → ONNX predict equals PyTorch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sparseg.inference.predictor import Predictor
+from sparseg.training import train
+from tests.helpers import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained_run(synthetic_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("e2e") / "run"
+    train(tiny_config("training.max_epochs=1"), synthetic_data, run, quiet=True)
+    return run
+
+
+def read_masks(folder):
+    return {p.stem: np.array(Image.open(p)) for p in sorted(folder.glob("*.png"))}
+
+
+def test_tune_writes_decisions_and_predict_applies_them(trained_run, synthetic_data, run_cli):
+    result = run_cli("tune", "--run", trained_run, "--data", synthetic_data)
+    assert result.code == 0, result.stderr
+    payload = json.loads((trained_run / "inference.json").read_text())
+    steps = [row["step"] for row in payload["decisions"]]
+    assert steps[:2] == ["tta", "threshold"] and "dense CRF" in steps
+    assert payload["tuned_val_dice"] >= payload["baseline_val_dice"]
+    for row in payload["decisions"]:
+        assert row["kept"] == (row["dice_with"] > row["dice_without"] + 1e-3)
+    tuned = Predictor([trained_run]).inference
+    assert tuned.model_dump(mode="json") == payload["inference"]
+
+
+def test_predict_writes_native_size_masks_and_probabilities(
+    trained_run, synthetic_data, tmp_path, run_cli
+):
+    out = tmp_path / "pred"
+    result = run_cli(
+        "predict", "--run", trained_run, "--input", synthetic_data / "images",
+        "--out", out, "--probabilities",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    masks = read_masks(out)
+    assert len(masks) == 24
+    assert all(m.shape == (64, 64) and set(np.unique(m)) <= {0, 255} for m in masks.values())
+    probability = np.array(Image.open(next((out / "probabilities").glob("*.png"))))
+    assert probability.dtype == np.uint16
+
+
+def test_ensemble_of_two_runs_averages_probabilities(trained_run, synthetic_data) -> None:
+    image_path = sorted((synthetic_data / "images").glob("*.png"))[0]
+    single = Predictor([trained_run])
+    double = Predictor([trained_run, trained_run])
+    image = single.image(image_path)
+    assert np.allclose(single.probabilities(image), double.probabilities(image), atol=1e-6)
+
+
+def test_evaluate_scores_the_test_split(trained_run, synthetic_data, tmp_path, run_cli):
+    json_out = tmp_path / "metrics.json"
+    result = run_cli("evaluate", "--run", trained_run, "--data", synthetic_data, "--json", json_out)
+    assert result.code == 0, result.stderr
+    assert "dice_nonempty_truth" in result.stdout
+    summary = json.loads(json_out.read_text())
+    test_ids = json.loads((trained_run / "split.json").read_text())["test"]
+    assert summary["n_images"] == len(test_ids)
+    assert (trained_run / "eval_test" / "metrics_per_image.csv").is_file()
+    masks = read_masks(trained_run / "eval_test" / "masks")
+    assert sorted(masks) == sorted(test_ids)
+    rescored = run_cli("score", "--pred", trained_run / "eval_test" / "masks",
+                       "--data", synthetic_data, "--split", trained_run / "split.json")  # fmt: skip
+    assert rescored.code == 0, rescored.stderr
+
+
+def test_onnx_prediction_equals_pytorch(trained_run, synthetic_data, tmp_path, run_cli):
+    onnx = tmp_path / "model.onnx"
+    assert run_cli("export", "--run", trained_run, "--onnx", onnx).code == 0
+    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
+    images = synthetic_data / "images"
+    assert run_cli("predict", "--run", trained_run, "--input", images, "--out", torch_out).code == 0
+    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
+    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
+    assert sorted(torch_masks) == sorted(onnx_masks)
+    differing = sum(int((torch_masks[k] != onnx_masks[k]).sum()) for k in torch_masks)
+    assert differing == 0
+
+
+def test_bad_inputs_are_one_line_errors(trained_run, synthetic_data, tmp_path, run_cli):
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_text("not a model")
+    result = run_cli(
+        "predict", "--onnx", not_onnx, "--input", synthetic_data, "--out", tmp_path / "o"
+    )
+    assert result.code == 2 and "not an ONNX model" in result.stderr
+    result = run_cli("evaluate", "--run", tmp_path, "--data", synthetic_data)
+    assert result.code == 2 and "no best.ckpt" in result.stderr
+    rgb = tmp_path / "rgb"
+    rgb.mkdir()
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(rgb / "x.png")
+    result = run_cli("predict", "--run", trained_run, "--input", rgb, "--out", tmp_path / "p")
+    assert result.code == 2 and "model expects 1" in result.stderr
+    result = run_cli("predict", "--run", trained_run, "--onnx", not_onnx,
+                     "--input", rgb, "--out", tmp_path / "p")  # fmt: skip
+    assert result.code == 2 and "not both" in result.stderr
+    assert all(len(line) > 0 for line in result.stderr.strip().splitlines())
+    assert len(result.stderr.strip().splitlines()) == 1
