@@ -14,7 +14,6 @@ import warnings
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 
@@ -359,16 +358,17 @@ def main(argv: list[str] | None = None) -> None:
             app(args=args, prog_name="sparseg", standalone_mode=False)
         except SparsegError as exc:
             _fail(exc, debug, f"error: {exc}", 2)
-        except click.exceptions.Exit as exc:
+        except typer.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except typer.Abort:
             _fail(None, debug, "aborted", 130)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(2)
         except KeyboardInterrupt:
             _fail(None, debug, "interrupted", 130)
-        except Exception as exc:  # a bug: short line unless --debug
+        except Exception as exc:
+            if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors
+                exc.show()
+                sys.exit(exc.exit_code)
+            # a bug: one short line unless --debug
             _fail(
                 exc, debug, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", 1
             )

@@ -23,7 +23,8 @@ LOSS_TERMS = ("dice", "bce", "focal_tversky", "tversky", "focal")
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan pass every gt/ge bound (lr: .inf would validate), so refuse them everywhere
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------- data
@@ -336,15 +337,60 @@ def _section_at(location: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice (PyYAML silently keeps the last one,
+    so a second ``training:`` block would quietly erase the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key: PyYAML's own error follows
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _load_yaml(text: str) -> Any:
+    """Safe-load ``text``; every failure is a :class:`yaml.YAMLError`."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise yaml.YAMLError(" ".join(str(exc).split())[:120]) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """`` at line N (problem)`` for a one-line message."""
+    where = getattr(exc, "problem_mark", None)
+    line = f" at line {where.line + 1}" if where else ""
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    return f"{line} ({problem[:120]})"
+
+
 def parse_override(text: str) -> tuple[list[str], Any]:
     """``"training.lr=1e-3"`` → (["training", "lr"], 0.001); the value is parsed as YAML."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise SparsegError(f"--set {text!r}: expected section.key=value")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = _load_yaml(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise SparsegError(f"--set {text!r}: value is not valid YAML ({exc.problem})") from None
+        raise SparsegError(f"--set {text!r}: value is not valid YAML{_yaml_problem(exc)}") from None
+    if isinstance(value, str):  # YAML 1.1 reads "1e-3" as text; users mean a number
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     return key.strip().split("."), value
 
 
@@ -366,13 +412,11 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SparsegError(f"{path}: config file not found")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = _load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise SparsegError(f"{path}: not a UTF-8 text file") from None
     except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise SparsegError(f"{path}: invalid YAML{line}") from None
+        raise SparsegError(f"{path}: invalid YAML{_yaml_problem(exc)}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):

@@ -50,7 +50,11 @@ class FakeCommands:
         self.calls: list[tuple[str, list[str]]] = []
         self.fail_on = fail_on
 
-    def __call__(self, sweep: _Sweep, run, args: list[str], device) -> None:
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
+        monkeypatch.setattr(_Sweep, "_command", lambda sweep, run, args, device: self(run, args))
+        return self
+
+    def __call__(self, run, args: list[str]) -> None:
         self.calls.append((f"{run.stage.slug}/seed{run.seed}", args))
         if args[0] == self.fail_on:
             raise StepFailed(f"{args[0]} exited with 2: error: broken")
@@ -74,9 +78,7 @@ class FakeCommands:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
-    commands = FakeCommands()
-    monkeypatch.setattr(_Sweep, "_command", commands)
-    return commands
+    return FakeCommands().install(monkeypatch)
 
 
 def test_runs_in_order_share_training_and_tune_only_where_asked(
@@ -98,7 +100,10 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
         ("03-tuned/seed0", "evaluate"),
         ("04-ensemble/seed0", "train"),
     ]
-    assert len(fake.calls) == 14  # 7 per seed
+    # the ensemble inherits the tuning: train, tune on fold 0, evaluate the ensemble
+    assert fake.names()[6:8] == [("04-ensemble/seed0", "tune"), ("04-ensemble/seed0", "evaluate")]
+    assert fake.calls[6][1][2] == str(out / "04-ensemble" / "seed0" / "fold_0")
+    assert len(fake.calls) == 16
     train_ensemble = fake.calls[5][1]
     assert train_ensemble[train_ensemble.index("--fold") + 1] == "all" and "--resume" in train_ensemble
     assert "--resume" not in fake.calls[0][1]
@@ -141,8 +146,7 @@ def test_partial_training_resumes_and_finished_training_is_kept(
 def test_a_failed_training_fails_its_stages_and_the_sweep_goes_on(
     tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    commands = FakeCommands(fail_on="train")
-    monkeypatch.setattr(_Sweep, "_command", commands)
+    commands = FakeCommands(fail_on="train").install(monkeypatch)
     out = tmp_path / "sweep"
     result = run_ablation(data, write_ladder(tmp_path, TWO_STAGES), out, seeds=2, quiet=True)
     assert len(result.failed) == 4 and len(commands.calls) == 2  # one training per seed tried

@@ -14,7 +14,8 @@ from tests.reliability.support import FIRST_ID, snapshot
 
 
 def sparseg(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env.pop("COLUMNS", None)  # long paths must stay on one line at the default width
     return subprocess.run(
         [sys.executable, "-m", "sparseg", *map(str, args)],
         cwd=cwd,
@@ -60,4 +61,5 @@ def test_debug_shows_the_traceback(tmp_path):
     assert done.returncode == 2
     assert "Traceback (most recent call last)" in done.stderr
     assert "sparseg.errors.SparsegError" in done.stderr
-    assert done.stderr.rstrip().splitlines()[-1] == f"error: {tmp_path / 'missing'}: data folder not found"
+    last_line = done.stderr.rstrip().splitlines()[-1]
+    assert last_line == f"error: {tmp_path / 'missing'}: data folder not found"

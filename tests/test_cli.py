@@ -1,0 +1,76 @@
+"""The command line: help on every command, version, config show, synth → inspect → split."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+import yaml
+
+from sparseg import __version__
+from sparseg.cli import app
+
+ROOT = typer.main.get_command(app)
+COMMANDS = sorted(
+    [name for name, command in ROOT.commands.items() if not hasattr(command, "commands")]
+    + [
+        f"{group} {name}"
+        for group, command in ROOT.commands.items()
+        for name in getattr(command, "commands", {})
+    ]
+)
+
+
+def test_version(run_cli) -> None:
+    result = run_cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"sparseg {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(run_cli, command) -> None:
+    result = run_cli(*command.split(), "--help")
+    assert result.code == 0 and "Usage: sparseg" in result.stdout
+
+
+def test_unknown_option_is_a_usage_error(run_cli) -> None:
+    result = run_cli("inspect", "--nope")
+    assert result.code == 2 and "No such option" in result.stderr
+
+
+def test_config_show_prints_resolved_yaml(run_cli, tmp_path) -> None:
+    result = run_cli("config", "show", "--set", "training.lr=0.003")
+    assert result.code == 0
+    assert yaml.safe_load(result.stdout)["training"]["lr"] == 0.003
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("training:\n  lr: -1\n")
+    result = run_cli("config", "show", "--config", bad)
+    assert result.code == 2
+    assert result.stderr.strip() == f"error: {bad}: training.lr: Input should be greater than 0"
+
+
+def test_synth_inspect_split(run_cli, tmp_path) -> None:
+    data = tmp_path / "data"
+    result = run_cli("synth", data, "--n", 60, "--size", "64x64", "--fg", 0.03, "--empty", 0.2)
+    assert result.code == 0 and len(list((data / "masks").glob("*.png"))) == 60
+    result = run_cli("inspect", data, "--json", tmp_path / "fp.json")
+    assert result.code == 0 and "proposed configuration" in result.stdout
+    payload = json.loads((tmp_path / "fp.json").read_text())
+    assert payload["fingerprint"]["n_pairs"] == 60
+    assert payload["fingerprint"]["empty_masks"]["count"] == 12
+    splits = tmp_path / "splits.json"
+    result = run_cli("split", data, "--folds", 3, "--group-regex", r"^(subj\d+)_", "--out", splits)
+    assert result.code == 0, result.stderr
+    split = json.loads(splits.read_text())
+    subject = lambda i: i.split("_")[0]  # noqa: E731
+    test_subjects = {subject(i) for i in split["test"]}
+    for fold in split["folds"]:
+        assert not test_subjects & {subject(i) for i in fold["train"] + fold["val"]}
+        assert not {subject(i) for i in fold["train"]} & {subject(i) for i in fold["val"]}
+
+
+def test_bad_size_and_missing_data_are_one_line(run_cli, tmp_path) -> None:
+    result = run_cli("synth", tmp_path / "x", "--size", "64by64")
+    assert result.code == 2 and "expected HxW" in result.stderr
+    result = run_cli("inspect", tmp_path / "missing")
+    assert result.code == 2 and result.stderr.count("\n") == 1 and "not found" in result.stderr
