@@ -44,7 +44,9 @@ def plain_step_seconds(config, data: Path, steps: int) -> tuple[float, float]:
     torch.manual_seed(0)
     pairs = discover_pairs(data)
     dataset = SegDataset(pairs, config.data.input_size)
-    loader = DataLoader(dataset, batch_size=config.training.batch_size, shuffle=True, drop_last=True)
+    loader = DataLoader(
+        dataset, batch_size=config.training.batch_size, shuffle=True, drop_last=True
+    )
     model = smp.Unet(config.model.encoder, encoder_weights=None, in_channels=1, classes=1)
     dice = smp.losses.DiceLoss("binary")
     bce = torch.nn.BCEWithLogitsLoss()

@@ -6,6 +6,7 @@ validates the result; every problem becomes one :class:`SparsegError` line namin
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -387,10 +388,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     except yaml.YAMLError as exc:
         raise SparsegError(f"--set {text!r}: value is not valid YAML{_yaml_problem(exc)}") from None
     if isinstance(value, str):  # YAML 1.1 reads "1e-3" as text; users mean a number
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     return key.strip().split("."), value
 
 

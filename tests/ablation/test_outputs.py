@@ -104,7 +104,9 @@ def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
     assert "| 0.200 ± 0.100 |" in text
     # + aug: mean 0.45, sd sqrt(0.0139) = 0.118; gain 0.05 ± 4.3027·0.03/√3 = [-0.025, +0.125]
     assert "| + aug | 3/3 | 0.450 ± 0.118 |" in text
-    assert "| + aug | 0.450 | +0.050 [-0.025, +0.125] (n=3) | basic | 0.500 – 0.700 | below |" in text
+    assert (
+        "| + aug | 0.450 | +0.050 [-0.025, +0.125] (n=3) | basic | 0.500 – 0.700 | below |" in text
+    )
     assert "| basic | 0.400 | — | — | 0.200 – 0.300 | above |" in text
     # + crf: two pairs with the same difference; compared with + aug, not with the skipped stage
     assert "| + crf | 0.400 | +0.015 [+0.015, +0.015] (n=2) | + aug | — | n/a | +0.010 – +0.020 " \
@@ -141,5 +143,5 @@ def test_summaries_pair_only_seeds_both_stages_finished() -> None:
 
 def test_missing_csv_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
-    with pytest.raises(SparsegError, match="ablation.csv: file not found"):
+    with pytest.raises(SparsegError, match=r"ablation\.csv: file not found"):
         render_from_csv(tmp_path)

@@ -1,4 +1,4 @@
-"""Planning a sweep: shared split files, stage folders, ``--emit-commands``, changed-ladder guard."""
+"""Planning a sweep: shared splits, stage folders, ``--emit-commands``, changed-ladder guard."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
     # trainings: basic (+ tta shares it), + lr, + ensemble; + weights is skipped: 3 × 2 seeds
     assert len(result.commands) == 6
     titles = [block.splitlines()[0] for block in result.commands]
-    assert titles[:3] == ["# basic + + tta · seed 0", "# + lr · seed 0", "# + ensemble · seed 0"]
-    assert titles[3] == "# basic + + tta · seed 1"
+    assert titles[:3] == ["# basic, + tta · seed 0", "# + lr · seed 0", "# + ensemble · seed 0"]
+    assert titles[3] == "# basic, + tta · seed 1"
 
     steps = [shlex.split(part) for part in result.commands[0].splitlines()[1].split(" && ")]
     commands = [step[3] for step in steps]  # python -m sparseg CMD | python -c CODE HELPER

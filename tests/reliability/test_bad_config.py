@@ -53,6 +53,27 @@ def test_negative_learning_rate(run_cli, tmp_path):
     show_fails(run_cli, tmp_path, "training: {lr: -1e-3}", "training.lr: Input should be greater")
 
 
+def test_duplicate_section_is_not_silently_merged(run_cli, tmp_path):
+    """PyYAML keeps the last of two equal keys: the first training block would vanish."""
+    text = "training:\n  lr: 0.01\naugment: {}\ntraining:\n  batch_size: 4\n"
+    show_fails(run_cli, tmp_path, text, "invalid YAML at line 4 (duplicate key 'training')")
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_non_finite_numbers(run_cli, tmp_path, value):
+    show_fails(
+        run_cli, tmp_path, f"training:\n  lr: {value}\n", "training.lr: Input should be a finite"
+    )
+
+
+def test_nesting_deeper_than_the_parser_can_go(run_cli, tmp_path):
+    show_fails(run_cli, tmp_path, "seed: " + "[" * 3000 + "]" * 3000, "invalid YAML (nested too")
+
+
+def test_integer_with_thousands_of_digits(run_cli, tmp_path):
+    show_fails(run_cli, tmp_path, "seed: " + "9" * 5000, "invalid YAML (Exceeds the limit")
+
+
 def test_section_that_is_not_a_mapping(run_cli, tmp_path):
     show_fails(run_cli, tmp_path, "training: 3\n", "training: Input should be a valid dictionary")
 
@@ -90,7 +111,10 @@ def test_empty_yaml_means_all_defaults(run_cli, tmp_path):
         ("training.lr=[1", "--set 'training.lr=[1': value is not valid YAML"),
         ("training.lr.x=1", "config: training.lr: Input should be a valid number"),
         ("nosection.x=1", "config: nosection: unknown key (allowed: seed,"),
+        ("seed=" + "[" * 3000 + "]" * 3000, "value is not valid YAML (nested too deeply)"),
+        ("training={lr: 1, lr: 2}", "value is not valid YAML at line 1 (duplicate key 'lr')"),
     ],
+    ids=["no-equals", "bad-yaml", "key-below-a-value", "unknown-section", "deep", "duplicate"],
 )
 def test_bad_overrides(run_cli, override, fragment):
     assert_one_line_error(run_cli("config", "show", "--set", override), fragment)

@@ -21,7 +21,7 @@ EVALUATION_FILE = "evaluation.json"
 FAILED_FILE = "ablation_failed.txt"
 LOG_FILE = "ablation.log"
 STAGE_FILE = "stage.json"
-INFERENCE_FILE = "inference.json"
+INFERENCE_FILE = "inference.json"  # sparseg.inference.predictor's name; importing it loads torch
 # train_summary.json last: its presence marks a finished (or adopted) training.
 TRAINED_FILES = ("config.yaml", "split.json", "metrics.csv", "best.ckpt", "train_summary.json")
 _HELPER = (
@@ -31,7 +31,7 @@ _HELPER = (
 
 @dataclass
 class Run:
-    """One (stage, seed): its run directory, split and, when shared, the run it trains for it."""
+    """One (stage, seed): its run directory and split; ``leader`` trains the model it shares."""
 
     stage: Stage
     seed: int

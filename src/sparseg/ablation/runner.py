@@ -103,7 +103,7 @@ def run_ablation(
     result = AblationResult(out_dir)
     if emit_commands:
         for unit in units:
-            names = " + ".join(run.stage.name for run in unit)
+            names = ", ".join(run.stage.name for run in unit)
             line = " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run))
             result.commands.append(f"# {names} · seed {unit[0].seed}\n{line}")
         print("\n".join(result.commands), flush=True)

@@ -1,0 +1,102 @@
+"""Data commands: synth, inspect, split, config show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sparseg.cli.app import (
+    ConfigOption,
+    DataArgument,
+    SetOption,
+    app,
+    config_app,
+    load_cli_config,
+    out,
+)
+from sparseg.errors import SparsegError
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Argument(help="folder to write images/ and masks/ into")],
+    n: Annotated[int, typer.Option(min=1, help="number of image/mask pairs")] = 200,
+    size: Annotated[str, typer.Option(help="HxW, e.g. 256x256")] = "256x256",
+    fg: Annotated[
+        float, typer.Option(min=0.0001, max=0.25, help="mean foreground share of non-empty images")
+    ] = 0.005,
+    empty: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of empty masks")] = 0.3,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    preview: Annotated[
+        Path | None, typer.Option(help="also write a PNG grid of samples with mask overlays")
+    ] = None,
+) -> None:
+    """Generate synthetic ultrasound images with small targets (the built-in demo data)."""
+    from sparseg.data.synthetic import render_preview, synthesize
+
+    height, _, width = size.lower().partition("x")
+    if not (height.isdigit() and width.isdigit()):
+        raise SparsegError(f"--size {size!r}: expected HxW, e.g. 256x256")
+    ids = synthesize(out_dir, n=n, size=(int(height), int(width)), fg=fg, empty=empty, seed=seed)
+    out.print(f"wrote {len(ids)} image/mask pairs to {out_dir}")
+    if preview is not None:
+        render_preview(out_dir, preview, seed=seed)
+        out.print(f"wrote preview {preview}")
+
+
+@app.command()
+def inspect(
+    data: DataArgument,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the fingerprint as JSON")
+    ] = None,
+    label: Annotated[int | None, typer.Option(help="label value kept as foreground")] = None,
+) -> None:
+    """Fingerprint a data set and propose a configuration for this machine."""
+    from sparseg.data.fingerprint import fingerprint, format_fingerprint
+    from sparseg.data.plan import propose_config
+    from sparseg.io_utils import atomic_write_json
+
+    fp = fingerprint(data, label=label)
+    plan = propose_config(fp)
+    out.print(format_fingerprint(fp))
+    out.print("\nproposed configuration (sparseg config show --set ... to try it):")
+    for reason in plan["reasons"]:
+        out.print(f"  - {reason}")
+    if json_out is not None:
+        atomic_write_json(json_out, {"fingerprint": fp, "proposed_config": plan})
+        out.print(f"wrote {json_out}")
+
+
+@app.command()
+def split(
+    data: DataArgument,
+    out_file: Annotated[Path, typer.Option("--out", help="split JSON to write")],
+    folds: Annotated[int, typer.Option(min=2, help="cross-validation folds")] = 5,
+    test_fraction: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.15,
+    group_regex: Annotated[
+        str | None, typer.Option(help="regex whose first group names an id's subject")
+    ] = None,
+    seed: int = 0,
+) -> None:
+    """Write a (subject-grouped) k-fold split with a held-out test set."""
+    from sparseg.data.pairs import discover_pairs
+    from sparseg.data.splits import make_splits, save_split
+
+    ids = [pair.id for pair in discover_pairs(data)]
+    result = make_splits(ids, folds, test_fraction, seed, group_regex)
+    save_split(result, out_file)
+    sizes = ", ".join(f"{len(f['train'])}/{len(f['val'])}" for f in result["folds"])
+    out.print(f"wrote {out_file}: test {len(result['test'])}, folds (train/val) {sizes}")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None, overrides: SetOption = None) -> None:
+    """Print the resolved, validated configuration as YAML."""
+    from sparseg.config import dump_config
+
+    out.print(
+        dump_config(load_cli_config(config, overrides)), end="", markup=False, highlight=False
+    )

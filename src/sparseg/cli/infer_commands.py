@@ -1,0 +1,120 @@
+"""Inference and evaluation commands: tune, predict, evaluate, score, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sparseg.cli.app import (
+    DataOption,
+    SplitOption,
+    app,
+    out,
+)
+from sparseg.errors import SparsegError
+
+# ---------------------------------------------------------------- inference and evaluation
+RunOption = Annotated[
+    list[Path], typer.Option("--run", "-r", help="run directory (repeat: ensemble)")
+]
+
+
+@app.command()
+def tune(
+    run: Annotated[Path, typer.Option("--run", "-r", help="run directory")],
+    data: DataOption,
+    split_file: SplitOption = None,
+    fold: Annotated[int, typer.Option(min=0)] = 0,
+) -> None:
+    """Decide threshold, TTA, post-processing, CRF and empty gate on validation."""
+    from sparseg.inference.tune import tune as tune_run
+    from sparseg.reporting.tables import decisions_table
+
+    payload = tune_run(run, data, split_file, fold)
+    out.print(decisions_table(payload))
+    out.print(f"wrote {run / 'inference.json'}")
+
+
+@app.command()
+def predict(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="folder for the mask PNGs")],
+    input_path: Annotated[Path, typer.Option("--input", "-i", help="image file or folder")],
+    runs: Annotated[
+        list[Path] | None, typer.Option("--run", "-r", help="run directory (repeat: ensemble)")
+    ] = None,
+    onnx: Annotated[Path | None, typer.Option(help="predict with an exported ONNX model")] = None,
+    probabilities: Annotated[
+        bool, typer.Option(help="also write 16-bit probability PNGs into OUT/probabilities/")
+    ] = False,
+) -> None:
+    """Write one binary mask PNG per image, at the image's native size."""
+    if bool(runs) == (onnx is not None):
+        raise SparsegError("predict: give either --run (one or more) or --onnx, not both")
+    if onnx is not None:
+        from sparseg.inference.onnx_predict import predict_folder_onnx
+
+        written = predict_folder_onnx(onnx, input_path, out_dir, probabilities)
+    else:
+        from sparseg.inference.predict import predict_folder
+
+        written = predict_folder(list(runs or []), input_path, out_dir, probabilities)
+    out.print(f"wrote {len(written)} masks to {out_dir}")
+
+
+@app.command()
+def evaluate(
+    runs: RunOption,
+    data: DataOption,
+    split_file: SplitOption = None,
+    fold: Annotated[int, typer.Option(min=0)] = 0,
+    subset: Annotated[str, typer.Option(help="test, val, train or all")] = "test",
+    json_out: Annotated[Path | None, typer.Option("--json", help="copy of metrics.json")] = None,
+) -> None:
+    """Predict a split of the data and score it in every Dice convention."""
+    from sparseg.evaluation.score import format_metrics_table, json_safe
+    from sparseg.inference.predict import evaluate_runs
+    from sparseg.io_utils import atomic_write_json
+
+    summary = evaluate_runs(runs, data, split_file, fold, subset)
+    out.print(format_metrics_table(summary))
+    if json_out is not None:
+        atomic_write_json(json_out, json_safe(summary))
+
+
+@app.command()
+def score(
+    pred: Annotated[Path, typer.Option("--pred", "-p", help="folder of predicted masks")],
+    data: DataOption,
+    split_file: SplitOption = None,
+    subset: Annotated[str, typer.Option(help="split subset to score (with --split)")] = "test",
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="folder for metrics files")
+    ] = None,
+    label: Annotated[int | None, typer.Option(help="label value kept as foreground")] = None,
+) -> None:
+    """Score existing masks from any tool against a data set's ground truth."""
+    from sparseg.data.pairs import discover_pairs
+    from sparseg.data.splits import load_split
+    from sparseg.evaluation.score import format_metrics_table, score_folder
+
+    ids = None
+    if split_file is not None:
+        known = [pair.id for pair in discover_pairs(data)]
+        ids = getattr(load_split(split_file, 0, known), subset)
+    summary = score_folder(pred, data, ids, out_dir, label=label)
+    out.print(format_metrics_table(summary))
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Option("--run", "-r", help="run directory")],
+    onnx: Annotated[Path, typer.Option(help="ONNX file to write")],
+    tta: Annotated[bool, typer.Option(help="fold 8-fold TTA into the graph")] = False,
+) -> None:
+    """Export the run's best model to ONNX (sigmoid folded in), verified against PyTorch."""
+    from sparseg.inference.onnx_predict import export_run
+
+    difference = export_run(run, onnx, tta)
+    out.print(f"wrote {onnx} (max abs difference to PyTorch {difference:.2e})")

@@ -1,0 +1,88 @@
+"""Training commands: train, augment-preview."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sparseg.cli.app import (
+    ConfigOption,
+    DataOption,
+    SetOption,
+    SplitOption,
+    app,
+    load_cli_config,
+    out,
+)
+
+
+@app.command()
+def train(
+    data: DataOption,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="run directory")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    split_file: SplitOption = None,
+    fold: Annotated[str, typer.Option(help="fold of a k-fold split file, or 'all'")] = "0",
+    resume: Annotated[bool, typer.Option(help="continue from RUN_DIR/last.ckpt")] = False,
+    devices: Annotated[int | None, typer.Option(min=1, help="processes (DDP)")] = None,
+    quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
+) -> None:
+    """Train a model; RUN_DIR receives config, checkpoints, metrics.csv and train_summary.json."""
+    from sparseg.training import train_folds
+
+    cfg = _resume_or_load(out_dir, config, overrides, resume)
+    if devices is not None:
+        cfg.training.devices = devices
+    summaries = train_folds(cfg, data, out_dir, split_file, fold, resume, quiet)
+    for name, summary in summaries.items():
+        if summary is not None:
+            out.print(
+                f"{name}: best val Dice {summary['best_val_dice']:.4f} at epoch "
+                f"{summary['best_epoch']} ({summary['steps']} steps, {summary['stop_reason']})"
+            )
+
+
+def _resume_or_load(run_dir: Path, config: Path | None, overrides: list[str] | None, resume: bool):
+    """A resumed run keeps the configuration it was started with."""
+    saved = run_dir / "config.yaml"
+    if resume and saved.is_file() and config is None and not overrides:
+        return load_cli_config(saved, None)
+    return load_cli_config(config, overrides)
+
+
+@app.command("augment-preview")
+def augment_preview(
+    data: DataOption,
+    out_png: Annotated[Path, typer.Option("--out", "-o", help="PNG to write")],
+    config: ConfigOption = None,
+    overrides: SetOption = None,
+    n: Annotated[int, typer.Option(min=1, max=32, help="samples")] = 4,
+) -> None:
+    """Write a PNG grid of augmented training samples with mask contours."""
+    import torch
+
+    from sparseg.augment import build_augmentation
+    from sparseg.augment.preview import render_augment_preview
+    from sparseg.data.dataset import SegDataset
+    from sparseg.data.pairs import discover_pairs
+
+    cfg = load_cli_config(config, overrides)
+    pairs = discover_pairs(data)
+    foreground = (p for p in pairs if _has_foreground(p.mask, cfg.data.label))
+    with_foreground = list(itertools.islice(foreground, n))
+    dataset = SegDataset(with_foreground or pairs[:n], cfg.data.input_size, cfg.data.normalize)
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
+    torch.manual_seed(cfg.seed)
+    augment = build_augmentation(cfg.augment)
+    render_augment_preview(batch["image"], batch["mask"], augment, out_png, rows=len(dataset))
+    out.print(f"wrote {out_png}")
+
+
+def _has_foreground(mask: Path | None, label: int | None) -> bool:
+    from sparseg.data.io import read_mask
+
+    return mask is not None and bool(read_mask(mask, label).any())
