@@ -7,10 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sparseg.cli.app import (
-    app,
-    out,
-)
+from sparseg.cli.app import app, err, out
 
 
 @app.command()
@@ -29,3 +26,35 @@ def report(
 
     render_report(run, out_html, ablation, data)
     out.print(f"wrote {out_html}")
+
+
+@app.command()
+def ablate(
+    data: Annotated[Path, typer.Option("--data", "-d", help="data set folder")],
+    ladder: Annotated[Path, typer.Option(help="ladder YAML (configs/ladders/*.yaml)")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="sweep folder")],
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per stage")] = 3,
+    split_file: Annotated[
+        Path | None, typer.Option("--split", help="split JSON shared by every run")
+    ] = None,
+    minutes_per_run: Annotated[
+        float | None, typer.Option(min=0.01, help="wall-clock budget of each training")
+    ] = None,
+    jobs: Annotated[int, typer.Option(min=1, help="runs at once (one per GPU)")] = 1,
+    emit_commands: Annotated[
+        bool, typer.Option(help="print each run's command line for a scheduler; run nothing")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress lines")] = False,
+) -> None:
+    """Climb a ladder of recipe stages over several seeds; write ablation.{csv,md,png}."""
+    from sparseg.ablation import run_ablation
+
+    result = run_ablation(
+        data, ladder, out_dir, seeds, split_file, minutes_per_run, jobs, emit_commands, quiet
+    )
+    if result.failed:
+        for line in result.failed:
+            err.print(f"failed: {line}", markup=False, highlight=False)
+        raise typer.Exit(1)
+    if not emit_commands:
+        out.print(f"wrote {', '.join(str(path) for path in result.outputs)}")
