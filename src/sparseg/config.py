@@ -317,14 +317,20 @@ class Config(Section):
 
 def _format_validation_error(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = first["msg"].removeprefix("Value error, ")
+    key = ".".join(_key_text(part) for part in first["loc"]) or "(top level)"
+    message = " ".join(first["msg"].removeprefix("Value error, ").split())
     if first["type"] == "extra_forbidden":
         section = _section_at(first["loc"][:-1])
         allowed = ", ".join(section.model_fields) if section else ""
         message = f"unknown key (allowed: {allowed})" if allowed else "unknown key"
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
     return f"{source}: {key}: {message}{more}"
+
+
+def _key_text(part: Any) -> str:
+    """A key as typed, or quoted when it would break the one-line message (newlines, blanks)."""
+    text = str(part)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def _section_at(location: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -362,12 +368,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _load_yaml(text: str) -> Any:
     """Safe-load ``text``; every failure is a :class:`yaml.YAMLError`."""
+    loader = _UniqueKeyLoader(text)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        return loader.get_single_data()
     except RecursionError:
         raise yaml.YAMLError("nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise yaml.YAMLError(" ".join(str(exc).split())[:120]) from None
+    finally:
+        loader.dispose()
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -109,6 +109,21 @@ def test_truncated_tiff(run_cli, dataset):
     inspect_fails(run_cli, dataset, f"{tiff}: cannot read image")
 
 
+def test_tiff_with_damaged_tags_warns_in_one_line(run_cli, dataset):
+    """tifffile logs one line per bad tag (here 239) and still decodes the pixels."""
+    tiff = convert(image_path(dataset), ".tif")
+    damaged = bytearray(tiff.read_bytes())
+    damaged[8] = 0xFF  # the first IFD's entry count: hundreds of garbage tags
+    tiff.write_bytes(bytes(damaged))
+    result = run_cli("inspect", dataset)
+    assert result.code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert 1 <= len(lines) <= 3, result.stderr
+    for line in lines:
+        assert line.startswith(f"warning: {tiff}: read, but the decoder complained (")
+        assert line.endswith("more); the file may be damaged")
+
+
 def test_zero_byte_mask(run_cli, dataset):
     mask_path(dataset).write_bytes(b"")
     inspect_fails(run_cli, dataset, f"{mask_path(dataset)}: empty file (0 bytes)")

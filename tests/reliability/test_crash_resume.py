@@ -28,7 +28,7 @@ from tests.helpers import TINY_OVERRIDES
 
 pytestmark = pytest.mark.slow
 
-SETTINGS = [*TINY_OVERRIDES, "training.max_epochs=6", "training.val_every=1"]
+SETTINGS = [*TINY_OVERRIDES, "training.max_epochs=7", "training.val_every=1"]
 CHECKPOINTS = ("best.ckpt", "last.ckpt")
 SUMMARY_KEYS = (
     "best_val_dice",
@@ -145,7 +145,7 @@ def kill_plan(epoch_seconds: float, seed: int = 6) -> list[Kill]:
         during_epoch[0],
         Kill("write"),
         during_epoch[1],
-        Kill("start", rng.uniform(3.0, 10.0)),
+        Kill("start", rng.uniform(2.0, 5.0)),
         Kill("write"),
         during_epoch[2],
         during_epoch[3],

@@ -127,3 +127,16 @@ def test_bad_runs_are_refused(synthetic_data, tmp_path) -> None:
     train(tiny_config("training.max_steps=1"), synthetic_data, tmp_path / "c", quiet=True)
     with pytest.raises(SparsegError, match="already holds a training run"):
         train(tiny_config(), synthetic_data, tmp_path / "c", quiet=True)
+
+
+def test_patch_training_validates_on_native_images(synthetic_data, tmp_path) -> None:
+    config = tiny_config(
+        "data.mode=patch",
+        "data.input_size=[32, 32]",
+        "data.foreground_oversample=0.5",
+        "training.steps_per_epoch=3",
+        "training.max_epochs=1",
+    )
+    summary = train(config, synthetic_data, tmp_path / "run", quiet=True)
+    assert summary["steps"] == 3 and summary["images_seen"] == 12
+    assert 0.0 <= summary["best_val_dice"] <= 1.0

@@ -7,7 +7,12 @@ becomes one :class:`SparsegError` line that starts with the file's path.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
+import logging
+import logging.handlers
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +23,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 from pydicom.errors import InvalidDicomError
 
-from sparseg.errors import SparsegError
+from sparseg.errors import SparsegError, SparsegWarning
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -46,6 +51,7 @@ _PIL_MODES = {
 }
 
 T = TypeVar("T")
+_DECODER_LOGGERS = ("tifffile", "pydicom", "PIL")
 
 
 @dataclass(frozen=True)
@@ -228,11 +234,14 @@ def _as_channels_last(path: Path, array: np.ndarray) -> np.ndarray:
 
 
 def _guarded(path: Path, read: Callable[[], T]) -> T:
-    """Run a reader; turn every failure into one line naming the file."""
+    """Run a reader; turn every failure into one line naming the file, and the decoders' own
+    warnings and log lines (tifffile logs one per damaged tag: hundreds) into one warning."""
+    noise: list[str] = []
     try:
         if path.stat().st_size == 0:
             raise SparsegError(f"{path}: empty file (0 bytes)")
-        return read()
+        with _decoder_noise(noise):
+            result = read()
     except SparsegError:
         raise
     except FileNotFoundError:
@@ -254,8 +263,42 @@ def _guarded(path: Path, read: Callable[[], T]) -> T:
     # bytes; all of them mean "this file is not a readable image".
     except Exception as exc:
         raise SparsegError(f"{path}: cannot read image ({_reason(exc)})") from None
+    if noise:
+        more = f" and {len(noise) - 1} more" if len(noise) > 1 else ""
+        warnings.warn(
+            f"{path}: read, but the decoder complained ({noise[0]}{more}); the file may be damaged",
+            SparsegWarning,
+            stacklevel=3,
+        )
+    return result
+
+
+@contextmanager
+def _decoder_noise(messages: list[str]) -> Iterator[None]:
+    """Collect what Pillow, tifffile and pydicom warn or log while reading one file."""
+    handler = logging.handlers.BufferingHandler(capacity=sys.maxsize)
+    handler.setLevel(logging.WARNING)
+    loggers = [logging.getLogger(name) for name in _DECODER_LOGGERS]
+    propagate = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for logger, before in zip(loggers, propagate, strict=True):
+            logger.removeHandler(handler)
+            logger.propagate = before
+    messages.extend(_reason_text(record.getMessage()) for record in handler.buffer)
+    messages.extend(_reason_text(str(warning.message)) for warning in caught)
+
+
+def _reason_text(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _reason(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
+    return _reason_text(str(exc)) or type(exc).__name__
