@@ -102,15 +102,12 @@ def resume_with_other_encoder(run_cli, run: Path, data: Path):
 def test_resume_with_another_architecture(run_cli, run_copy, dataset):
     result = resume_with_other_encoder(run_cli, run_copy, dataset)
     assert_one_line_error(
-        result, f"{run_copy / 'last.ckpt'}: checkpoint does not fit the configured model"
+        result,
+        f"{run_copy / 'last.ckpt'}: trained with model.encoder=resnet18, "
+        "the config asks for resnet34",
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="training/loop.py Trainer.__init__ rewrites config.yaml before the checkpoint is "
-    "checked; needs the fix named in the reliability report",
-)
 def test_failed_resume_keeps_the_run_files(run_cli, run_copy, dataset):
     with_split(run_copy, dataset)
     before = snapshot(run_copy)

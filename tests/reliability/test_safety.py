@@ -170,10 +170,6 @@ def test_split_over_an_image_is_refused(run_cli, dataset):
     )
 
 
-CLI_FIX = "needs the cli.py output-file guard named in the reliability report"
-
-
-@pytest.mark.xfail(strict=True, reason=CLI_FIX)
 def test_inspect_json_over_an_image_is_refused(run_cli, dataset):
     image = dataset / "images" / f"{FIRST_ID}.png"
     refused(
@@ -184,7 +180,6 @@ def test_inspect_json_over_an_image_is_refused(run_cli, dataset):
     )
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_FIX)
 def test_evaluate_json_over_an_image_is_refused(run_cli, trained_run, dataset, tmp_path):
     image = dataset / "images" / f"{FIRST_ID}.png"
     split = tmp_path / "split.json"
@@ -198,7 +193,6 @@ def test_evaluate_json_over_an_image_is_refused(run_cli, trained_run, dataset, t
     )
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_FIX)
 def test_augment_preview_over_an_image_is_refused(run_cli, dataset):
     image = dataset / "images" / f"{FIRST_ID}.png"
     refused(
@@ -209,7 +203,6 @@ def test_augment_preview_over_an_image_is_refused(run_cli, dataset):
     )
 
 
-@pytest.mark.xfail(strict=True, reason="needs the train output guard named in the report")
 def test_train_into_the_data_folder_is_refused(run_cli, dataset):
     out = dataset / "images" / "run"
     settings = [f"--set={item}" for item in TINY_OVERRIDES]

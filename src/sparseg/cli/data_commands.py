@@ -57,8 +57,10 @@ def inspect(
     """Fingerprint a data set and propose a configuration for this machine."""
     from sparseg.data.fingerprint import fingerprint, format_fingerprint
     from sparseg.data.plan import propose_config
-    from sparseg.io_utils import atomic_write_json
+    from sparseg.io_utils import atomic_write_json, ensure_output_file
 
+    if json_out is not None:
+        ensure_output_file(json_out, (".json",))
     fp = fingerprint(data, label=label)
     plan = propose_config(fp)
     out.print(format_fingerprint(fp))

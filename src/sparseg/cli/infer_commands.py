@@ -75,8 +75,10 @@ def evaluate(
     """Predict a split of the data and score it in every Dice convention."""
     from sparseg.evaluation.score import format_metrics_table, json_safe
     from sparseg.inference.predict import evaluate_runs
-    from sparseg.io_utils import atomic_write_json
+    from sparseg.io_utils import atomic_write_json, ensure_output_file
 
+    if json_out is not None:
+        ensure_output_file(json_out, (".json",), *([split_file] if split_file else []))
     summary = evaluate_runs(runs, data, split_file, fold, subset)
     out.print(format_metrics_table(summary))
     if json_out is not None:

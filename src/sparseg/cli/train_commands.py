@@ -69,7 +69,9 @@ def augment_preview(
     from sparseg.augment.preview import render_augment_preview
     from sparseg.data.dataset import SegDataset
     from sparseg.data.pairs import discover_pairs
+    from sparseg.io_utils import ensure_output_file
 
+    ensure_output_file(out_png, (".png",), data)
     cfg = load_cli_config(config, overrides)
     pairs = discover_pairs(data)
     foreground = (p for p in pairs if _has_foreground(p.mask, cfg.data.label))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise SparsegError(f"{path}: expected a checkpoint file, found a folder")
     if not path.is_file():
         raise SparsegError(f"{path}: checkpoint not found")
+    if not zipfile.is_zipfile(path):
+        raise SparsegError(f"{path}: not a readable sparseg checkpoint (truncated or not a zip)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a damaged zip/pickle

@@ -53,9 +53,13 @@ class RunState:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def prepare_run_dir(out_dir: Path, resume: bool) -> None:
+def prepare_run_dir(out_dir: Path, data_root: Path, resume: bool) -> None:
+    """Refuse run directories that would lose work; clear temp files a killed write left."""
     if out_dir.exists() and not out_dir.is_dir():
         raise SparsegError(f"{out_dir}: run directory path exists and is a file")
+    data = Path(data_root).resolve()
+    if out_dir.resolve() == data or data in out_dir.resolve().parents:
+        raise SparsegError(f"{out_dir}: run directory lies inside the data folder {data}")
     has_checkpoint = (out_dir / "last.ckpt").exists()
     if resume and not has_checkpoint:
         raise SparsegError(f"{out_dir}: --resume given but there is no last.ckpt to resume from")
@@ -64,6 +68,8 @@ def prepare_run_dir(out_dir: Path, resume: bool) -> None:
             f"{out_dir}: already holds a training run (last.ckpt); pass --resume to continue it "
             "or choose another --out"
         )
+    for stale in out_dir.glob(".*.ckpt.*.tmp") if resume else ():
+        stale.unlink(missing_ok=True)
 
 
 def make_fabric(config: Config) -> Fabric:
@@ -89,7 +95,7 @@ def train(
 ) -> dict[str, Any]:
     """Train one model; returns the summary also written to ``train_summary.json``."""
     out_dir = Path(out_dir)
-    prepare_run_dir(out_dir, resume)
+    prepare_run_dir(out_dir, data_root, resume)
     fabric = make_fabric(config)
     fabric.launch()
     return Trainer(fabric, config, Path(data_root), out_dir, split_file, fold, quiet).run(resume)
@@ -112,7 +118,6 @@ class Trainer:
         if self.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             self.data = load_run_data(config, data_root, split_file, fold, out_dir)
-            save_config(config, out_dir / "config.yaml")
         fabric.barrier()
         if not self.is_main:
             self.data = load_run_data(config, data_root, split_file, fold, out_dir)
@@ -185,6 +190,8 @@ class Trainer:
         self._build(pos_weight)
         if resumed is not None:
             self._restore(resumed)
+        if self.is_main:  # only once the checkpoint fits: a failed resume keeps the run as it was
+            save_config(cfg, self.out_dir / "config.yaml")
         self.pos_weight = pos_weight
         logger = (
             TensorBoardLogger(str(self.out_dir), name="tb", version="") if self.is_main else None
@@ -363,7 +370,16 @@ class Trainer:
         )
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        load_model_weights(self.model, checkpoint["model"], self.out_dir / "last.ckpt")
+        path = self.out_dir / "last.ckpt"
+        trained = checkpoint["config"]["model"]
+        wanted = self.config.model.model_dump(mode="json")
+        for key in ("architecture", "encoder", "deep_supervision"):
+            if trained.get(key) != wanted[key]:
+                raise SparsegError(
+                    f"{path}: trained with model.{key}={trained.get(key)}, "
+                    f"the config asks for {wanted[key]}"
+                )
+        load_model_weights(self.model, checkpoint["model"], path)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
         self.fabric.strategy.precision.load_state_dict(checkpoint["precision"])
@@ -402,7 +418,8 @@ class Trainer:
             "data_root": str(self.data_root.resolve()),
             "precision": resolve_precision(self.config),
         }
-        if self.is_main:
+        if self.is_main:  # the CSV again: a kill right after the last checkpoint may have lost it
+            write_metrics_csv(self.out_dir / "metrics.csv", state.history)
             write_summary(self.out_dir / "train_summary.json", summary)
         self.fabric.barrier()
         return summary
