@@ -30,13 +30,14 @@ from sparseg.training import train
 RESULTS = Path(__file__).parent / "results" / "train_throughput.json"
 
 
-def sparseg_step_seconds(config, data: Path, steps: int, work: Path) -> float:
+def sparseg_step_seconds(config, data: Path, work: Path) -> float:
     """Seconds per step in sparseg's second epoch (the first pays one-off allocations)."""
     run = work / "run"
     train(config, data, run, quiet=True)
     with open(run / "metrics.csv") as stream:
         rows = list(csv.DictReader(stream))
-    return float(rows[1]["seconds"]) / steps
+    steps_in_epoch = int(rows[1]["step"]) - int(rows[0]["step"])
+    return float(rows[1]["seconds"]) / steps_in_epoch
 
 
 def plain_step_seconds(config, data: Path, steps: int) -> tuple[float, float]:
@@ -98,9 +99,9 @@ def main() -> None:
                 "data.test_fraction=0.05",
             ],
         )
-        n_images = max(4 * config.training.batch_size, 64)
+        n_images = round(1.2 * args.steps * config.training.batch_size)  # >= steps batches
         synthesize(work / "data", n=n_images, size=(args.size, args.size), fg=0.02, empty=0.2)
-        sparseg_seconds = sparseg_step_seconds(config, work / "data", args.steps, work)
+        sparseg_seconds = sparseg_step_seconds(config, work / "data", work)
         plain_seconds, augment_seconds = plain_step_seconds(config, work / "data", args.steps)
     result = {
         "preset": args.preset,
