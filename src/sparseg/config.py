@@ -402,16 +402,21 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def parent_section(raw: dict[str, Any], path: list[str], where: str) -> dict[str, Any]:
+    """The mapping that holds ``path[-1]`` in ``raw``, creating missing sections on the way."""
+    node = raw
+    for part in path[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SparsegError(f"{where}: {part} is not a section")
+        node = child
+    return node
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
     for text in overrides:
         path, value = parse_override(text)
-        node = raw
-        for part in path[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise SparsegError(f"--set {text!r}: {part} is not a section")
-            node = child
-        node[path[-1]] = value
+        parent_section(raw, path, f"--set {text!r}")[path[-1]] = value
     return raw
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sparseg.config import Config, read_yaml_mapping, validate_config
+from sparseg.config import Config, parent_section, read_yaml_mapping, validate_config
 from sparseg.errors import SparsegError
 
 MODES = ("cumulative", "leave_one_out")
@@ -121,12 +121,7 @@ def apply_dotted(raw: dict[str, Any], overrides: dict[str, Any], where: str) -> 
     result = copy.deepcopy(raw)
     for key, value in overrides.items():
         parts = str(key).split(".")
-        node = result
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise SparsegError(f"{where}: {key}: {part} is not a section")
-            node = child
+        node = parent_section(result, parts, f"{where}: {key}")
         leaf = parts[-1]
         if isinstance(value, dict) and isinstance(node.get(leaf), dict):
             node[leaf] = apply_dotted(node[leaf], value, where)

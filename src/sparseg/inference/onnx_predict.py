@@ -7,6 +7,7 @@ Only :func:`export_run` imports torch, and only when called.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,14 @@ from PIL import Image
 
 from sparseg.config import InferenceConfig
 from sparseg.data.io import read_image, to_unit_float
-from sparseg.data.pairs import list_images
+from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 from sparseg.inference.crf import crf_refine
 from sparseg.inference.gate import apply_empty_gate
+from sparseg.inference.mask_files import prediction_inputs, write_predictions
 from sparseg.inference.onnx_runtime import OnnxPredictor
 from sparseg.inference.postprocess import postprocess
-from sparseg.io_utils import atomic_write, ensure_output_dir, ensure_output_file
+from sparseg.io_utils import atomic_write, ensure_output_file
 
 METADATA_KEY = "sparseg"
 
@@ -115,23 +117,13 @@ class OnnxSegmenter:
 def predict_folder_onnx(
     onnx_path: Path, input_path: Path, out_dir: Path, probabilities: bool = False
 ) -> list[str]:
-    pairs = list_images(input_path)
-    source = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
-    out_dir = ensure_output_dir(out_dir, source)
+    pairs, out_dir = prediction_inputs(input_path, out_dir)
     segmenter = OnnxSegmenter(onnx_path)
-    written = []
-    for pair in pairs:
-        unit = segmenter.load(pair.image)
-        probability = segmenter.probability(unit)
-        mask = segmenter.mask(unit, probability)
-        _save_png(out_dir / f"{pair.id}.png", np.where(mask, 255, 0).astype(np.uint8))
-        if probabilities:
-            values = np.clip(np.rint(probability * 65535), 0, 65535).astype(np.uint16)
-            _save_png(out_dir / "probabilities" / f"{pair.id}.png", values)
-        written.append(pair.id)
-    return written
 
+    def results() -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
+        for pair in pairs:
+            unit = segmenter.load(pair.image)
+            probability = segmenter.probability(unit)
+            yield pair, probability, segmenter.mask(unit, probability)
 
-def _save_png(path: Path, values: np.ndarray) -> None:
-    image = Image.fromarray(values)
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
+    return write_predictions(results(), out_dir, probabilities)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from sparseg.data.io import read_mask
-from sparseg.data.pairs import discover_pairs, list_images
+from sparseg.data.pairs import discover_pairs
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import (
     METRICS_JSON,
@@ -17,7 +17,8 @@ from sparseg.evaluation.score import (
     score_arrays,
     write_per_image_csv,
 )
-from sparseg.inference.predictor import Predictor, write_mask_png, write_probability_png
+from sparseg.inference.mask_files import prediction_inputs, write_mask_png, write_predictions
+from sparseg.inference.predictor import Predictor
 from sparseg.inference.tune import run_split
 from sparseg.io_utils import atomic_write_json, ensure_output_dir
 
@@ -28,17 +29,8 @@ def predict_folder(
     runs: list[Path], input_path: Path, out_dir: Path, probabilities: bool = False
 ) -> list[str]:
     """One binary mask PNG (0/255) per input image at its native size, named by id."""
-    pairs = list_images(input_path)
-    source = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
-    out_dir = ensure_output_dir(out_dir, source)
-    predictor = Predictor(runs)
-    written = []
-    for pair, probability, mask in predictor.predict_pairs(pairs):
-        write_mask_png(out_dir / f"{pair.id}.png", mask)
-        if probabilities:
-            write_probability_png(out_dir / "probabilities" / f"{pair.id}.png", probability)
-        written.append(pair.id)
-    return written
+    pairs, out_dir = prediction_inputs(input_path, out_dir)
+    return write_predictions(Predictor(runs).predict_pairs(pairs), out_dir, probabilities)
 
 
 def evaluate_runs(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from sparseg.config import Config, InferenceConfig, validate_config
 from sparseg.data.dataset import load_image_tensor
@@ -23,7 +22,7 @@ from sparseg.inference.crf import crf_refine
 from sparseg.inference.gate import apply_empty_gate
 from sparseg.inference.postprocess import postprocess
 from sparseg.inference.probability import probability_map
-from sparseg.io_utils import atomic_write, read_json
+from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights
 
@@ -132,15 +131,3 @@ class Predictor:
             image = self.image(pair.image)
             probability = self.probabilities(image)
             yield pair, probability, self.finish(probability, image)
-
-
-def write_mask_png(path: Path, mask: np.ndarray) -> None:
-    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
-
-
-def write_probability_png(path: Path, probability: np.ndarray) -> None:
-    """16-bit PNG: value / 65535 is the probability."""
-    values = np.clip(np.rint(probability * 65535), 0, 65535).astype(np.uint16)
-    image = Image.fromarray(values)
-    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))

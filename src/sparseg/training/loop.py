@@ -27,12 +27,13 @@ from sparseg.losses import build_loss
 from sparseg.models import build_model, plain_model
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.progress import TrainingProgress
-from sparseg.training.run_files import write_metrics_csv, write_summary
+from sparseg.training.run_files import prepare_run_dir, write_metrics_csv, write_summary
 from sparseg.training.schedule import LRSchedule
 from sparseg.training.setup import (
     auto_pos_weight,
     build_optimizer,
     load_run_data,
+    make_fabric,
     resolve_precision,
 )
 from sparseg.training.validation import validate, validate_native
@@ -51,37 +52,6 @@ class RunState:
     bad_validations: int = 0
     stop_reason: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def prepare_run_dir(out_dir: Path, data_root: Path, resume: bool) -> None:
-    """Refuse run directories that would lose work; clear temp files a killed write left."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SparsegError(f"{out_dir}: run directory path exists and is a file")
-    data = Path(data_root).resolve()
-    if out_dir.resolve() == data or data in out_dir.resolve().parents:
-        raise SparsegError(f"{out_dir}: run directory lies inside the data folder {data}")
-    has_checkpoint = (out_dir / "last.ckpt").exists()
-    if resume and not has_checkpoint:
-        raise SparsegError(f"{out_dir}: --resume given but there is no last.ckpt to resume from")
-    if has_checkpoint and not resume:
-        raise SparsegError(
-            f"{out_dir}: already holds a training run (last.ckpt); pass --resume to continue it "
-            "or choose another --out"
-        )
-    for stale in out_dir.glob(".*.ckpt.*.tmp") if resume else ():
-        stale.unlink(missing_ok=True)
-
-
-def make_fabric(config: Config) -> Fabric:
-    cfg = config.training
-    distributed = cfg.devices * cfg.num_nodes > 1
-    return Fabric(
-        accelerator=cfg.accelerator,
-        devices=cfg.devices,
-        num_nodes=cfg.num_nodes,
-        strategy="ddp" if distributed else "auto",
-        precision=resolve_precision(config),  # type: ignore[arg-type]
-    )
 
 
 def train(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lightning_fabric import Fabric
 from torch.utils.data import Dataset
 
 from sparseg.config import Config
@@ -118,3 +119,15 @@ def resolve_precision(config: Config) -> str:
     if torch.cuda.is_available() and config.training.accelerator in ("auto", "cuda", "gpu"):
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "32-true"
+
+
+def make_fabric(config: Config) -> Fabric:
+    cfg = config.training
+    distributed = cfg.devices * cfg.num_nodes > 1
+    return Fabric(
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy="ddp" if distributed else "auto",
+        precision=resolve_precision(config),  # type: ignore[arg-type]
+    )
