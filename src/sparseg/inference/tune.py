@@ -136,14 +136,15 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     split = run_split(run_dir, split_file, fold, list(pairs))
     if not split.val:
         raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
-    base_config = Predictor([run_dir]).config
+    predictor = Predictor([run_dir], inference=InferenceConfig())
+    trained = predictor.config
     base = _with(
         InferenceConfig(),
-        sliding_window=base_config.inference.sliding_window,
-        window_overlap=base_config.inference.window_overlap,
+        sliding_window=trained.inference.sliding_window,
+        window_overlap=trained.inference.window_overlap,
     )
-    predictor = Predictor([run_dir], inference=base)
-    label = base_config.data.label
+    predictor.inference = base
+    label = trained.data.label
     cases = []
     for image_id in split.val:
         image = predictor.image(pairs[image_id].image)
