@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from inspect_speed import link_subset  # the sibling script; benchmarks run as scripts
+
 RESULTS = Path(__file__).parent / "results" / "memory_scale.json"
 SIZES = (200, 5000)
 IMAGE_SIZE = (64, 64)
@@ -64,16 +66,6 @@ def measured(command: list[str]) -> dict:
 
 def sparseg(*args: str) -> list[str]:
     return [sys.executable, "-m", "sparseg", *args]
-
-
-def link_subset(source: Path, target: Path, ids: list[str]) -> Path:
-    for folder in ("images", "masks"):
-        (target / folder).mkdir(parents=True, exist_ok=True)
-        for sample_id in ids:
-            destination = target / folder / f"{sample_id}.png"
-            if not destination.exists():
-                os.link(source / folder / f"{sample_id}.png", destination)
-    return target
 
 
 def measure_size(root: Path, run_dir: Path) -> dict:

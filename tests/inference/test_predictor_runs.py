@@ -28,3 +28,24 @@ def test_onnx_prediction_path_does_not_import_torch() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("auto", None), ("yes", True), ("no", False)])
+def test_tta_batched_setting_reaches_the_tta_call(monkeypatch, setting, expected) -> None:
+    import torch
+
+    from sparseg.config import DataConfig
+    from sparseg.inference import probability
+
+    seen = []
+
+    def fake_predict(model, images, tta, batched=None):
+        seen.append((tta, batched))
+        return torch.zeros(images.shape[0], 1, *images.shape[-2:])
+
+    monkeypatch.setattr(probability, "predict_probabilities", fake_predict)
+    image = torch.rand(1, 40, 50)
+    result = probability.probability_map(
+        torch.nn.Identity(), image, DataConfig(input_size=(32, 32)), tta=True, tta_batched=setting
+    )
+    assert seen == [(True, expected)] and tuple(result.shape) == (40, 50)

@@ -50,19 +50,12 @@ def test_missing_checkpoint(run_cli, run_copy, dataset, earlier_predictions):
     )
 
 
-def test_truncated_checkpoint(run_cli, run_copy, dataset, earlier_predictions):
-    truncate(run_copy / "best.ckpt", 4096)
-    predict_fails(
-        run_cli,
-        run_copy,
-        dataset,
-        earlier_predictions,
-        f"{run_copy / 'best.ckpt'}: not a readable sparseg checkpoint",
-    )
-
-
-def test_checkpoint_of_random_bytes(run_cli, run_copy, dataset, earlier_predictions):
-    (run_copy / "best.ckpt").write_bytes(os.urandom(2048))
+@pytest.mark.parametrize("damage", ["truncated", "random bytes"])
+def test_damaged_checkpoint(run_cli, run_copy, dataset, earlier_predictions, damage):
+    if damage == "truncated":
+        truncate(run_copy / "best.ckpt", 4096)
+    else:
+        (run_copy / "best.ckpt").write_bytes(os.urandom(2048))
     predict_fails(
         run_cli,
         run_copy,

@@ -54,5 +54,6 @@ def single_process_val_dice(run, data_root) -> float:
     dataset = SegDataset(pairs, member.config.data.input_size)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
-        dice = per_image_dice(member.model(batch["image"]), batch["mask"], 0.5)
+        probabilities = torch.sigmoid(member.model(batch["image"]))
+        dice = per_image_dice(probabilities, batch["mask"], 0.5)
     return float(dice.mean())

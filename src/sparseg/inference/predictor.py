@@ -107,7 +107,13 @@ class Predictor:
         tta = cfg.tta if tta is None else tta
         total = sum(
             probability_map(
-                m.model, image, self.config.data, tta, cfg.sliding_window, cfg.window_overlap
+                m.model,
+                image,
+                self.config.data,
+                tta,
+                cfg.sliding_window,
+                cfg.window_overlap,
+                cfg.tta_batched,
             )
             for m in self.members
         )

@@ -15,10 +15,9 @@ from sparseg.config import Config
 from sparseg.data.dataset import PatchDataset, SegDataset
 from sparseg.data.io import read_mask
 from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.plan import POS_WEIGHT_RANGE
 from sparseg.data.splits import SplitIds, default_split, load_split, save_split
 from sparseg.errors import SparsegError
-
-POS_WEIGHT_RANGE = (1.0, 100.0)  # beyond 100 the BCE term swamps the region losses (seen in tuning)
 
 
 @dataclass

@@ -13,9 +13,11 @@ from sparseg.data.pairs import Pair
 from sparseg.inference.probability import probability_map
 
 
-def per_image_dice(logits: torch.Tensor, masks: torch.Tensor, threshold: float) -> torch.Tensor:
+def per_image_dice(
+    probabilities: torch.Tensor, masks: torch.Tensor, threshold: float
+) -> torch.Tensor:
     """Dice of each image at ``threshold``; an empty prediction of an empty mask scores 1."""
-    predicted = (torch.sigmoid(logits.float()) > threshold).flatten(1).float()
+    predicted = (probabilities.float() > threshold).flatten(1).float()
     truth = (masks > 0.5).flatten(1).float()
     overlap = (predicted * truth).sum(1)
     total = predicted.sum(1) + truth.sum(1)
@@ -34,7 +36,7 @@ def validate(
     for batch in DataLoader(shard, batch_size=batch_size, shuffle=False):
         images = batch["image"].to(fabric.device)
         masks = batch["mask"].to(fabric.device)
-        dice = per_image_dice(model(images), masks, threshold)
+        dice = per_image_dice(torch.sigmoid(model(images)), masks, threshold)
         dice_sum += dice.sum()
         count += dice.numel()
     if fabric.world_size > 1:
@@ -61,8 +63,7 @@ def validate_native(
         image = load_image_tensor(pair.image, channels).to(fabric.device)
         probability = probability_map(model, image, data)
         mask = torch.from_numpy(read_mask(pair.mask, data.label)).to(fabric.device)
-        logits = torch.logit(probability.clamp(1e-6, 1 - 1e-6))
-        dice_sum += per_image_dice(logits[None, None], mask[None, None].float(), threshold).sum()
+        dice_sum += per_image_dice(probability[None, None], mask[None, None], threshold).sum()
         count += 1
     if fabric.world_size > 1:
         dice_sum = fabric.all_reduce(dice_sum, reduce_op="sum")
