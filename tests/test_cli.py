@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import typer
@@ -37,6 +42,31 @@ def test_every_command_has_help(run_cli, command) -> None:
 def test_unknown_option_is_a_usage_error(run_cli) -> None:
     result = run_cli("inspect", "--nope")
     assert result.code == 2 and "No such option" in result.stderr
+
+
+def test_a_failed_ablation_exits_1(run_cli, monkeypatch, tmp_path) -> None:
+    import sparseg.ablation
+
+    def failing_sweep(*args, **kwargs):
+        return SimpleNamespace(failed=["basic, seed 0: train exited with 1: boom"], outputs=[])
+
+    monkeypatch.setattr(sparseg.ablation, "run_ablation", failing_sweep)
+    result = run_cli("ablate", "--data", tmp_path, "--ladder", tmp_path, "--out", tmp_path / "o")
+    assert result.code == 1
+    assert result.stderr.strip() == "failed: basic, seed 0: train exited with 1: boom"
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path) -> None:
+    out = tmp_path / "synth"
+    command = [sys.executable, "-m", "sparseg", "synth", out, "--n", "100000", "--size", "64x64"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any((out / "images").glob("*.png")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # interrupt mid-work, not during start-up
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "interrupted"
 
 
 def test_config_show_prints_resolved_yaml(run_cli, tmp_path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -61,6 +62,30 @@ def test_resume_continues_to_the_same_result(synthetic_data, tmp_path) -> None:
         assert resumed[key] == straight[key], key
 
 
+def test_checkpoint_every_n_epochs_and_resume_replays_the_gap(
+    synthetic_data, tmp_path, monkeypatch
+) -> None:
+    saved_at: list[int] = []
+    save_last = loop.Trainer._save_last
+
+    def spy(self) -> None:
+        save_last(self)
+        saved_at.append(self.state.epoch)
+        if self.state.epoch == 2:
+            shutil.copy(self.out_dir / "last.ckpt", tmp_path / "epoch2.ckpt")
+
+    monkeypatch.setattr(loop.Trainer, "_save_last", spy)
+    config = tiny_config("training.max_epochs=5", "training.checkpoint_every=2")
+    straight = train(config, synthetic_data, tmp_path / "run", quiet=True)
+    assert saved_at == [2, 4, 5]  # every second epoch, and always the last
+    # A kill during epoch 4 leaves the epoch-2 checkpoint: resuming replays epochs 3 and 4.
+    shutil.copy(tmp_path / "epoch2.ckpt", tmp_path / "run" / "last.ckpt")
+    resumed = train(config, synthetic_data, tmp_path / "run", resume=True, quiet=True)
+    for key in ("best_val_dice", "final_train_loss", "steps", "images_seen", "epochs"):
+        assert resumed[key] == straight[key], key
+    assert [int(r["epoch"]) for r in read_csv(tmp_path / "run" / "metrics.csv")] == [0, 1, 2, 3, 4]
+
+
 def test_max_steps_accumulation_and_val_every(synthetic_data, tmp_path) -> None:
     config = tiny_config(
         "training.max_epochs=4",
@@ -103,10 +128,11 @@ def test_gradient_clipping_is_applied(synthetic_data, tmp_path, monkeypatch) -> 
 def test_non_finite_loss_stops_with_a_clear_message_or_is_skipped(
     synthetic_data, tmp_path, monkeypatch
 ) -> None:
-    def nan_loss(*args, **kwargs):
-        return lambda outputs, target: torch.tensor(float("nan"), requires_grad=True)
+    class NanLoss(torch.nn.Module):
+        def forward(self, outputs, target):
+            return torch.tensor(float("nan"), requires_grad=True)
 
-    monkeypatch.setattr(loop, "build_loss", nan_loss)
+    monkeypatch.setattr(loop, "build_loss", lambda *args, **kwargs: NanLoss())
     with pytest.raises(SparsegError, match="non-finite loss at epoch 0 batch 0"):
         train(tiny_config(), synthetic_data, tmp_path / "a", quiet=True)
     assert not (tmp_path / "a" / "best.ckpt").exists()

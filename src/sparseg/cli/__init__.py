@@ -12,8 +12,6 @@ import sys
 import traceback
 import warnings
 
-import typer
-
 from sparseg.cli.app import app, err
 from sparseg.errors import SparsegError, SparsegWarning
 
@@ -26,6 +24,7 @@ from sparseg.cli import evidence_commands
 __all__ = ["app", "main"]
 COMMAND_MODULES = (data_commands, train_commands, infer_commands, evidence_commands)
 _default_showwarning = warnings.showwarning
+INTERRUPTED = 130  # the shell's code for SIGINT
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -36,15 +35,12 @@ def main(argv: list[str] | None = None) -> None:
         warnings.simplefilter("always", SparsegWarning)
         warnings.showwarning = _show_warning
         try:
-            app(args=args, prog_name="sparseg", standalone_mode=False)
+            # Without standalone mode, typer *returns* the code of typer.Exit and of Ctrl-C (130).
+            code = app(args=args, prog_name="sparseg", standalone_mode=False)
         except SparsegError as exc:
             _fail(exc, debug, f"error: {exc}", 2)
-        except typer.Exit as exc:
-            sys.exit(exc.exit_code)
-        except typer.Abort:
-            _fail(None, debug, "aborted", 130)
         except KeyboardInterrupt:
-            _fail(None, debug, "interrupted", 130)
+            _fail(None, debug, "interrupted", INTERRUPTED)
         except Exception as exc:
             if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click's usage errors
                 exc.show()
@@ -53,6 +49,10 @@ def main(argv: list[str] | None = None) -> None:
             _fail(
                 exc, debug, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug)", 1
             )
+        if code == INTERRUPTED:
+            _fail(None, debug, "interrupted", INTERRUPTED)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
 
 
 def _fail(exc: BaseException | None, debug: bool, line: str, code: int) -> None:

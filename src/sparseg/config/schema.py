@@ -215,6 +215,9 @@ class TrainingConfig(Section):
         20, description="early stopping: validations without improvement (None: off)"
     )
     val_every: Annotated[int, Field(ge=1)] = Field(1, description="validate every N epochs")
+    checkpoint_every: Annotated[int, Field(ge=1)] = Field(
+        1, description="write last.ckpt every N epochs and at the end (resume replays the rest)"
+    )
     warmup_epochs: Annotated[float, Field(ge=0.0)] = Field(
         0.0, description="epochs at reduced LR at the start"
     )

@@ -1,7 +1,8 @@
 """The training loop on Lightning Fabric: devices, precision, DDP and accumulation sync.
 
 A run directory receives ``config.yaml``, ``split.json`` (when made here), ``last.ckpt`` (every
-epoch), ``best.ckpt`` (on improvement), ``metrics.csv``, ``tb/`` and ``train_summary.json``.
+``checkpoint_every`` epochs and at the end), ``best.ckpt`` (on improvement), ``metrics.csv``,
+``tb/`` and ``train_summary.json``.
 Every epoch's randomness is derived from (seed, epoch, rank), so a run resumed from ``last.ckpt``
 replays exactly what an uninterrupted run would have done.
 """
@@ -100,7 +101,7 @@ class Trainer:
         fabric.seed_everything(cfg.seed, verbose=False)
         self.model = build_model(cfg.model, self.data.in_channels)
         weights = cfg.model.deep_supervision_weights if cfg.model.deep_supervision else None
-        self.loss_fn = build_loss(cfg.loss, weights, pos_weight)
+        self.loss_fn = build_loss(cfg.loss, weights, pos_weight).to(fabric.device)  # pos_weight
         optimizer = build_optimizer(cfg, list(self.model.parameters()))
         self.wrapped, self.optimizer = fabric.setup(self.model, optimizer)
         self.augment = build_augmentation(cfg.augment).to(fabric.device)
@@ -284,7 +285,8 @@ class Trainer:
         if logger is not None:
             logger.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=epoch)
         if self.is_main:
-            self._save_last()
+            if state.stop_reason is not None or state.epoch % cfg.training.checkpoint_every == 0:
+                self._save_last()
             write_metrics_csv(self.out_dir / "metrics.csv", state.history)
         self.fabric.barrier()
 

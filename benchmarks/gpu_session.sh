@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The one prepared check for a session that is lent a GPU: training throughput by precision
+# (fp32 / bf16-mixed / fp16-mixed), 8-fold TTA sequential vs batched, then the seed ladder on both
+# real data sets at a GPU budget per training, both sweeps at once. Not a test.
+#
+#   bash benchmarks/gpu_session.sh RESULTS_DIR [DATA_ROOT]
+#
+# DATA_ROOT holds usgra_nerve/ and ms_lesjak_flair/ (default ../shared/data). Wheels for packages
+# the machine lacks may wait in .whl/ (installed into /tmp/site; WHEELS=none skips them).
+# Knobs: MINUTES (training budget per run, default 0.6), SEEDS (3), JOBS (runs at once per data
+# set, 8), THROUGHPUT (0 skips the throughput part), LADDER_SECONDS (hard stop for the sweeps, 400; a stopped sweep's finished runs count:
+# `sparseg.ablation.runner.render_ablation(DIR)` writes its tables from them).
+# Writes RESULTS_DIR/gpu_throughput.json and RESULTS_DIR/ablation_runs.tar.gz (every run's small
+# files and each sweep's ablation.{csv,md,png}; no checkpoints).
+set -u
+results=${1:?usage: gpu_session.sh RESULTS_DIR [DATA_ROOT]}
+data_root=${2:-../shared/data}
+minutes=${MINUTES:-0.6}
+seeds=${SEEDS:-3}
+jobs=${JOBS:-8}
+ladder_seconds=${LADDER_SECONDS:-400}
+sweeps=${SWEEPS_DIR:-/tmp/sparseg_sweeps}
+mkdir -p "$results" "$sweeps"
+results=$(realpath "$results")
+
+wheels=${WHEELS:-.whl}
+if compgen -G "$wheels/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site "$wheels"/*.whl || exit 1
+    export PYTHONPATH=/tmp/site:$PWD/src
+fi
+# One CPU thread per process: the sweeps run many processes side by side.
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
+python=${PYTHON:-python3}
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null
+"$python" -c "import torch, sparseg; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'sparseg', sparseg.__version__)" ||
+    exit 1
+
+if [ "${THROUGHPUT:-1}" = 1 ] && "$python" -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then
+    OMP_NUM_THREADS=4 "$python" benchmarks/gpu_throughput.py --steps 30 \
+        --out "$results/gpu_throughput.json"
+fi
+
+start=$(date +%s)
+for name in usgra_nerve ms_lesjak_flair; do
+    timeout -s INT "$ladder_seconds" "$python" -m sparseg ablate --data "$data_root/$name" \
+        --split "$data_root/$name/split.json" --ladder configs/ladders/seed.yaml \
+        --seeds "$seeds" --out "$sweeps/$name" --minutes-per-run "$minutes" --jobs "$jobs" \
+        >"$sweeps.$name.log" 2>&1 &
+done
+wait
+echo "sweeps took $(($(date +%s) - start)) s"
+for name in usgra_nerve ms_lesjak_flair; do
+    echo "== $name: last lines"
+    tail -n 5 "$sweeps.$name.log"
+    cp "$sweeps.$name.log" "$sweeps/$name/sweep.log" 2>/dev/null
+done
+(cd "$sweeps" && find . -type f ! -name '*.ckpt' ! -path '*/tb/*' -print0 |
+    tar --null -czf "$results/ablation_runs.tar.gz" --files-from=-)
+ls -la "$results"
