@@ -10,13 +10,13 @@ import pytest
 
 from sparseg.ablation.outputs import (
     COLUMNS,
-    HEADLINE,
     read_csv,
     render_from_csv,
     summarize,
     write_csv,
 )
 from sparseg.errors import SparsegError
+from sparseg.run_layout import HEADLINE_METRIC as HEADLINE
 
 PLAN = {
     "ladder": "/ladders/seed.yaml",

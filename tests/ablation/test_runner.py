@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparseg.ablation import render_ablation, run_ablation
+from sparseg.ablation import SweepSettings, render_ablation, run_ablation
 from sparseg.ablation.runner import StepFailed, _Sweep, adopt_training, settle_inference
 from sparseg.data.synthetic import synthesize
 
@@ -90,7 +90,9 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
         {"name": "+ ensemble", "ensemble_folds": 2},
     ]
     out = tmp_path / "sweep"
-    result = run_ablation(data, write_ladder(tmp_path, stages), out, seeds=2, quiet=True)
+    result = run_ablation(
+        data, write_ladder(tmp_path, stages), out, SweepSettings(seeds=2, quiet=True)
+    )
     assert result.failed == []
     assert fake.names()[:6] == [
         ("01-basic/seed0", "train"),
@@ -119,7 +121,7 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
     assert all(row["status"] == "done" for row in rows.values())
 
     fake.calls.clear()
-    run_ablation(data, write_ladder(tmp_path, stages), out, seeds=2, quiet=True)
+    run_ablation(data, write_ladder(tmp_path, stages), out, SweepSettings(seeds=2, quiet=True))
     assert fake.calls == []  # everything finished: nothing runs again
 
 
@@ -134,7 +136,7 @@ def test_partial_training_resumes_and_finished_training_is_kept(
     trained.mkdir(parents=True)
     (trained / "best.ckpt").write_text("weights")
     (trained / "train_summary.json").write_text(json.dumps({"steps": 2}))
-    run_ablation(data, write_ladder(tmp_path, TWO_STAGES), out, seeds=2, quiet=True)
+    run_ablation(data, write_ladder(tmp_path, TWO_STAGES), out, SweepSettings(seeds=2, quiet=True))
     assert fake.names() == [
         ("01-basic/seed0", "train"),
         ("01-basic/seed0", "evaluate"),
@@ -150,7 +152,9 @@ def test_a_failed_training_fails_its_stages_and_the_sweep_goes_on(
 ) -> None:
     commands = FakeCommands(fail_on="train").install(monkeypatch)
     out = tmp_path / "sweep"
-    result = run_ablation(data, write_ladder(tmp_path, TWO_STAGES), out, seeds=2, quiet=True)
+    result = run_ablation(
+        data, write_ladder(tmp_path, TWO_STAGES), out, SweepSettings(seeds=2, quiet=True)
+    )
     assert len(result.failed) == 4 and len(commands.calls) == 2  # one training per seed tried
     assert result.failed[0] == "basic, seed 0: train exited with 2: error: broken"
     assert {row["status"] for row in result.rows} == {"failed: train exited with 2: error: broken"}
@@ -203,7 +207,7 @@ def test_tiny_sweep_end_to_end_is_not_redone(
 ) -> None:
     out = tmp_path / "sweep"
     ladder = write_ladder(tmp_path, TWO_STAGES)
-    result = run_ablation(data, ladder, out, seeds=2, jobs=2)
+    result = run_ablation(data, ladder, out, SweepSettings(seeds=2, jobs=2))
     assert result.failed == []
     assert [p.name for p in result.outputs] == ["ablation.csv", "ablation.md", "ablation.png"]
     assert all(path.stat().st_size > 0 for path in result.outputs)
@@ -221,7 +225,7 @@ def test_tiny_sweep_end_to_end_is_not_redone(
     finished = {p: p.stat().st_mtime_ns for p in out.glob("*/seed*/evaluation.json")}
     assert len(finished) == 4
     capsys.readouterr()
-    again = run_ablation(data, ladder, out, seeds=2)
+    again = run_ablation(data, ladder, out, SweepSettings(seeds=2))
     assert capsys.readouterr().out.count("skipped: done") == 4
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     assert [row["status"] for row in again.rows] == ["done"] * 4

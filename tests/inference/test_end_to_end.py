@@ -53,12 +53,21 @@ def test_predict_writes_native_size_masks_and_probabilities(
     assert probability.dtype == np.uint16
 
 
-def test_ensemble_of_two_runs_averages_probabilities(trained_run, synthetic_data) -> None:
+@pytest.fixture(scope="module")
+def other_run(synthetic_data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("e2e_other") / "run"
+    train(tiny_config("training.max_epochs=1", "seed=1"), synthetic_data, run, quiet=True)
+    return run
+
+
+def test_ensemble_of_two_runs_averages_probabilities(trained_run, other_run, synthetic_data):
     image_path = sorted((synthetic_data / "images").glob("*.png"))[0]
-    single = Predictor([trained_run])
-    double = Predictor([trained_run, trained_run])
-    image = single.image(image_path)
-    assert np.allclose(single.probabilities(image), double.probabilities(image), atol=1e-6)
+    first, second = Predictor([trained_run]), Predictor([other_run])
+    image = first.image(image_path)
+    one, two = first.probabilities(image), second.probabilities(image)
+    assert np.abs(one - two).max() > 1e-3  # two different models, or the test proves nothing
+    both = Predictor([trained_run, other_run]).probabilities(image)
+    assert np.allclose(both, (one + two) / 2, atol=1e-6)
 
 
 def test_evaluate_scores_the_test_split(trained_run, synthetic_data, tmp_path, run_cli):
@@ -75,6 +84,54 @@ def test_evaluate_scores_the_test_split(trained_run, synthetic_data, tmp_path, r
     rescored = run_cli("score", "--pred", trained_run / "eval_test" / "masks",
                        "--data", synthetic_data, "--split", trained_run / "split.json")  # fmt: skip
     assert rescored.code == 0, rescored.stderr
+
+
+def force_tuned(run, synthetic_data, **inference) -> dict:
+    """Tune ``run``, then keep the given inference settings over what tune decided (as an
+    ablation's ``after_tune`` does), with the threshold inside the model's probability range."""
+    from sparseg.config import InferenceConfig
+    from sparseg.inference.tune import tune
+
+    payload = tune(run, synthetic_data)
+    predictor = Predictor([run])
+    image = predictor.image(sorted((synthetic_data / "images").glob("*.png"))[0])
+    threshold = float(np.quantile(predictor.probabilities(image), 0.8))
+    settings = {**payload["inference"], **inference, "threshold": round(threshold, 4)}
+    payload["inference"] = InferenceConfig.model_validate(settings).model_dump(mode="json")
+    (run / "inference.json").write_text(json.dumps(payload))
+    return payload["inference"]
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_onnx_masks_equal_pytorch_after_tune_kept_tta_and_postprocessing(
+    synthetic_data, tmp_path, run_cli, windows
+):
+    run = tmp_path / "run"
+    train(tiny_config("training.max_epochs=1", "data.input_size=[32, 32]"), synthetic_data, run,
+          quiet=True)  # fmt: skip
+    postprocess = {"min_object_size": 3, "closing_radius": 1, "fill_holes": True}
+    kept = force_tuned(run, synthetic_data, tta=True, sliding_window=windows,
+                       postprocess=postprocess)  # fmt: skip
+    onnx = tmp_path / "model.onnx"
+    assert run_cli("export", "--run", run, "--onnx", onnx).code == 0
+    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
+    images = synthetic_data / "images"
+    assert run_cli("predict", "--run", run, "--input", images, "--out", torch_out).code == 0
+    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
+    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
+    assert sorted(torch_masks) == sorted(onnx_masks)
+    foreground = sum(int((mask > 0).sum()) for mask in torch_masks.values())
+    assert 0 < foreground < 24 * 64 * 64 and kept["tta"] and kept["postprocess"]["fill_holes"]
+    differing = sum(int((torch_masks[k] != onnx_masks[k]).sum()) for k in torch_masks)
+    assert differing == 0
+
+
+def test_export_refuses_a_tta_setting_the_tuned_run_does_not_use(trained_run, tmp_path, run_cli):
+    tuned = Predictor([trained_run]).inference.tta
+    flag = "--no-tta" if tuned else "--tta"
+    result = run_cli("export", "--run", trained_run, "--onnx", tmp_path / "m.onnx", flag)
+    assert result.code == 2 and f"so {flag} would export a model" in result.stderr
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_onnx_prediction_equals_pytorch(trained_run, synthetic_data, tmp_path, run_cli):

@@ -34,7 +34,7 @@ def test_onnx_prediction_path_does_not_import_torch() -> None:
 def test_tta_batched_setting_reaches_the_tta_call(monkeypatch, setting, expected) -> None:
     import torch
 
-    from sparseg.config import DataConfig
+    from sparseg.config import DataConfig, InferenceConfig
     from sparseg.inference import probability
 
     seen = []
@@ -45,7 +45,8 @@ def test_tta_batched_setting_reaches_the_tta_call(monkeypatch, setting, expected
 
     monkeypatch.setattr(probability, "predict_probabilities", fake_predict)
     image = torch.rand(1, 40, 50)
+    inference = InferenceConfig(tta=True, tta_batched=setting)
     result = probability.probability_map(
-        torch.nn.Identity(), image, DataConfig(input_size=(32, 32)), tta=True, tta_batched=setting
+        torch.nn.Identity(), image, DataConfig(input_size=(32, 32)), inference
     )
     assert seen == [(True, expected)] and tuple(result.shape) == (40, 50)

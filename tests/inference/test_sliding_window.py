@@ -4,12 +4,9 @@ import math
 import pytest
 import torch
 
-from sparseg.inference.sliding_window import (
-    gaussian_importance_map,
-    sliding_window_probabilities,
-    window_starts,
-)
+from sparseg.inference.sliding_window import gaussian_importance_map, sliding_window_probabilities
 from sparseg.inference.tta import predict_probabilities
+from sparseg.inference.windows import window_starts
 
 
 def per_pixel_model(channels: int) -> torch.nn.Module:

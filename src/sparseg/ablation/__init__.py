@@ -3,13 +3,14 @@ with paired-seed gains and the claimed Dice ranges beside the measured ones."""
 
 from sparseg.ablation.ladder import Ladder, Stage, load_ladder
 from sparseg.ablation.outputs import render_from_csv
-from sparseg.ablation.runner import AblationResult, render_ablation, run_ablation
+from sparseg.ablation.runner import AblationResult, SweepSettings, render_ablation, run_ablation
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 
 __all__ = [
     "AblationResult",
     "Ladder",
     "Stage",
+    "SweepSettings",
     "claim_verdict",
     "load_ladder",
     "mean_std",

@@ -18,6 +18,7 @@ from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS
 from sparseg.io_utils import atomic_write, atomic_write_text, read_json
+from sparseg.run_layout import HEADLINE_METRIC
 
 CSV_NAME, MARKDOWN_NAME, CHART_NAME, PLAN_NAME = (
     "ablation.csv",
@@ -25,7 +26,6 @@ CSV_NAME, MARKDOWN_NAME, CHART_NAME, PLAN_NAME = (
     "ablation.png",
     "ablation_plan.json",
 )
-HEADLINE = "dice_per_image_empty_is_one"
 SCORES = (*CONVENTIONS, "object_f1")
 COLUMNS = (
     "stage",
@@ -103,8 +103,8 @@ def summarize(rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[StageSum
         if reference is None or summary.plan.get("skipped"):
             continue
         seeds = sorted(set(summary.done) & set(reference.done))
-        before = [reference.done[seed][HEADLINE] for seed in seeds]
-        after = [summary.done[seed][HEADLINE] for seed in seeds]
+        before = [reference.done[seed][HEADLINE_METRIC] for seed in seeds]
+        after = [summary.done[seed][HEADLINE_METRIC] for seed in seeds]
         summary.gain = paired_gain(before, after) if seeds else None
         summary.gain_pairs = len(seeds)
         summary.compare_name = reference.plan["name"]
@@ -142,8 +142,8 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
     lines += [
         "## Gains and claims",
         "",
-        f"On `{HEADLINE}`. The gain is the mean paired difference to {against} over the seeds "
-        "both finished, with a 95 % Student-t interval (n/a with fewer than two pairs).",
+        f"On `{HEADLINE_METRIC}`. The gain is the mean paired difference to {against} over the "
+        "seeds both finished, with a 95 % Student-t interval (n/a with fewer than two pairs).",
         "",
         "| stage | mean | gain [95 % interval] | vs | claimed Dice | verdict | claimed gain "
         "| verdict |",
@@ -157,7 +157,7 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
 
 def _claims_row(summary: StageSummary) -> str:
     stage = summary.plan
-    mean = summary.score(HEADLINE)[0]
+    mean = summary.score(HEADLINE_METRIC)[0]
     if stage.get("skipped"):
         return (
             f"| {stage['name']} | skipped | — | — | {_range(stage.get('claim'))} | n/a | — | n/a |"
@@ -253,14 +253,14 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
         if summary.plan.get("skipped"):
             axes.text(x, 0.02, "skipped", rotation=90, ha="center", va="bottom", color="0.4")
             continue
-        mean, std = summary.score(HEADLINE)
+        mean, std = summary.score(HEADLINE_METRIC)
         if math.isnan(mean):
             axes.text(x, 0.02, "no runs", rotation=90, ha="center", va="bottom", color="0.4")
             continue
         axes.bar(x, mean, width, color="tab:blue", alpha=0.85)
         if not math.isnan(std):
             axes.errorbar(x, mean, yerr=std, color="black", capsize=4, linewidth=1.2)
-        values = [row[HEADLINE] for row in summary.done.values()]
+        values = [row[HEADLINE_METRIC] for row in summary.done.values()]
         axes.plot([x] * len(values), values, "o", color="white", markeredgecolor="black", ms=4)
         gain_claim = _pair(summary.plan.get("claim_gain"))
         if gain_claim is not None:
@@ -271,7 +271,7 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
     axes.set_xticklabels([s.plan["name"] for s in summaries], rotation=25, ha="right")
     axes.set_xlim(-0.6, len(summaries) - 0.2)
     axes.set_ylim(0.0, 1.0)
-    axes.set_ylabel(f"test {HEADLINE}")
+    axes.set_ylabel(f"test {HEADLINE_METRIC}")
     axes.set_title("Dice per stage: measured (mean ± std over seeds) vs claimed")
     axes.grid(axis="y", alpha=0.3)
     axes.legend(

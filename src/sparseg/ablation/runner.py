@@ -22,13 +22,11 @@ from typing import Any
 
 from sparseg.ablation.ladder import apply_dotted, load_ladder
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
-from sparseg.ablation.plan import (
+from sparseg.ablation.sweep import (
     EVALUATION_FILE,
     FAILED_FILE,
-    INFERENCE_FILE,
     LOG_FILE,
     STAGE_FILE,
-    TRAINED_FILES,
     PretrainedWeightsCheck,
     Run,
     evaluate_args,
@@ -45,6 +43,7 @@ from sparseg.ablation.plan import (
 from sparseg.config import read_yaml_mapping, validate_config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir, read_json
+from sparseg.run_layout import CONFIG_FILE, FOLD_PREFIX, TRAIN_SUMMARY, TRAINED_FILES, RunPaths
 
 # The child dies with the sweep (Linux PR_SET_PDEATHSIG), so a killed sweep leaves no orphan
 # training that a restarted sweep would race; __spec__ lets Fabric's DDP re-launch `-m` it.
@@ -57,6 +56,19 @@ _CHILD = (
     "from sparseg.cli import main\n"
     "main(sys.argv[2:])\n"
 )
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How to run a sweep: ``seeds`` per stage, an optional shared split file, a wall-clock budget
+    per training, ``jobs`` runs at once; ``emit_commands`` prints each run's commands instead."""
+
+    seeds: int = 3
+    split_file: Path | None = None
+    minutes_per_run: float | None = None
+    jobs: int = 1
+    emit_commands: bool = False
+    quiet: bool = False
 
 
 @dataclass
@@ -73,23 +85,18 @@ class StepFailed(Exception):
 
 
 def run_ablation(
-    data: Path,
-    ladder: Path,
-    out_dir: Path,
-    seeds: int = 3,
-    split_file: Path | None = None,
-    minutes_per_run: float | None = None,
-    jobs: int = 1,
-    emit_commands: bool = False,
-    quiet: bool = False,
+    data: Path, ladder: Path, out_dir: Path, settings: SweepSettings | None = None
 ) -> AblationResult:
-    """Run (or with ``emit_commands`` print the shell commands of) every (stage, seed) of a ladder.
+    """Run (or with ``settings.emit_commands`` print the shell commands of) every (stage, seed)
+    of a ladder.
 
     Finished runs (``evaluation.json`` present) are not re-run; a partial training resumes from
     its ``last.ckpt``. Writes ``ablation.csv``, ``ablation.md`` and ``ablation.png`` into
     ``out_dir``. A failing run is recorded (``failed`` in the result and the outputs) and the sweep
     goes on; bad input raises :class:`SparsegError` before anything runs.
     """
+    settings = settings or SweepSettings()
+    seeds, jobs, minutes_per_run = settings.seeds, settings.jobs, settings.minutes_per_run
     if seeds < 1 or jobs < 1:
         raise SparsegError(f"--seeds {seeds} / --jobs {jobs}: both must be at least 1")
     if minutes_per_run is not None and minutes_per_run <= 0:
@@ -97,18 +104,18 @@ def run_ablation(
     data = Path(data).resolve()
     out_dir = ensure_output_dir(out_dir, data)
     resolved = load_ladder(ladder, PretrainedWeightsCheck(data))
-    splits = prepare_splits(data, split_file, resolved, out_dir)
+    splits = prepare_splits(data, settings.split_file, resolved, out_dir)
     plan = write_plan(resolved, data, splits, out_dir, seeds, minutes_per_run)
     units = plan_units(resolved, splits, out_dir, seeds)
     result = AblationResult(out_dir)
-    if emit_commands:
+    if settings.emit_commands:
         for unit in units:
             names = ", ".join(run.stage.name for run in unit)
             line = " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run))
             result.commands.append(f"# {names} · seed {unit[0].seed}\n{line}")
         print("\n".join(result.commands), flush=True)
         return result
-    sweep = _Sweep(data, minutes_per_run, quiet, _device_slots(jobs))
+    sweep = _Sweep(data, minutes_per_run, settings.quiet, _device_slots(jobs))
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         for failures in pool.map(sweep.run_unit, units):
@@ -151,8 +158,9 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     if stage.get("skipped"):
         return {"status": f"skipped: {stage['skipped']}"}
     facts: dict[str, Any] = {}
-    summaries = [run_dir / "train_summary.json", *sorted(run_dir.glob("fold_*/train_summary.json"))]
-    summaries = [read_json(path) for path in summaries if path.is_file()]
+    paths = RunPaths(run_dir)
+    folds = sorted(paths.root.glob(f"{FOLD_PREFIX}*/{TRAIN_SUMMARY}"))
+    summaries = [read_json(path) for path in [paths.train_summary, *folds] if path.is_file()]
     for key in ("steps", "images_seen", "wall_seconds"):
         if summaries:
             facts[key] = sum(float(summary.get(key) or 0) for summary in summaries)
@@ -169,9 +177,9 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
 def adopt_training(source_run: str | Path, target_run: str | Path) -> None:
     """Give ``target_run`` the finished training of ``source_run`` (hard links where possible)."""
     source, target = Path(source_run), Path(target_run)
-    folders = [Path("."), *sorted(p.relative_to(source) for p in source.glob("fold_*"))]
+    folders = [Path("."), *sorted(p.relative_to(source) for p in RunPaths(source).fold_runs())]
     for folder in folders:
-        if not (source / folder / "train_summary.json").is_file():
+        if not RunPaths(source / folder).train_summary.is_file():
             continue
         for name in TRAINED_FILES:
             if (source / folder / name).is_file():
@@ -194,8 +202,8 @@ def settle_inference(run_dir: str | Path, stage_dir: str | Path) -> None:
     or (untuned) the stage config's inference section, which an adopted checkpoint lacks."""
     run_dir, stage_dir = Path(run_dir), Path(stage_dir)
     stage = read_json(stage_dir / STAGE_FILE)
-    raw = read_yaml_mapping(stage_dir / "config.yaml")
-    path = run_dir / INFERENCE_FILE
+    raw = read_yaml_mapping(stage_dir / CONFIG_FILE)
+    path = RunPaths(run_dir).inference
     if stage["tune"]:
         payload = read_json(path)
         if "decisions" not in payload:
@@ -263,7 +271,7 @@ class _Sweep:
 
     def _run_pending(self, leader: Run, pending: list[Run], device: str | None) -> list[str]:
         if not trained(leader):
-            resume = leader.stage.ensemble_folds > 1 or (leader.run_dir / "last.ckpt").is_file()
+            resume = leader.stage.ensemble_folds > 1 or RunPaths(leader.run_dir).last.is_file()
             try:
                 self._command(leader, train_args(leader, self.data, self.minutes, resume), device)
             except StepFailed as exc:

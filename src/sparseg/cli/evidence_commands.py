@@ -47,11 +47,10 @@ def ablate(
     quiet: Annotated[bool, typer.Option(help="no progress lines")] = False,
 ) -> None:
     """Climb a ladder of recipe stages over several seeds; write ablation.{csv,md,png}."""
-    from sparseg.ablation import run_ablation
+    from sparseg.ablation import SweepSettings, run_ablation
 
-    result = run_ablation(
-        data, ladder, out_dir, seeds, split_file, minutes_per_run, jobs, emit_commands, quiet
-    )
+    settings = SweepSettings(seeds, split_file, minutes_per_run, jobs, emit_commands, quiet)
+    result = run_ablation(data, ladder, out_dir, settings)
     if result.failed:
         for line in result.failed:
             err.print(f"failed: {line}", markup=False, highlight=False)

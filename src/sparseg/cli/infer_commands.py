@@ -31,10 +31,11 @@ def tune(
     """Decide threshold, TTA, post-processing, CRF and empty gate on validation."""
     from sparseg.inference.tune import tune as tune_run
     from sparseg.reporting.tables import decisions_table
+    from sparseg.run_layout import RunPaths
 
     payload = tune_run(run, data, split_file, fold)
     out.print(decisions_table(payload))
-    out.print(f"wrote {run / 'inference.json'}")
+    out.print(f"wrote {RunPaths(run).inference}")
 
 
 @app.command()
@@ -90,7 +91,7 @@ def score(
     pred: Annotated[Path, typer.Option("--pred", "-p", help="folder of predicted masks")],
     data: DataOption,
     split_file: SplitOption = None,
-    subset: Annotated[str, typer.Option(help="split subset to score (with --split)")] = "test",
+    subset: Annotated[str, typer.Option(help="test, val, train or all (with --split)")] = "test",
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="folder for metrics files")
     ] = None,
@@ -98,13 +99,14 @@ def score(
 ) -> None:
     """Score existing masks from any tool against a data set's ground truth."""
     from sparseg.data.pairs import discover_pairs
-    from sparseg.data.splits import load_split
+    from sparseg.data.splits import check_subset, load_split
     from sparseg.evaluation.score import format_metrics_table, score_folder
 
+    check_subset(subset)
     ids = None
     if split_file is not None:
         known = [pair.id for pair in discover_pairs(data)]
-        ids = getattr(load_split(split_file, 0, known), subset)
+        ids = load_split(split_file, 0, known).subset(subset, known)
     summary = score_folder(pred, data, ids, out_dir, label=label)
     out.print(format_metrics_table(summary))
 
@@ -113,7 +115,10 @@ def score(
 def export(
     run: Annotated[Path, typer.Option("--run", "-r", help="run directory")],
     onnx: Annotated[Path, typer.Option(help="ONNX file to write")],
-    tta: Annotated[bool, typer.Option(help="fold 8-fold TTA into the graph")] = False,
+    tta: Annotated[
+        bool | None,
+        typer.Option(help="fold 8-fold TTA into the graph (default: as the run was tuned)"),
+    ] = None,
 ) -> None:
     """Export the run's best model to ONNX (sigmoid folded in), verified against PyTorch."""
     from sparseg.inference.onnx_predict import export_run

@@ -48,7 +48,9 @@ def train(
 
 def _resume_or_load(run_dir: Path, config: Path | None, overrides: list[str] | None, resume: bool):
     """A resumed run keeps the configuration it was started with."""
-    saved = run_dir / "config.yaml"
+    from sparseg.run_layout import RunPaths
+
+    saved = RunPaths(run_dir).config
     if resume and saved.is_file() and config is None and not overrides:
         return load_cli_config(saved, None)
     return load_cli_config(config, overrides)

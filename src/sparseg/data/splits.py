@@ -22,12 +22,35 @@ import numpy as np
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_json, ensure_output_file, read_json
 
+SUBSETS = ("test", "val", "train", "all")
+
 
 @dataclass
 class SplitIds:
     train: list[str]
     val: list[str]
     test: list[str]
+
+    def subset(self, name: str, known: Iterable[str]) -> list[str]:
+        """The ids of one subset; ``all`` is every id in ``known`` (the whole data set)."""
+        return sorted(known) if check_subset(name) == "all" else list(getattr(self, name))
+
+
+def check_subset(name: str) -> str:
+    """``name`` when it is one of ``SUBSETS``, else the one error for an unknown subset."""
+    if name not in SUBSETS:
+        raise SparsegError(f"--subset {name!r}: expected one of {', '.join(SUBSETS)}")
+    return name
+
+
+@dataclass(frozen=True)
+class DefaultSplit:
+    """How to make the seeded default split when no split file exists yet."""
+
+    val_fraction: float
+    test_fraction: float
+    seed: int
+    group_regex: str | None = None
 
 
 def make_splits(
@@ -81,6 +104,33 @@ def default_split(
     test, rest = _take(groups, test_target, keep=1 + (val_target > 0))
     val, train = _take(rest, val_target, keep=1)
     return {"train": _flat(train), "val": _flat(val), "test": _flat(test)}
+
+
+def choose_split(
+    known_ids: Iterable[str],
+    split_file: Path | None,
+    fold: int,
+    saved: Path,
+    default: DefaultSplit | None = None,
+) -> SplitIds:
+    """The split a command uses, chosen the same way by every command.
+
+    ``split_file`` (its fold ``fold``) when given; otherwise ``saved`` (a run's or a sweep's own
+    ``split.json``, always fold 0) when it exists; otherwise, with ``default``, a new seeded
+    default split written to ``saved``; otherwise an error asking for ``--split``.
+    """
+    known = sorted(known_ids)
+    if split_file is not None:
+        return load_split(Path(split_file), fold, known)
+    saved = Path(saved)
+    if not saved.is_file():
+        if default is None:
+            raise SparsegError(f"{saved}: no split file (pass --split FILE)")
+        made = default_split(
+            known, default.val_fraction, default.test_fraction, default.seed, default.group_regex
+        )
+        save_split(made, saved)
+    return load_split(saved, 0, known)
 
 
 def load_split(path: Path, fold: int, known_ids: Iterable[str]) -> SplitIds:

@@ -18,9 +18,8 @@ from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS, aggregate
 from sparseg.evaluation.metrics import image_metrics
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir
+from sparseg.run_layout import METRICS_JSON, PER_IMAGE_CSV
 
-PER_IMAGE_CSV = "metrics_per_image.csv"
-METRICS_JSON = "metrics.json"
 _SHOWN_IDS = 5
 
 

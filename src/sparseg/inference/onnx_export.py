@@ -11,12 +11,14 @@ import torch
 from torch import Tensor, nn
 
 from sparseg.errors import SparsegError
-from sparseg.inference.onnx_runtime import OnnxPredictor
+from sparseg.inference.onnx_runtime import OnnxModel
 from sparseg.inference.tta import d4_average_probabilities
 from sparseg.io_utils import atomic_write
 
 MIN_OPSET = 17
-MAX_ABS_DIFFERENCE = 1e-4
+# float32 convolutions summed in another order (onnxruntime's kernels vs PyTorch's) differ by
+# ~1e-4 in a probability on deep or freshly trained nets; a real export fault is orders larger.
+PROBABILITY_TOLERANCE = 1e-3
 EXPORT_SIZE = (64, 64)
 # Both differ from the traced size and from each other, and are non-square in both directions,
 # so the dynamic axes and the TTA views that swap height and width are exercised.
@@ -38,17 +40,39 @@ class ProbabilityModel(nn.Module):
         return torch.sigmoid(self.model(images))
 
 
-def _max_abs_difference(wrapper: ProbabilityModel, onnx_path: Path, in_channels: int) -> float:
+def compare_probabilities(
+    expected: np.ndarray, actual: np.ndarray, threshold: float
+) -> tuple[float, str | None]:
+    """Max abs difference of two probability arrays, and what is wrong, if anything: a
+    difference above ``PROBABILITY_TOLERANCE``, or masks at ``threshold`` that disagree on a
+    pixel whose PyTorch probability is not within that tolerance of the threshold."""
+    difference = float(np.abs(actual - expected).max())
+    flipped = (expected > threshold) != (actual > threshold)
+    clear = np.abs(expected - threshold) > PROBABILITY_TOLERANCE
+    wrong_pixels = int((flipped & clear).sum())
+    problems = []
+    if difference > PROBABILITY_TOLERANCE:
+        tolerance = f"tolerance {PROBABILITY_TOLERANCE:.0e}"
+        problems.append(f"probabilities differ by up to {difference:.2e} ({tolerance})")
+    if wrong_pixels:
+        problems.append(
+            f"{wrong_pixels} of {flipped.size} mask pixels differ at threshold {threshold:g}"
+        )
+    return difference, "; ".join(problems) or None
+
+
+def _check_export(
+    wrapper: ProbabilityModel, onnx_path: Path, in_channels: int, threshold: float
+) -> tuple[float, str | None]:
     generator = torch.Generator().manual_seed(0)
-    predictor = OnnxPredictor(onnx_path)
-    difference = 0.0
+    runtime = OnnxModel(onnx_path)
+    expected, actual = [], []
     for batch, height, width in CHECK_SHAPES:
         images = torch.randn((batch, in_channels, height, width), generator=generator)
         with torch.inference_mode():
-            expected = wrapper(images).numpy()
-        actual = predictor(images.numpy())
-        difference = max(difference, float(np.abs(actual - expected).max()))
-    return difference
+            expected.append(wrapper(images).numpy().ravel())
+        actual.append(runtime(images.numpy()).ravel())
+    return compare_probabilities(np.concatenate(expected), np.concatenate(actual), threshold)
 
 
 def export_onnx(
@@ -58,15 +82,17 @@ def export_onnx(
     tta: bool = False,
     opset: int = MIN_OPSET,
     check: bool = True,
+    threshold: float = 0.5,
 ) -> float:
     """Write ``model`` (logits out) to ``path`` as an ONNX graph mapping ``images (N, C, H, W)``
     to ``probabilities (N, 1, H, W)``, with dynamic batch and spatial axes (sides must be
-    multiples of the encoder's stride; :class:`OnnxPredictor` pads). ``tta`` folds the 8 D4 views
+    multiples of the encoder's stride; :class:`OnnxModel` pads). ``tta`` folds the 8 D4 views
     into the graph.
 
     With ``check``, onnxruntime's output is compared with PyTorch's on random inputs of two other
-    sizes before the file replaces ``path``; returns the max abs difference (0.0 unchecked) and
-    raises :class:`SparsegError` above 1e-4, leaving ``path`` untouched.
+    sizes before the file replaces ``path`` (see :func:`compare_probabilities`, masks at the
+    tuned ``threshold``); returns the max abs difference (0.0 unchecked) and raises
+    :class:`SparsegError` saying what differed, leaving ``path`` untouched.
     """
     if opset < MIN_OPSET:
         raise SparsegError(f"onnx opset: {opset} is below the supported minimum {MIN_OPSET}")
@@ -92,11 +118,10 @@ def export_onnx(
                 dynamo=False,
             )
         if check:
-            difference = _max_abs_difference(wrapper, tmp, in_channels)
-            if difference > MAX_ABS_DIFFERENCE:
+            difference, problem = _check_export(wrapper, tmp, in_channels, threshold)
+            if problem is not None:
                 raise SparsegError(
-                    f"{path}: ONNX output differs from PyTorch by {difference:.2e} "
-                    f"(> {MAX_ABS_DIFFERENCE:.0e}); file not written"
+                    f"{path}: ONNX output differs from PyTorch: {problem}; file not written"
                 )
 
     atomic_write(path, write)

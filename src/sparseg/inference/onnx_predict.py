@@ -1,7 +1,11 @@
 """ONNX: export a run with its preprocessing and tuned inference steps stored in the file's
 metadata, and predict with onnxruntime + numpy only (no PyTorch at prediction time).
 
-Only :func:`export_run` imports torch, and only when called.
+The ONNX path runs the same steps as :class:`sparseg.inference.predictor.Predictor`: resize (or
+Gaussian sliding windows in patch mode or with ``inference.sliding_window``), the network (with
+TTA folded into the graph when tuned), resize back, then
+:func:`sparseg.inference.finish.finish_mask`. Only :func:`export_run` imports torch, and only
+when called.
 """
 
 from __future__ import annotations
@@ -14,38 +18,56 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from sparseg.config import InferenceConfig
+from sparseg.config import DataConfig, InferenceConfig
 from sparseg.data.io import read_image, to_unit_float
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
-from sparseg.inference.crf import crf_refine
-from sparseg.inference.gate import apply_empty_gate
+from sparseg.inference.finish import finish_mask
 from sparseg.inference.mask_files import prediction_inputs, write_predictions
-from sparseg.inference.onnx_runtime import OnnxPredictor
-from sparseg.inference.postprocess import postprocess
+from sparseg.inference.onnx_runtime import OnnxModel, pad_edges
+from sparseg.inference.windows import gaussian_weights, stitch_windows, uses_windows
 from sparseg.io_utils import atomic_write, ensure_output_file
+from sparseg.run_layout import RunPaths
 
 METADATA_KEY = "sparseg"
 
 
-def export_run(run_dir: Path, onnx_path: Path, tta: bool = False) -> float:
-    """Export ``run_dir/best.ckpt``; returns the verified max abs difference to PyTorch."""
+def export_run(run_dir: Path, onnx_path: Path, tta: bool | None = None) -> float:
+    """Export ``run_dir``'s best checkpoint; returns the verified max abs difference to PyTorch.
+
+    ``tta=None`` folds TTA into the graph exactly when the tuned inference uses it; asking for
+    the opposite is refused, since the ONNX masks would then differ from ``sparseg predict``'s.
+    """
     import onnx
 
     from sparseg.inference.onnx_export import export_onnx
     from sparseg.inference.predictor import load_inference_config, load_run_model
     from sparseg.models import plain_model
 
-    onnx_path = ensure_output_file(onnx_path, (".onnx",), Path(run_dir) / "best.ckpt")
-    member = load_run_model(Path(run_dir))
-    inference = load_inference_config(Path(run_dir), member.config.inference)
-    difference = export_onnx(plain_model(member.model), Path(onnx_path), member.in_channels, tta)
+    paths = RunPaths(run_dir)
+    onnx_path = ensure_output_file(onnx_path, (".onnx",), paths.best)
+    member = load_run_model(paths.root)
+    inference = load_inference_config(paths.root, member.config.inference)
+    if tta is None:
+        tta = inference.tta
+    elif tta != inference.tta:
+        flag = "--tta" if tta else "--no-tta"
+        raise SparsegError(
+            f"{paths.inference if paths.inference.is_file() else paths.config}: the run predicts "
+            f"with inference.tta={str(inference.tta).lower()}, so {flag} would export a model "
+            "whose masks differ from `sparseg predict --run`; leave the flag out"
+        )
+    difference = export_onnx(
+        plain_model(member.model),
+        Path(onnx_path),
+        member.in_channels,
+        tta,
+        threshold=inference.threshold,
+    )
     model = onnx.load(str(onnx_path))
     metadata = {
         "in_channels": member.in_channels,
-        "input_size": list(member.config.data.input_size),
-        "normalize": member.config.data.normalize,
-        "mode": member.config.data.mode,
+        "data": member.config.data.model_dump(mode="json"),
         "tta_in_graph": tta,
         "inference": inference.model_dump(mode="json"),
     }
@@ -76,33 +98,47 @@ def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     )
 
 
-class OnnxSegmenter:
-    """Image file → probability and mask, with the steps recorded in the ONNX metadata."""
+class OnnxPredictor:
+    """The ONNX twin of :class:`~sparseg.inference.predictor.Predictor`: image file →
+    probability and mask, with the steps recorded in the ONNX metadata."""
 
     def __init__(self, path: Path) -> None:
-        self.runtime = OnnxPredictor(Path(path))
-        meta = self.runtime.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        self.model = OnnxModel(Path(path))
+        meta = self.model.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if meta is None:
             raise SparsegError(f"{path}: ONNX model was not exported by `sparseg export`")
         self.meta: dict[str, Any] = json.loads(meta)
+        if "data" not in self.meta:
+            raise SparsegError(f"{path}: exported by an older sparseg; export it again")
+        self.data = DataConfig.model_validate(self.meta["data"])
         self.inference = InferenceConfig.model_validate(self.meta["inference"])
+        if self.inference.tta != self.meta["tta_in_graph"]:
+            raise SparsegError(
+                f"{path}: tuned with inference.tta={str(self.inference.tta).lower()} but the "
+                "graph was exported otherwise; export it again"
+            )
 
     def probability(self, unit: np.ndarray) -> np.ndarray:
-        if self.meta["mode"] == "patch":  # fully convolutional: the whole native image at once
-            normalised = normalize(unit, self.meta["normalize"])
-            return self.runtime(normalised[None].astype(np.float32))[0, 0]
-        resized = resize(unit, tuple(self.meta["input_size"]))
-        normalised = normalize(resized, self.meta["normalize"])
-        probability = self.runtime(normalised[None].astype(np.float32))[0]
+        """Foreground probability (H, W) of a unit-float (C, H, W) image at its native size."""
+        size = tuple(self.data.input_size)
+        if uses_windows(self.data, self.inference):
+            normalised = normalize(unit, self.data.normalize)[None].astype(np.float32)
+            padded, (rows, cols) = pad_edges(normalised, size)
+            stitched = stitch_windows(
+                lambda tiles: self.model(np.concatenate(tiles)),
+                padded,
+                size,
+                self.inference.window_overlap,
+                weights=gaussian_weights(size),
+                zeros_like=np.zeros_like,
+            )
+            return stitched[0, 0, rows, cols]
+        normalised = normalize(resize(unit, size), self.data.normalize)
+        probability = self.model(normalised[None].astype(np.float32))[0]
         return resize(probability, unit.shape[-2:])[0]
 
     def mask(self, unit: np.ndarray, probability: np.ndarray) -> np.ndarray:
-        cfg = self.inference
-        if cfg.crf.enabled:
-            mask = crf_refine(unit.mean(0), probability, cfg.crf)
-        else:
-            mask = probability > cfg.threshold
-        return apply_empty_gate(postprocess(mask, cfg.postprocess), probability, cfg.empty_gate)
+        return finish_mask(probability, unit.mean(0), self.inference)
 
     def load(self, path: Path) -> np.ndarray:
         unit = to_unit_float(read_image(path)).transpose(2, 0, 1)
@@ -118,12 +154,12 @@ def predict_folder_onnx(
     onnx_path: Path, input_path: Path, out_dir: Path, probabilities: bool = False
 ) -> list[str]:
     pairs, out_dir = prediction_inputs(input_path, out_dir)
-    segmenter = OnnxSegmenter(onnx_path)
+    predictor = OnnxPredictor(onnx_path)
 
     def results() -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
-            unit = segmenter.load(pair.image)
-            probability = segmenter.probability(unit)
-            yield pair, probability, segmenter.mask(unit, probability)
+            unit = predictor.load(pair.image)
+            probability = predictor.probability(unit)
+            yield pair, probability, predictor.mask(unit, probability)
 
     return write_predictions(results(), out_dir, probabilities)

@@ -9,6 +9,7 @@ import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from sparseg.errors import SparsegError
+from sparseg.inference.windows import centred_padding
 
 _LOAD_ERRORS = (
     ort_errors.Fail,
@@ -20,8 +21,10 @@ _LOAD_ERRORS = (
 )
 
 
-class OnnxPredictor:
-    """Probabilities from a model written by :func:`sparseg.inference.onnx_export.export_onnx`.
+class OnnxModel:
+    """The bare exported network: probabilities from a model written by
+    :func:`sparseg.inference.onnx_export.export_onnx` (the whole prediction pipeline around it is
+    :class:`sparseg.inference.onnx_predict.OnnxPredictor`).
 
     Images of any size are padded (centred, edge replication, as the PyTorch path does) to a
     multiple of ``multiple`` and the output cropped back. ``threads`` caps onnxruntime's intra-op
@@ -29,8 +32,8 @@ class OnnxPredictor:
 
     Example::
 
-        predictor = OnnxPredictor(Path("model.onnx"))
-        probabilities = predictor(images)  # (N, C, H, W) float32 -> (N, 1, H, W)
+        model = OnnxModel(Path("model.onnx"))
+        probabilities = model(images)  # (N, C, H, W) float32 -> (N, 1, H, W)
     """
 
     def __init__(self, path: Path, multiple: int = 32, threads: int | None = None) -> None:
@@ -62,13 +65,14 @@ class OnnxPredictor:
                 f"images have {images.shape[1]}"
             )
         height, width = images.shape[-2:]
-        extra_rows = -height % self.multiple
-        extra_cols = -width % self.multiple
-        top, left = extra_rows // 2, extra_cols // 2
-        padded = np.pad(
-            images.astype(np.float32, copy=False),
-            ((0, 0), (0, 0), (top, extra_rows - top), (left, extra_cols - left)),
-            mode="edge",
-        )
+        size = (height + -height % self.multiple, width + -width % self.multiple)
+        padded, (rows, cols) = pad_edges(images.astype(np.float32, copy=False), size)
         (probabilities,) = self.session.run(None, {self.input_name: padded})
-        return probabilities[..., top : top + height, left : left + width]
+        return probabilities[..., rows, cols]
+
+
+def pad_edges(images: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """numpy twin of :func:`sparseg.inference.tta.pad_to_size`: ``(N, C, H, W)`` padded centred,
+    by edge replication, to at least ``size``; returns the crop slices too."""
+    rows, cols, crop = centred_padding(images.shape[-2:], size)
+    return np.pad(images, ((0, 0), (0, 0), rows, cols), mode="edge"), crop

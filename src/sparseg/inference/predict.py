@@ -9,20 +9,13 @@ import numpy as np
 
 from sparseg.data.io import read_mask
 from sparseg.data.pairs import discover_pairs
+from sparseg.data.splits import check_subset, choose_split
 from sparseg.errors import SparsegError
-from sparseg.evaluation.score import (
-    METRICS_JSON,
-    PER_IMAGE_CSV,
-    json_safe,
-    score_arrays,
-    write_per_image_csv,
-)
+from sparseg.evaluation.score import json_safe, score_arrays, write_per_image_csv
 from sparseg.inference.mask_files import prediction_inputs, write_mask_png, write_predictions
 from sparseg.inference.predictor import Predictor
-from sparseg.inference.tune import run_split
 from sparseg.io_utils import atomic_write_json, ensure_output_dir
-
-SUBSETS = ("test", "val", "train", "all")
+from sparseg.run_layout import MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
 
 
 def predict_folder(
@@ -46,23 +39,23 @@ def evaluate_runs(
     Writes ``masks/``, ``metrics_per_image.csv`` and ``metrics.json`` into ``out_dir``
     (default ``RUN_DIR/eval_<subset>``).
     """
-    if subset not in SUBSETS:
-        raise SparsegError(f"--subset {subset!r}: expected one of {', '.join(SUBSETS)}")
+    check_subset(subset)
     predictor = Predictor(runs)
     pairs = {pair.id: pair for pair in discover_pairs(Path(data_root))}
+    paths = RunPaths(runs[0])
     if subset == "all":
         ids = sorted(pairs)
     else:
-        ids = getattr(run_split(Path(runs[0]), split_file, fold, list(pairs)), subset)
+        ids = choose_split(pairs, split_file, fold, paths.split).subset(subset, pairs)
     if not ids:
         raise SparsegError(f"{runs[0]}: the {subset} split is empty; nothing to evaluate")
-    out_dir = ensure_output_dir(out_dir or Path(runs[0]) / f"eval_{subset}", Path(data_root))
+    out_dir = ensure_output_dir(out_dir or paths.eval_dir(subset), Path(data_root))
     label = predictor.config.data.label
     preds: dict[str, np.ndarray] = {}
     truths: dict[str, np.ndarray] = {}
     for pair, _, mask in predictor.predict_pairs([pairs[i] for i in ids]):
         preds[pair.id], truths[pair.id] = mask, read_mask(pair.mask, label)
-        write_mask_png(out_dir / "masks" / f"{pair.id}.png", mask)
+        write_mask_png(out_dir / MASKS_DIR / f"{pair.id}.png", mask)
     rows, summary = score_arrays(
         preds, truths, predictor.config.evaluation, full=True, seed=predictor.config.seed
     )

@@ -1,7 +1,7 @@
 """From a trained run (or several: an ensemble) to masks at each image's native size.
 
 probabilities: normalise → resize to the training size (or sliding window) → TTA → average the
-runs → resize back;  mask: threshold or CRF → post-processing → empty-image gate.
+runs → resize back;  mask: :func:`sparseg.inference.finish.finish_mask`.
 """
 
 from __future__ import annotations
@@ -18,15 +18,12 @@ from sparseg.data.dataset import load_image_tensor
 from sparseg.data.io import image_info
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
-from sparseg.inference.crf import crf_refine
-from sparseg.inference.gate import apply_empty_gate
-from sparseg.inference.postprocess import postprocess
+from sparseg.inference.finish import finish_mask
 from sparseg.inference.probability import probability_map
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
+from sparseg.run_layout import RunPaths
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights
-
-INFERENCE_FILE = "inference.json"
 
 
 @dataclass
@@ -40,19 +37,19 @@ def run_dirs(runs: list[Path]) -> list[Path]:
     """Expand a ``--fold all`` parent folder into its ``fold_K`` runs."""
     expanded: list[Path] = []
     for run in runs:
-        run = Path(run)
-        if not run.is_dir():
+        paths = RunPaths(run)
+        if not paths.root.is_dir():
             raise SparsegError(f"{run}: run directory not found")
-        folds = sorted(p for p in run.glob("fold_*") if (p / "best.ckpt").is_file())
-        expanded.extend(folds if folds and not (run / "best.ckpt").exists() else [run])
+        folds = paths.fold_runs()
+        expanded.extend(folds if folds and not paths.best.exists() else [paths.root])
     return expanded
 
 
 def load_run_model(run_dir: Path) -> RunModel:
     """The best checkpoint of a run as a plain inference model (no deep-supervision heads)."""
-    path = Path(run_dir) / "best.ckpt"
+    path = RunPaths(run_dir).best
     if not path.is_file():
-        raise SparsegError(f"{run_dir}: no best.ckpt (train the run first)")
+        raise SparsegError(f"{run_dir}: no {path.name} (train the run first)")
     checkpoint = load_checkpoint(path)
     config = validate_config(checkpoint["config"], str(path))
     plain = config.model.model_copy(update={"deep_supervision": False, "encoder_weights": None})
@@ -63,7 +60,7 @@ def load_run_model(run_dir: Path) -> RunModel:
 
 def load_inference_config(run_dir: Path, fallback: InferenceConfig) -> InferenceConfig:
     """``inference.json`` written by ``sparseg tune`` when present, else the run's config."""
-    path = Path(run_dir) / INFERENCE_FILE
+    path = RunPaths(run_dir).inference
     if not path.is_file():
         return fallback
     payload = read_json(path)
@@ -101,39 +98,17 @@ class Predictor:
         return load_image_tensor(path, self.in_channels)
 
     @torch.no_grad()
-    def probabilities(self, image: torch.Tensor, tta: bool | None = None) -> np.ndarray:
-        """Foreground probability (H, W) at the image's native size, averaged over the runs."""
-        cfg = self.inference
-        tta = cfg.tta if tta is None else tta
-        total = sum(
-            probability_map(
-                m.model,
-                image,
-                self.config.data,
-                tta,
-                cfg.sliding_window,
-                cfg.window_overlap,
-                cfg.tta_batched,
-            )
-            for m in self.members
-        )
-        return (total / len(self.members)).numpy()
-
-    def finish(
-        self, probability: np.ndarray, image: torch.Tensor, inference: InferenceConfig | None = None
+    def probabilities(
+        self, image: torch.Tensor, inference: InferenceConfig | None = None
     ) -> np.ndarray:
-        """Probability map → final boolean mask: threshold (or CRF), post-processing, gate."""
+        """Foreground probability (H, W) at the image's native size, averaged over the runs,
+        with ``inference``'s TTA and windows (default: the tuned ones)."""
         cfg = inference or self.inference
-        if cfg.crf.enabled:
-            gray = image.mean(0).numpy()
-            mask = crf_refine(gray, probability, cfg.crf)
-        else:
-            mask = probability > cfg.threshold
-        mask = postprocess(mask, cfg.postprocess)
-        return apply_empty_gate(mask, probability, cfg.empty_gate)
+        total = sum(probability_map(m.model, image, self.config.data, cfg) for m in self.members)
+        return (total / len(self.members)).numpy()
 
     def predict_pairs(self, pairs: list[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
             image = self.image(pair.image)
             probability = self.probabilities(image)
-            yield pair, probability, self.finish(probability, image)
+            yield pair, probability, finish_mask(probability, image.mean(0).numpy(), self.inference)

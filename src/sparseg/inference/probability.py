@@ -12,10 +12,11 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from sparseg.config import DataConfig
+from sparseg.config import DataConfig, InferenceConfig
 from sparseg.data.dataset import normalize_image, resize_image
 from sparseg.inference.sliding_window import sliding_window_probabilities
 from sparseg.inference.tta import pad_to_multiple, predict_probabilities
+from sparseg.inference.windows import uses_windows
 
 TTA_BATCHING = {"auto": None, "yes": True, "no": False}  # inference.tta_batched → tta.py's flag
 
@@ -32,25 +33,26 @@ def probability_map(
     model: torch.nn.Module,
     image: torch.Tensor,
     data: DataConfig,
-    tta: bool = False,
-    sliding_window: bool = False,
-    overlap: float = 0.5,
-    tta_batched: str = "auto",
+    inference: InferenceConfig | None = None,
 ) -> torch.Tensor:
     """(H, W) probabilities for a unit-float (C, H, W) ``image``.
 
-    Patch-trained models (or ``sliding_window``) see the native image through Gaussian-weighted
-    windows of ``data.input_size``; others see it resized to ``data.input_size`` and the map is
-    resized back. ``tta_batched`` is ``inference.tta_batched`` (auto: batched on GPUs only).
+    Patch-trained models (or ``inference.sliding_window``) see the native image through
+    Gaussian-weighted windows of ``data.input_size`` overlapping by ``inference.window_overlap``;
+    others see it resized to ``data.input_size`` and the map is resized back. ``inference.tta``
+    averages the 8 D4 views, batched as ``inference.tta_batched`` says (auto: on GPUs only).
+    Default ``inference``: no TTA, windows only in patch mode.
     """
-    batched = TTA_BATCHING[tta_batched]
+    cfg = inference or InferenceConfig()
+    batched = TTA_BATCHING[cfg.tta_batched]
     native = tuple(image.shape[-2:])
-    if sliding_window or data.mode == "patch":
+    if uses_windows(data, cfg):
         normalised = normalize_image(image, data.normalize)[None]
-        predict = partial(padded_probabilities, model, tta=tta, batched=batched)
-        probs = sliding_window_probabilities(predict, normalised, tuple(data.input_size), overlap)
+        predict = partial(padded_probabilities, model, tta=cfg.tta, batched=batched)
+        window = tuple(data.input_size)
+        probs = sliding_window_probabilities(predict, normalised, window, cfg.window_overlap)
     else:
         resized = normalize_image(resize_image(image, tuple(data.input_size)), data.normalize)
-        probs = padded_probabilities(model, resized[None], tta, batched)
+        probs = padded_probabilities(model, resized[None], cfg.tta, batched)
         probs = F.interpolate(probs, size=native, mode="bilinear", align_corners=False)
     return probs[0, 0].float()

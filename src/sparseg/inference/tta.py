@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sparseg.inference.windows import centred_padding
+
 ImageTransform = Callable[[Tensor], Tensor]
 
 
@@ -111,15 +113,10 @@ def pad_to_size(images: Tensor, size: tuple[int, int]) -> tuple[Tensor, tuple[sl
     Returns the padded images and the ``(rows, cols)`` slices that crop an output back:
     ``output[..., rows, cols]``.
     """
-    height, width = images.shape[-2:]
-    extra_rows = max(size[0] - height, 0)
-    extra_cols = max(size[1] - width, 0)
-    top, left = extra_rows // 2, extra_cols // 2
-    crop = (slice(top, top + height), slice(left, left + width))
-    if extra_rows == 0 and extra_cols == 0:
+    (top, bottom), (left, right), crop = centred_padding(images.shape[-2:], size)
+    if top == bottom == left == right == 0:
         return images, crop
-    padding = (left, extra_cols - left, top, extra_rows - top)
-    return F.pad(images, padding, mode="replicate"), crop
+    return F.pad(images, (left, right, top, bottom), mode="replicate"), crop
 
 
 def pad_to_multiple(images: Tensor, multiple: int = 32) -> tuple[Tensor, tuple[slice, slice]]:

@@ -14,16 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from sparseg.config import InferenceConfig
 from sparseg.data.io import read_mask
 from sparseg.data.pairs import discover_pairs
-from sparseg.data.splits import SplitIds, load_split
+from sparseg.data.splits import choose_split
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import score_arrays
-from sparseg.inference.predictor import INFERENCE_FILE, Predictor
+from sparseg.inference.finish import finish_mask
+from sparseg.inference.predictor import Predictor
 from sparseg.io_utils import atomic_write_json
+from sparseg.run_layout import HEADLINE_METRIC, RunPaths
 
 MIN_GAIN = 1e-3  # a step must beat noise-level ties (0.1 Dice points) to be kept
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.96, 0.05))
@@ -31,39 +32,34 @@ OBJECT_SIZE_SHARES = (0.0002, 0.0005, 0.001, 0.002, 0.005)  # of the mean image 
 CLOSING_RADII = (1, 2, 3, 5)
 CRF_BILATERAL_SXY = (10.0, 30.0, 60.0)
 GATE_PROBABILITIES = (0.6, 0.7, 0.8, 0.9, 0.95)
-HEADLINE = "dice_per_image_empty_is_one"
 
 
 @dataclass
 class ValCase:
+    """One validation image: its gray image (the CRF's reference), truth and probabilities."""
+
     id: str
-    image: torch.Tensor
+    gray: np.ndarray
     truth: np.ndarray
     plain: np.ndarray
     tta: np.ndarray | None = None
 
 
-def run_split(run_dir: Path, split_file: Path | None, fold: int, known: list[str]) -> SplitIds:
-    """The split a run was trained with (``run_dir/split.json``) unless one is given."""
-    path = split_file or Path(run_dir) / "split.json"
-    if not Path(path).is_file():
-        raise SparsegError(f"{path}: no split file (pass --split FILE)")
-    return load_split(Path(path), fold if split_file else 0, known)
-
-
 class Tuner:
-    def __init__(self, predictor: Predictor, cases: list[ValCase]) -> None:
-        self.predictor, self.cases = predictor, cases
+    """Scores inference settings on cached validation probabilities and records decisions."""
+
+    def __init__(self, cases: list[ValCase]) -> None:
+        self.cases = cases
         self.decisions: list[dict[str, Any]] = []
 
     def dice(self, cfg: InferenceConfig) -> float:
         preds, truths = {}, {}
         for case in self.cases:
             probability = case.tta if cfg.tta and case.tta is not None else case.plain
-            preds[case.id] = self.predictor.finish(probability, case.image, cfg)
+            preds[case.id] = finish_mask(probability, case.gray, cfg)
             truths[case.id] = case.truth
         _, summary = score_arrays(preds, truths, full=False, bootstrap=0)
-        return float(summary[HEADLINE])
+        return float(summary[HEADLINE_METRIC])
 
     def consider(
         self, step: str, current: InferenceConfig, candidates: list[tuple[str, InferenceConfig]]
@@ -133,7 +129,7 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     """Tune the run's inference on validation; writes and returns ``inference.json``'s payload."""
     run_dir, data_root = Path(run_dir), Path(data_root)
     pairs = {pair.id: pair for pair in discover_pairs(data_root)}
-    split = run_split(run_dir, split_file, fold, list(pairs))
+    split = choose_split(pairs, split_file, fold, RunPaths(run_dir).split)
     if not split.val:
         raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
     predictor = Predictor([run_dir], inference=InferenceConfig())
@@ -143,7 +139,7 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
         sliding_window=trained.inference.sliding_window,
         window_overlap=trained.inference.window_overlap,
     )
-    predictor.inference = base
+    with_tta = _with(base, tta=True)
     label = trained.data.label
     cases = []
     for image_id in split.val:
@@ -151,13 +147,13 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
         cases.append(
             ValCase(
                 image_id,
-                image,
+                image.mean(0).numpy(),
                 read_mask(pairs[image_id].mask, label),
-                predictor.probabilities(image, tta=False),
-                predictor.probabilities(image, tta=True),
+                predictor.probabilities(image, base),
+                predictor.probabilities(image, with_tta),
             )
         )
-    tuner = Tuner(predictor, cases)
+    tuner = Tuner(cases)
     mean_area = float(np.mean([case.truth.size for case in cases]))
     baseline = tuner.dice(base)
     tuned = tune_steps(tuner, base, mean_area)
@@ -167,7 +163,7 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
         "baseline_val_dice": baseline,
         "tuned_val_dice": tuner.dice(tuned),
         "n_val_images": len(cases),
-        "criterion": HEADLINE,
+        "criterion": HEADLINE_METRIC,
     }
-    atomic_write_json(run_dir / INFERENCE_FILE, payload)
+    atomic_write_json(RunPaths(run_dir).inference, payload)
     return payload

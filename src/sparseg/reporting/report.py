@@ -15,6 +15,7 @@ from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_text
 from sparseg.reporting import sections
 from sparseg.reporting.markup import text
+from sparseg.run_layout import RunPaths
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
@@ -87,7 +88,8 @@ def render_report(
     run_dir, out_html = Path(run_dir), Path(out_html)
     if not run_dir.is_dir():
         raise SparsegError(f"{run_dir}: run folder not found")
-    if not ((run_dir / "config.yaml").is_file() or (run_dir / "metrics.csv").is_file()):
+    paths = RunPaths(run_dir)
+    if not (paths.config.is_file() or paths.metrics_csv.is_file()):
         raise SparsegError(f"{run_dir}: not a sparseg run (no config.yaml or metrics.csv)")
     if out_html.is_dir():
         raise SparsegError(f"{out_html}: is a folder; give the HTML file to write")

@@ -17,6 +17,7 @@ from sparseg.reporting import markup
 from sparseg.reporting.markup import Raw, note, number
 from sparseg.reporting.overlays import Case, load_case_panels, pick_cases, png_bytes, read_case_dice
 from sparseg.reporting.plots import read_metrics_csv, training_curves_png
+from sparseg.run_layout import EVAL_PREFIX, MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
 
 KEY_SETTINGS = (
     ("seed", "seed"),
@@ -64,13 +65,13 @@ EXTRA_METRICS = (
         3,
     ),
 )
-SUBSET_ORDER = {"eval_test": 0, "eval_val": 1}
+SUBSET_ORDER = {"test": 0, "val": 1}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 # ---------------------------------------------------------------- config
 def read_config(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / "config.yaml"
+    path = RunPaths(run_dir).config
     return read_yaml_mapping(path) if path.is_file() else None
 
 
@@ -124,9 +125,8 @@ def config_section(run_dir: Path) -> str:
 
 
 # ---------------------------------------------------------------- training
-def _json_object(folder: Path, name: str) -> dict[str, Any] | None:
-    """``folder/name`` read as a JSON object; ``None`` when the file is not there."""
-    path = folder / name
+def _json_object(path: Path) -> dict[str, Any] | None:
+    """``path`` read as a JSON object; ``None`` when the file is not there."""
     if not path.is_file():
         return None
     payload = read_json(path)
@@ -137,7 +137,8 @@ def _json_object(folder: Path, name: str) -> dict[str, Any] | None:
 
 def training_section(run_dir: Path) -> str:
     parts = []
-    summary = _json_object(run_dir, "train_summary.json")
+    paths = RunPaths(run_dir)
+    summary = _json_object(paths.train_summary)
     if summary is not None:
         rows = [(label, summary.get(key, "—")) for label, key in TRAINING_FACTS]
         rows.append(("best validation Dice", number(summary.get("best_val_dice"))))
@@ -146,16 +147,21 @@ def training_section(run_dir: Path) -> str:
         parts.append(
             note("No train_summary.json yet: training has not finished (run or resume it).")
         )
-    metrics_csv = run_dir / "metrics.csv"
+    metrics_csv = paths.metrics_csv
     if metrics_csv.is_file() and (columns := read_metrics_csv(metrics_csv))["epoch"].size:
         curves = training_curves_png(columns)
         parts.append(markup.image(curves, "training loss, validation Dice and LR", "curves"))
-        threshold = _lookup(read_config(run_dir) or {}, "inference.threshold")
+        config = read_config(run_dir) or {}
+        threshold = _lookup(config, "inference.threshold")
+        where = (
+            "on the native-size images through sliding windows"
+            if _lookup(config, "data.mode") == "patch"
+            else "at the network's input size"
+        )
         parts.append(
             note(
-                f"Validation Dice here is measured at the network's input size with threshold "
-                f"{threshold}: mean per-image Dice, an empty prediction of an empty mask "
-                "counted as 1."
+                f"Validation Dice here is measured {where} with threshold {threshold}: mean "
+                "per-image Dice, an empty prediction of an empty mask counted as 1."
             )
         )
     else:
@@ -166,8 +172,14 @@ def training_section(run_dir: Path) -> str:
 # ---------------------------------------------------------------- metrics
 def eval_dirs(run_dir: Path) -> list[Path]:
     """``RUN/eval_<subset>/`` folders holding a metrics.json, test first, then val, then others."""
-    found = [path.parent for path in run_dir.glob("eval_*/metrics.json")]
-    return sorted(found, key=lambda path: (SUBSET_ORDER.get(path.name, len(SUBSET_ORDER)), path))
+    return sorted(
+        RunPaths(run_dir).eval_dirs(),
+        key=lambda path: (SUBSET_ORDER.get(_subset(path), len(SUBSET_ORDER)), path),
+    )
+
+
+def _subset(eval_dir: Path) -> str:
+    return eval_dir.name.removeprefix(EVAL_PREFIX)
 
 
 def _interval(summary: dict[str, Any], name: str) -> str:
@@ -205,18 +217,18 @@ def metrics_section(run_dir: Path) -> str:
     config_iou = _lookup(read_config(run_dir) or {}, "evaluation.object_iou")
     parts = []
     for folder in eval_dirs(run_dir):
-        summary = _json_object(folder, "metrics.json") or {}
-        subset = str(summary.get("subset") or folder.name.removeprefix("eval_"))
+        summary = _json_object(folder / METRICS_JSON) or {}
+        subset = str(summary.get("subset") or _subset(folder))
         table = metrics_table(summary, subset, summary.get("object_iou", config_iou))
         parts.append(f"<h3>{markup.text(subset)} split</h3>{table}")
-    evaluated = {folder.name for folder in eval_dirs(run_dir)}
-    if "eval_test" not in evaluated:
+    evaluated = {_subset(folder) for folder in eval_dirs(run_dir)}
+    if "test" not in evaluated:
         parts.append(
             note(
                 "No test evaluation yet: run sparseg evaluate --run RUN --data DATA --subset test."
             )
         )
-    if "eval_val" not in evaluated:
+    if "val" not in evaluated:
         parts.append(
             note(
                 "Validation Dice from training and tuning is shown in those sections; for every "
@@ -234,8 +246,8 @@ def resolve_data_root(run_dir: Path, data_root: Path | None, eval_dir: Path) -> 
             raise SparsegError(f"{data_root}: data folder not found")
         return Path(data_root)
     for summary in (
-        _json_object(eval_dir, "metrics.json"),
-        _json_object(run_dir, "train_summary.json"),
+        _json_object(eval_dir / METRICS_JSON),
+        _json_object(RunPaths(run_dir).train_summary),
     ):
         recorded = (summary or {}).get("data_root")
         if recorded and Path(recorded).is_dir():
@@ -262,7 +274,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
     if not folders:
         return note("No evaluation yet: run sparseg evaluate to see the best and worst cases.")
     folder = folders[0]
-    per_image = folder / "metrics_per_image.csv"
+    per_image = folder / PER_IMAGE_CSV
     if not per_image.is_file():
         return note(f"No {per_image.name} in {folder}: run sparseg evaluate again.")
     root = resolve_data_root(run_dir, data_root, folder)
@@ -279,7 +291,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
     label = _lookup(config, "data.label")
     parts = [
         note(
-            f"From the {folder.name.removeprefix('eval_')} split, ranked by per-image Dice "
+            f"From the {_subset(folder)} split, ranked by per-image Dice "
             "(images where truth and prediction are both empty are left out). Ground truth "
             "in green; prediction: yellow correct, red false positive, blue missed."
         )
@@ -289,7 +301,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
             continue
         figures = []
         for case in cases:
-            pred = folder / "masks" / f"{case.id}.png"
+            pred = folder / MASKS_DIR / f"{case.id}.png"
             if case.id not in pairs or not pred.is_file():
                 figures.append(note(f"{case.id}: image or predicted mask not found"))
                 continue
@@ -300,7 +312,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
 
 # ---------------------------------------------------------------- tuning
 def tuning_section(run_dir: Path) -> str:
-    payload = _json_object(run_dir, "inference.json")
+    payload = _json_object(RunPaths(run_dir).inference)
     if payload is None:
         return note("No inference.json yet: run sparseg tune to choose the inference steps.")
     rows = [

@@ -8,6 +8,7 @@ from typing import Any
 from sparseg.config import Config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import read_json
+from sparseg.run_layout import RunPaths
 from sparseg.training.loop import train
 
 
@@ -38,12 +39,12 @@ def train_folds(
         raise SparsegError("--fold all needs --split FILE with k folds (see `sparseg split`)")
     summaries: dict[str, dict[str, Any] | None] = {}
     for index in range(fold_count(split_file)):
-        run_dir = Path(out_dir) / f"fold_{index}"
-        if (run_dir / "train_summary.json").is_file():
-            summaries[str(run_dir)] = read_json(run_dir / "train_summary.json")
+        paths = RunPaths(out_dir).fold(index)
+        if paths.train_summary.is_file():
+            summaries[str(paths.root)] = read_json(paths.train_summary)
             continue
-        fold_resume = resume and (run_dir / "last.ckpt").is_file()
-        summaries[str(run_dir)] = train(
-            config, data_root, run_dir, split_file, index, fold_resume, quiet
+        fold_resume = resume and paths.last.is_file()
+        summaries[str(paths.root)] = train(
+            config, data_root, paths.root, split_file, index, fold_resume, quiet
         )
     return summaries

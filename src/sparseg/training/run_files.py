@@ -9,6 +9,7 @@ from typing import Any
 
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_json, atomic_write_text
+from sparseg.run_layout import STALE_CHECKPOINT_GLOB, RunPaths
 
 METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_dice", "lr", "seconds", "images_per_s")
 
@@ -34,7 +35,7 @@ def prepare_run_dir(out_dir: Path, data_root: Path, resume: bool) -> None:
     data = Path(data_root).resolve()
     if out_dir.resolve() == data or data in out_dir.resolve().parents:
         raise SparsegError(f"{out_dir}: run directory lies inside the data folder {data}")
-    has_checkpoint = (out_dir / "last.ckpt").exists()
+    has_checkpoint = RunPaths(out_dir).last.exists()
     if resume and not has_checkpoint:
         raise SparsegError(f"{out_dir}: --resume given but there is no last.ckpt to resume from")
     if has_checkpoint and not resume:
@@ -42,5 +43,5 @@ def prepare_run_dir(out_dir: Path, data_root: Path, resume: bool) -> None:
             f"{out_dir}: already holds a training run (last.ckpt); pass --resume to continue it "
             "or choose another --out"
         )
-    for stale in out_dir.glob(".*.ckpt.*.tmp") if resume else ():
+    for stale in out_dir.glob(STALE_CHECKPOINT_GLOB) if resume else ():
         stale.unlink(missing_ok=True)

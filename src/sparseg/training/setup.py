@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from lightning_fabric import Fabric
 from torch.utils.data import Dataset
@@ -15,9 +14,10 @@ from sparseg.config import Config
 from sparseg.data.dataset import PatchDataset, SegDataset
 from sparseg.data.io import read_mask
 from sparseg.data.pairs import Pair, discover_pairs
-from sparseg.data.plan import POS_WEIGHT_RANGE
-from sparseg.data.splits import SplitIds, default_split, load_split, save_split
+from sparseg.data.pos_weight import pos_weight_from_counts
+from sparseg.data.splits import DefaultSplit, SplitIds, choose_split, save_split
 from sparseg.errors import SparsegError
+from sparseg.run_layout import RunPaths
 
 
 @dataclass
@@ -32,24 +32,17 @@ class RunData:
 def resolve_split(
     config: Config, pairs: dict[str, Pair], split_file: Path | None, fold: int, run_dir: Path
 ) -> SplitIds:
-    """The user's split file (either format), or a seeded default split; the ids used are
-    always saved as ``run_dir/split.json`` so tune and evaluate find them later."""
-    saved = run_dir / "split.json"
-    if split_file is not None:
-        split = load_split(split_file, fold, pairs.keys())
-        save_split({"train": split.train, "val": split.val, "test": split.test}, saved)
-        return split
-    if saved.is_file():
-        return load_split(saved, 0, pairs.keys())
-    split = default_split(
-        sorted(pairs),
-        config.data.val_fraction,
-        config.data.test_fraction,
-        config.seed,
-        config.data.group_regex,
+    """The split of :func:`sparseg.data.splits.choose_split` (a seeded default one when there
+    is no file yet); the ids used are always saved as the run's ``split.json`` so tune and
+    evaluate find them later."""
+    saved = RunPaths(run_dir).split
+    default = DefaultSplit(
+        config.data.val_fraction, config.data.test_fraction, config.seed, config.data.group_regex
     )
-    save_split(split, saved)
-    return load_split(saved, 0, pairs.keys())
+    split = choose_split(pairs.keys(), split_file, fold, saved, default)
+    if split_file is not None:
+        save_split({"train": split.train, "val": split.val, "test": split.test}, saved)
+    return split
 
 
 def load_run_data(
@@ -87,16 +80,14 @@ def load_run_data(
     return RunData(pairs, split, train, val, val.in_channels)
 
 
-def auto_pos_weight(pairs: list[Pair], label: int | None) -> float:
-    """Background:foreground pixel ratio of the training masks, clipped to a sane range."""
+def auto_pos_weight(pairs: list[Pair], label: int | None) -> float | None:
+    """``loss.pos_weight: auto``: :func:`pos_weight_from_counts` over the training masks."""
     foreground = total = 0
     for pair in pairs:
         mask = read_mask(pair.mask, label)
         foreground += int(mask.sum())
         total += mask.size
-    if foreground == 0:
-        return POS_WEIGHT_RANGE[1]
-    return float(np.clip((total - foreground) / foreground, *POS_WEIGHT_RANGE))
+    return pos_weight_from_counts(foreground, total)
 
 
 def build_optimizer(config: Config, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

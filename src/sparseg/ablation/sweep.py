@@ -13,17 +13,15 @@ from sparseg.ablation.ladder import Ladder, Stage
 from sparseg.ablation.outputs import PLAN_NAME
 from sparseg.config import Config, dump_config
 from sparseg.data.pairs import discover_pairs
-from sparseg.data.splits import default_split, load_split, make_splits, save_split
+from sparseg.data.splits import DefaultSplit, choose_split, make_splits, save_split
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, read_json
+from sparseg.run_layout import CONFIG_FILE, RunPaths
 
 EVALUATION_FILE = "evaluation.json"
 FAILED_FILE = "ablation_failed.txt"
 LOG_FILE = "ablation.log"
 STAGE_FILE = "stage.json"
-INFERENCE_FILE = "inference.json"  # sparseg.inference.predictor's name; importing it loads torch
-# train_summary.json last: its presence marks a finished (or adopted) training.
-TRAINED_FILES = ("config.yaml", "split.json", "metrics.csv", "best.ckpt", "train_summary.json")
 _HELPER = (
     "import sys; from sparseg.ablation import runner; getattr(runner, sys.argv[1])(*sys.argv[2:])"
 )
@@ -47,12 +45,13 @@ class Run:
     @property
     def inference_dir(self) -> Path:
         """Where tune writes ``inference.json``: an ensemble uses its first fold's."""
-        return self.run_dir / "fold_0" if self.stage.ensemble_folds > 1 else self.run_dir
+        paths = RunPaths(self.run_dir)
+        return paths.fold(0).root if self.stage.ensemble_folds > 1 else paths.root
 
     @property
     def trained_dirs(self) -> list[Path]:
-        folds = self.stage.ensemble_folds
-        return [self.run_dir / f"fold_{k}" for k in range(folds)] if folds > 1 else [self.run_dir]
+        folds, paths = self.stage.ensemble_folds, RunPaths(self.run_dir)
+        return [paths.fold(k).root for k in range(folds)] if folds > 1 else [paths.root]
 
 
 # ---------------------------------------------------------------- planning
@@ -88,20 +87,12 @@ def prepare_splits(
     non-test ids for each ensemble size; returned by number of folds (1: the plain split)."""
     ids = [pair.id for pair in discover_pairs(data)]
     data_config = ladder.stages[0].config.data
-    if split_file is not None:
-        main = Path(split_file).resolve()
-        chosen = load_split(main, 0, ids)
-    else:
-        main = out_dir / "split.json"
-        if not main.is_file():
-            save_split(
-                default_split(
-                    ids, data_config.val_fraction, data_config.test_fraction, 0,
-                    data_config.group_regex,
-                ),
-                main,
-            )  # fmt: skip
-        chosen = load_split(main, 0, ids)
+    given = Path(split_file).resolve() if split_file is not None else None
+    main = given or RunPaths(out_dir).split
+    default = DefaultSplit(
+        data_config.val_fraction, data_config.test_fraction, 0, data_config.group_regex
+    )
+    chosen = choose_split(ids, given, 0, main, default)
     splits = {1: main}
     pool = sorted(chosen.train + chosen.val)
     for stage in ladder.stages:
@@ -171,7 +162,7 @@ def write_plan(
 
 
 def _write_checked(stage_file: Path, facts: dict[str, Any], config_text: str) -> None:
-    config_file = stage_file.parent / "config.yaml"
+    config_file = stage_file.parent / CONFIG_FILE
     if stage_file.is_file() and config_file.is_file():
         old = read_json(stage_file)
         if config_file.read_text(encoding="utf-8") != config_text or old != facts:
@@ -214,7 +205,7 @@ Step = tuple[str, list[str]]  # (a sparseg command's arguments, or a helper of t
 
 def train_args(run: Run, data: Path, minutes: float | None, resume: bool) -> list[str]:
     folds = run.stage.ensemble_folds
-    args = ["train", "--data", str(data), "--config", str(run.stage_dir / "config.yaml")]
+    args = ["train", "--data", str(data), "--config", str(run.stage_dir / CONFIG_FILE)]
     args += ["--out", str(run.run_dir), "--split", str(run.split)]
     args += ["--fold", "all" if folds > 1 else "0", "--set", f"seed={run.seed}"]
     if minutes is not None:
@@ -255,9 +246,9 @@ def shell(step: Step) -> str:
 
 
 def trained(run: Run) -> bool:
-    return all((folder / "train_summary.json").is_file() for folder in run.trained_dirs)
+    return all(RunPaths(folder).train_summary.is_file() for folder in run.trained_dirs)
 
 
 def tuned(run: Run) -> bool:
-    path = run.inference_dir / INFERENCE_FILE
+    path = RunPaths(run.inference_dir).inference
     return path.is_file() and "decisions" in read_json(path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparseg.ablation import run_ablation
+from sparseg.ablation import SweepSettings, run_ablation
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 
@@ -45,10 +45,8 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
     tmp_path: Path, data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "sweep"
-    result = run_ablation(
-        data, write_ladder(tmp_path, STAGES), out, seeds=2, minutes_per_run=2.5,
-        emit_commands=True,
-    )  # fmt: skip
+    settings = SweepSettings(seeds=2, minutes_per_run=2.5, emit_commands=True)
+    result = run_ablation(data, write_ladder(tmp_path, STAGES), out, settings)
     printed = capsys.readouterr().out
     assert printed.strip() == "\n".join(result.commands)
     # trainings: basic (+ tta shares it), + lr, + ensemble; + weights is skipped: 3 × 2 seeds
@@ -85,7 +83,12 @@ def test_planning_writes_shared_splits_stage_folders_and_the_plan(
     tmp_path: Path, data: Path
 ) -> None:
     out = tmp_path / "sweep"
-    run_ablation(data, write_ladder(tmp_path, STAGES), out, seeds=2, emit_commands=True, quiet=True)
+    run_ablation(
+        data,
+        write_ladder(tmp_path, STAGES),
+        out,
+        SweepSettings(seeds=2, emit_commands=True, quiet=True),
+    )
     split = json.loads((out / "split.json").read_text())
     folds = json.loads((out / "split_3folds.json").read_text())
     assert folds["test"] == split["test"] and split["test"]
@@ -112,20 +115,22 @@ def test_a_changed_ladder_or_budget_is_refused_in_the_same_folder(
 ) -> None:
     out = tmp_path / "sweep"
     ladder = write_ladder(tmp_path, STAGES[:2])
-    run_ablation(data, ladder, out, seeds=1, emit_commands=True, quiet=True)
-    run_ablation(data, ladder, out, seeds=3, emit_commands=True, quiet=True)  # more seeds: fine
+    run_ablation(data, ladder, out, SweepSettings(seeds=1, emit_commands=True, quiet=True))
+    run_ablation(
+        data, ladder, out, SweepSettings(seeds=3, emit_commands=True, quiet=True)
+    )  # more seeds: fine
     with pytest.raises(SparsegError, match="minutes_per_run=None, not 5"):
-        run_ablation(data, ladder, out, minutes_per_run=5, emit_commands=True)
+        run_ablation(data, ladder, out, SweepSettings(minutes_per_run=5, emit_commands=True))
     changed = [STAGES[0], {"name": "+ tta", "overrides": {"inference.tta": False}}]
     with pytest.raises(SparsegError, match="stage '\\+ tta' changed since its runs were made"):
-        run_ablation(data, write_ladder(tmp_path, changed), out, emit_commands=True)
+        run_ablation(data, write_ladder(tmp_path, changed), out, SweepSettings(emit_commands=True))
 
 
 def test_bad_arguments(tmp_path: Path, data: Path) -> None:
     ladder = write_ladder(tmp_path, STAGES[:1])
     with pytest.raises(SparsegError, match="--seeds 0"):
-        run_ablation(data, ladder, tmp_path / "a", seeds=0)
+        run_ablation(data, ladder, tmp_path / "a", SweepSettings(seeds=0))
     with pytest.raises(SparsegError, match="--minutes-per-run -1"):
-        run_ablation(data, ladder, tmp_path / "b", minutes_per_run=-1)
+        run_ablation(data, ladder, tmp_path / "b", SweepSettings(minutes_per_run=-1))
     with pytest.raises(SparsegError, match="inside the input folder"):
         run_ablation(data, ladder, data / "sweep")

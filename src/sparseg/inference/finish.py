@@ -1,0 +1,28 @@
+"""Probability map → final mask, the one finishing step of every prediction path (no torch):
+threshold (or dense CRF) → post-processing → empty-image gate.
+
+``Predictor`` (PyTorch), the ONNX predictor and ``tune`` all call :func:`finish_mask`, so a
+step added here reaches all three at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sparseg.config import InferenceConfig
+from sparseg.inference.crf import crf_refine
+from sparseg.inference.gate import apply_empty_gate
+from sparseg.inference.postprocess import postprocess
+
+
+def finish_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig) -> np.ndarray:
+    """Boolean ``(H, W)`` mask from a foreground ``probability`` ``(H, W)``.
+
+    ``gray`` is the unit-float image averaged over its channels ``(H, W)``: the CRF's reference
+    image. ``cfg.crf.enabled`` replaces the threshold by the CRF's labelling.
+    """
+    if cfg.crf.enabled:
+        mask = crf_refine(gray, probability, cfg.crf)
+    else:
+        mask = probability > cfg.threshold
+    return apply_empty_gate(postprocess(mask, cfg.postprocess), probability, cfg.empty_gate)

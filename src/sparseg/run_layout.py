@@ -1,0 +1,93 @@
+"""The run directory's file names, in one torch-free place.
+
+Training, tuning, evaluation, ablation, reporting and the CLI all find a run's files through
+:class:`RunPaths`; nothing else spells a file name of a run. ``HEADLINE_METRIC`` is the one
+figure that tune maximises, ablation compares and reports lead with.
+
+Example::
+
+    paths = RunPaths(Path("runs/quick"))
+    summary = read_json(paths.train_summary)
+    metrics = paths.eval_dir("test") / METRICS_JSON
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE = "config.yaml"
+SPLIT_FILE = "split.json"
+BEST_CHECKPOINT = "best.ckpt"
+LAST_CHECKPOINT = "last.ckpt"
+METRICS_CSV = "metrics.csv"
+TRAIN_SUMMARY = "train_summary.json"
+INFERENCE_FILE = "inference.json"
+TENSORBOARD_DIR = "tb"
+EVAL_PREFIX = "eval_"
+METRICS_JSON = "metrics.json"
+PER_IMAGE_CSV = "metrics_per_image.csv"
+MASKS_DIR = "masks"
+FOLD_PREFIX = "fold_"
+# A hidden temporary file a killed checkpoint write can leave (see io_utils.atomic_write).
+STALE_CHECKPOINT_GLOB = ".*.ckpt.*.tmp"
+
+HEADLINE_METRIC = "dice_per_image_empty_is_one"
+"""Mean per-image Dice, an empty prediction of an empty mask counted as 1."""
+
+# What a finished training leaves, train_summary.json last: its presence marks the end.
+TRAINED_FILES = (CONFIG_FILE, SPLIT_FILE, METRICS_CSV, BEST_CHECKPOINT, TRAIN_SUMMARY)
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The files of the run directory ``root``."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def split(self) -> Path:
+        return self.root / SPLIT_FILE
+
+    @property
+    def best(self) -> Path:
+        return self.root / BEST_CHECKPOINT
+
+    @property
+    def last(self) -> Path:
+        return self.root / LAST_CHECKPOINT
+
+    @property
+    def metrics_csv(self) -> Path:
+        return self.root / METRICS_CSV
+
+    @property
+    def train_summary(self) -> Path:
+        return self.root / TRAIN_SUMMARY
+
+    @property
+    def inference(self) -> Path:
+        return self.root / INFERENCE_FILE
+
+    def eval_dir(self, subset: str) -> Path:
+        """Where ``sparseg evaluate --subset SUBSET`` writes masks and metrics."""
+        return self.root / f"{EVAL_PREFIX}{subset}"
+
+    def eval_dirs(self) -> list[Path]:
+        """Every ``eval_<subset>`` folder holding a ``metrics.json``."""
+        return [path.parent for path in self.root.glob(f"{EVAL_PREFIX}*/{METRICS_JSON}")]
+
+    def fold(self, index: int) -> RunPaths:
+        """The run of fold ``index`` inside a ``--fold all`` folder."""
+        return RunPaths(self.root / f"{FOLD_PREFIX}{index}")
+
+    def fold_runs(self) -> list[Path]:
+        """The trained ``fold_K`` runs inside this folder (those with a best checkpoint)."""
+        return sorted(path.parent for path in self.root.glob(f"{FOLD_PREFIX}*/{BEST_CHECKPOINT}"))

@@ -1,0 +1,40 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from sparseg.run_layout import RunPaths
+
+
+def test_paths_name_the_run_files(tmp_path) -> None:
+    paths = RunPaths(tmp_path)
+    assert paths.best == tmp_path / "best.ckpt" and paths.last == tmp_path / "last.ckpt"
+    assert paths.split.name == "split.json" and paths.inference.name == "inference.json"
+    assert paths.eval_dir("test") == tmp_path / "eval_test"
+    assert paths.fold(2).root == tmp_path / "fold_2"
+
+
+def test_fold_runs_are_the_trained_folds(tmp_path) -> None:
+    for name in ("fold_0", "fold_1", "fold_2"):
+        (tmp_path / name).mkdir()
+    for name in ("fold_0", "fold_2"):
+        (tmp_path / name / "best.ckpt").write_bytes(b"")
+    assert RunPaths(str(tmp_path)).fold_runs() == [tmp_path / "fold_0", tmp_path / "fold_2"]
+
+
+def test_no_other_module_spells_a_run_file_name() -> None:
+    source = Path(__file__).resolve().parents[1] / "src" / "sparseg"
+    names = ('"train_summary.json"', '"metrics.csv"', '"inference.json"', '"best.ckpt"')
+    spelled = [
+        f"{path.relative_to(source)}: {name}"
+        for path in sorted(source.rglob("*.py"))
+        if path.name != "run_layout.py"
+        for name in names
+        if name in path.read_text(encoding="utf-8")
+    ]
+    assert spelled == []
+
+
+def test_the_layout_does_not_import_torch() -> None:
+    code = "import sys, sparseg.run_layout; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
