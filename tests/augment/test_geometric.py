@@ -133,3 +133,16 @@ def test_elastic_field_smoothing_equals_kornias_zero_border_gaussian_blur(sigma:
     expected = gaussian_blur2d(noise, (kernel, kernel), (sigma, sigma), border_type="constant")
     smoothed = _gaussian_band(40, sigma, noise) @ noise @ _gaussian_band(56, sigma, noise).T
     assert torch.allclose(smoothed, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(24, 24), (17, 40), (96, 80)])
+def test_multiscale_resizes_masks_by_the_data_sets_rule(size) -> None:
+    from sparseg.data.dataset import resize_image, resize_mask
+
+    generator = torch.Generator().manual_seed(0)
+    masks = (torch.rand(3, 1, 48, 48, generator=generator) > 0.8).float()
+    images = torch.rand(3, 2, 48, 48, generator=generator)
+    resized_images, resized_masks = resize_batch(images, masks, size)
+    for index in range(3):
+        assert torch.equal(resized_masks[index], resize_mask(masks[index], size))
+        assert torch.allclose(resized_images[index], resize_image(images[index], size), atol=1e-6)

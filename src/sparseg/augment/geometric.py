@@ -17,6 +17,7 @@ from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor, nn
 
 from sparseg.config import MultiScaleConfig
+from sparseg.data.dataset import resize_image, resize_mask
 
 
 # Written by hand: kornia 0.9 has no albumentations-style GridDistortion.
@@ -152,15 +153,15 @@ def random_scale_size(
 
 
 def resize_batch(images: Tensor, masks: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """Resize images bilinearly and masks bilinearly re-thresholded at 0.5 (binary, and aligned with
-    the images' interpolation, which nearest-neighbour is not when downsampling)."""
+    """Resize a batch as the data set resizes one sample: images by
+    :func:`~sparseg.data.dataset.resize_image`, masks by :func:`~sparseg.data.dataset.resize_mask`
+    (the image's antialiased bilinear kernel, re-thresholded at 0.5)."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images, masks
-    resized = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
-    soft_masks = F.interpolate(
-        masks.to(images.dtype), size=size, mode="bilinear", align_corners=False
-    )
-    return resized, (soft_masks > 0.5).to(masks.dtype)
+    # Every (sample, channel) plane is resized alike, so the batch goes through as channels.
+    resized = resize_image(images.flatten(0, 1), size).unflatten(0, images.shape[:2])
+    resized_masks = resize_mask(masks.flatten(0, 1).to(images.dtype), size)
+    return resized, resized_masks.unflatten(0, masks.shape[:2]).to(masks.dtype)
 
 
 class MultiScale(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,10 +11,40 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
+from torch.utils.data import default_collate
 
-from sparseg.io_utils import atomic_write
+from sparseg.augment.pipeline import build_augmentation
+from sparseg.config import Config
+from sparseg.data.dataset import SegDataset
+from sparseg.data.io import read_mask
+from sparseg.data.pairs import discover_pairs
+from sparseg.io_utils import atomic_write, ensure_output_file
 
 CONTOUR_COLOUR = "#ff3b30"
+
+
+def augment_preview(config: Config, data_root: Path, out_png: Path, n: int = 4) -> Path:
+    """``sparseg augment-preview``: :func:`render_augment_preview` of :func:`preview_batch` with
+    the configured augmentation, seeded by ``config.seed``; refuses to write into the data."""
+    ensure_output_file(out_png, (".png",), data_root)
+    images, masks = preview_batch(config, data_root, n)
+    torch.manual_seed(config.seed)
+    augment = build_augmentation(config.augment)
+    return render_augment_preview(images, masks, augment, out_png, rows=images.shape[0])
+
+
+def preview_batch(config: Config, data_root: Path, n: int) -> tuple[Tensor, Tensor]:
+    """Up to ``n`` samples ``(N, C, H, W)`` and masks ``(N, 1, H, W)`` read as training reads them
+    (input size, normalisation, ``data.label``), the first ``n`` with foreground when any."""
+    data = config.data
+    pairs = discover_pairs(Path(data_root))
+    foreground = (
+        pair for pair in pairs if pair.mask is not None and read_mask(pair.mask, data.label).any()
+    )
+    chosen = list(itertools.islice(foreground, n)) or pairs[:n]
+    dataset = SegDataset(chosen, data.input_size, data.normalize, label=data.label)
+    batch = default_collate([dataset[index] for index in range(len(dataset))])
+    return batch["image"], batch["mask"]
 
 
 def render_augment_preview(

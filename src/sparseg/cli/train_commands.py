@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 from typing import Annotated
 
@@ -65,28 +64,7 @@ def augment_preview(
     n: Annotated[int, typer.Option(min=1, max=32, help="samples")] = 4,
 ) -> None:
     """Write a PNG grid of augmented training samples with mask contours."""
-    import torch
+    from sparseg.augment.preview import augment_preview as write_preview
 
-    from sparseg.augment import build_augmentation
-    from sparseg.augment.preview import render_augment_preview
-    from sparseg.data.dataset import SegDataset
-    from sparseg.data.pairs import discover_pairs
-    from sparseg.io_utils import ensure_output_file
-
-    ensure_output_file(out_png, (".png",), data)
-    cfg = load_cli_config(config, overrides)
-    pairs = discover_pairs(data)
-    foreground = (p for p in pairs if _has_foreground(p.mask, cfg.data.label))
-    with_foreground = list(itertools.islice(foreground, n))
-    dataset = SegDataset(with_foreground or pairs[:n], cfg.data.input_size, cfg.data.normalize)
-    batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
-    torch.manual_seed(cfg.seed)
-    augment = build_augmentation(cfg.augment)
-    render_augment_preview(batch["image"], batch["mask"], augment, out_png, rows=len(dataset))
+    write_preview(load_cli_config(config, overrides), data, out_png, n)
     out.print(f"wrote {out_png}")
-
-
-def _has_foreground(mask: Path | None, label: int | None) -> bool:
-    from sparseg.data.io import read_mask
-
-    return mask is not None and bool(read_mask(mask, label).any())
