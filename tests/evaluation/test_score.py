@@ -11,7 +11,8 @@ from rich.console import Console
 from sparseg.config import EvaluationConfig
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS
-from sparseg.evaluation.score import format_metrics_table, score_arrays, score_folder
+from sparseg.evaluation.score import score_arrays, score_folder
+from sparseg.reporting.tables import format_metrics_table
 
 SIZE = (12, 16)
 

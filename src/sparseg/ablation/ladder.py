@@ -85,6 +85,17 @@ class Stage:
 
 
 @dataclass(frozen=True)
+class StageSettings:
+    """What a stage runs with once resolved against the stages before it."""
+
+    raw: dict[str, Any]  # the config mapping, before validation
+    tune: bool
+    after_tune: dict[str, Any]
+    folds: int
+    requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Ladder:
     path: Path
     base: Path | None
@@ -218,9 +229,8 @@ def _resolve_cumulative(
         stage_tune = tune if spec["tune"] is None else spec["tune"]
         stage_after = {**after_tune, **spec["after_tune"]} if stage_tune else {}
         stage_folds = folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
-        stage = _stage(
-            index, spec, raw, stage_tune, stage_after, stage_folds, spec["requires"], path, check
-        )
+        settings = StageSettings(raw, stage_tune, stage_after, stage_folds, spec["requires"])
+        stage = _stage(index, spec, settings, path, check)
         stages.append(replace(stage, compare_to=previous))
         if stage.skipped is None:
             current, tune, after_tune, folds = raw, stage_tune, stage_after, stage_folds
@@ -238,10 +248,10 @@ def _resolve_leave_one_out(
     full_raw = apply_dotted(base_raw, first["overrides"], first["where"])
     full_tune = bool(first["tune"])
     full_folds = first["ensemble_folds"] or 1
-    full = _stage(
-        0, first, full_raw, full_tune, first["after_tune"], full_folds, first["requires"], path,
-        check,
-    )  # fmt: skip
+    full_settings = StageSettings(
+        full_raw, full_tune, first["after_tune"], full_folds, first["requires"]
+    )
+    full = _stage(0, first, full_settings, path, check)
     stages = [full]
     for index, spec in enumerate(specs[1:], start=1):
         raw = apply_dotted(full_raw, spec["overrides"], spec["where"])
@@ -249,7 +259,8 @@ def _resolve_leave_one_out(
         after_tune = {**full.after_tune, **spec["after_tune"]} if tune else {}
         folds = full_folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
         requires = tuple(dict.fromkeys(first["requires"] + spec["requires"]))
-        stage = _stage(index, spec, raw, tune, after_tune, folds, requires, path, check)
+        settings = StageSettings(raw, tune, after_tune, folds, requires)
+        stage = _stage(index, spec, settings, path, check)
         stages.append(replace(stage, compare_to=None if full.skipped else 0))
     return stages
 
@@ -257,19 +268,16 @@ def _resolve_leave_one_out(
 def _stage(
     index: int,
     spec: dict[str, Any],
-    raw: dict[str, Any],
-    tune: bool,
-    after_tune: dict[str, Any],
-    folds: int,
-    requires: tuple[str, ...],
+    settings: StageSettings,
     path: Path,
     check: RequirementCheck | None,
 ) -> Stage:
     source = f"{path}: stage {spec['name']!r}"
-    config = validate_config(raw, source)
-    validate_config(apply_dotted(raw, after_tune, source), f"{source} after_tune")
+    config = validate_config(settings.raw, source)
+    after_tune = settings.after_tune
+    validate_config(apply_dotted(settings.raw, after_tune, source), f"{source} after_tune")
     skipped = None
-    for requirement in requires if check is not None else ():
+    for requirement in settings.requires if check is not None else ():
         skipped = check(requirement, config)
         if skipped:
             break
@@ -278,9 +286,9 @@ def _stage(
         name=spec["name"],
         slug=slugify(index, spec["name"]),
         config=config,
-        tune=tune,
+        tune=settings.tune,
         after_tune=dict(after_tune),
-        ensemble_folds=folds,
+        ensemble_folds=settings.folds,
         claim=spec["claim"],
         claim_gain=spec["claim_gain"],
         note=spec["note"],

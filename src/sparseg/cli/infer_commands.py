@@ -74,9 +74,10 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="copy of metrics.json")] = None,
 ) -> None:
     """Predict a split of the data and score it in every Dice convention."""
-    from sparseg.evaluation.score import format_metrics_table, json_safe
+    from sparseg.evaluation.score import json_safe
     from sparseg.inference.predict import evaluate_runs
     from sparseg.io_utils import atomic_write_json, ensure_output_file
+    from sparseg.reporting.tables import format_metrics_table
 
     if json_out is not None:
         ensure_output_file(json_out, (".json",), *([split_file] if split_file else []))
@@ -100,7 +101,8 @@ def score(
     """Score existing masks from any tool against a data set's ground truth."""
     from sparseg.data.pairs import discover_pairs
     from sparseg.data.splits import check_subset, load_split
-    from sparseg.evaluation.score import format_metrics_table, score_folder
+    from sparseg.evaluation.score import score_folder
+    from sparseg.reporting.tables import format_metrics_table
 
     check_subset(subset)
     ids = None

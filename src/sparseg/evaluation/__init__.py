@@ -7,7 +7,6 @@ from sparseg.evaluation.metrics import image_metrics
 from sparseg.evaluation.score import (
     METRICS_JSON,
     PER_IMAGE_CSV,
-    format_metrics_table,
     score_arrays,
     score_folder,
 )
@@ -17,7 +16,6 @@ __all__ = [
     "METRICS_JSON",
     "PER_IMAGE_CSV",
     "aggregate",
-    "format_metrics_table",
     "image_metrics",
     "percentile_intervals",
     "score_arrays",

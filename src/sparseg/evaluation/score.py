@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rich.table import Table
 
 from sparseg.config import EvaluationConfig
 from sparseg.data.io import IMAGE_SUFFIXES, read_mask
@@ -190,47 +189,3 @@ def write_per_image_csv(path: Path, rows: list[dict[str, Any]]) -> None:
             )
 
     atomic_write(path, write)
-
-
-def _number(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:.{digits}f}"
-
-
-def _interval(bounds: Iterable[Any]) -> str:
-    low, high = (_number(bound) for bound in bounds)
-    return "n/a" if "n/a" in (low, high) else f"{low}–{high}"
-
-
-def format_metrics_table(summary: Mapping[str, Any]) -> Table:
-    """A short rich table: each Dice convention with its 95 % interval and what it counts, then
-    pooled IoU, precision/recall, HD95 and object F1. Works on ``aggregate``'s result and on a
-    ``metrics.json`` read back (``null`` for undefined)."""
-    table = Table(title=f"{summary['n_images']} images ({summary['n_empty_truth']} empty truth)")
-    for column in ("metric", "value", "95 % CI", "what it counts"):
-        table.add_column(column)
-    intervals = summary.get("ci", {})
-
-    def add(name: str, meaning: str, digits: int = 3) -> None:
-        if name not in summary:
-            return
-        interval = _interval(intervals[name]) if name in intervals else ""
-        table.add_row(name, _number(summary[name], digits), interval, meaning)
-
-    for name, meaning in CONVENTIONS.items():
-        add(name, meaning)
-    add("iou_pooled", "one IoU over all pixels: ΣTP / (ΣTP + ΣFP + ΣFN)")
-    add("precision_pooled", "ΣTP / (ΣTP + ΣFP) over all pixels")
-    add("recall_pooled", "ΣTP / (ΣTP + ΣFN) over all pixels")
-    if "hd95_mean" in summary:
-        add(
-            "hd95_mean",
-            f"95th-percentile surface distance in pixels, mean over the "
-            f"{summary['hd95_count']} images where both masks are non-empty",
-            digits=2,
-        )
-    threshold = summary.get("object_iou")
-    at = f"at IoU ≥ {threshold}" if threshold is not None else "by IoU"
-    add("object_f1", f"objects (8-connected) matched one-to-one {at}, pooled over all objects")
-    return table

@@ -11,12 +11,12 @@ import yaml
 from sparseg.config import read_yaml_mapping
 from sparseg.data.pairs import discover_pairs
 from sparseg.errors import SparsegError
-from sparseg.evaluation.aggregate import CONVENTIONS
 from sparseg.io_utils import read_json
 from sparseg.reporting import markup
 from sparseg.reporting.markup import Raw, note, number
 from sparseg.reporting.overlays import Case, load_case_panels, pick_cases, png_bytes, read_case_dice
 from sparseg.reporting.plots import read_metrics_csv, training_curves_png
+from sparseg.reporting.rows import DECISION_HEADERS, METRIC_HEADERS, decision_rows, metric_rows
 from sparseg.run_layout import EVAL_PREFIX, MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
 
 KEY_SETTINGS = (
@@ -47,23 +47,6 @@ TRAINING_FACTS = (
     ("wall seconds", "wall_seconds"),
     ("stopped by", "stop_reason"),
     ("best epoch", "best_epoch"),
-)
-EXTRA_METRICS = (
-    ("iou_pooled", "one IoU over all pixels: ΣTP / (ΣTP + ΣFP + ΣFN)", 3),
-    ("precision_pooled", "ΣTP / (ΣTP + ΣFP) over all pixels", 3),
-    ("recall_pooled", "ΣTP / (ΣTP + ΣFN) over all pixels", 3),
-    (
-        "hd95_mean",
-        "95th-percentile surface distance in pixels, mean over the images where "
-        "both masks are non-empty",
-        2,
-    ),
-    ("hd95_mm_mean", "the same in millimetres", 2),
-    (
-        "object_f1",
-        "objects (8-connected) matched one-to-one {iou_rule}, pooled over all objects",
-        3,
-    ),
 )
 SUBSET_ORDER = {"test": 0, "val": 1}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -182,27 +165,11 @@ def _subset(eval_dir: Path) -> str:
     return eval_dir.name.removeprefix(EVAL_PREFIX)
 
 
-def _interval(summary: dict[str, Any], name: str) -> str:
-    bounds = summary.get("ci", {}).get(name)
-    if not bounds:
-        return ""
-    low, high = (number(bound) for bound in bounds)
-    return "n/a" if "n/a" in (low, high) else f"{low} – {high}"
-
-
 def metrics_table(summary: dict[str, Any], subset: str, object_iou: Any = None) -> str:
     """Every Dice convention with its 95 % interval and what it counts, then the other figures."""
-    named = [(name, meaning, 3) for name, meaning in CONVENTIONS.items()]
-    named += [entry for entry in EXTRA_METRICS if entry[0] in summary]
-    iou_rule = f"at IoU ≥ {object_iou}" if isinstance(object_iou, int | float) else "by IoU"
     rows = [
-        (
-            Raw(f"<code>{markup.text(name)}</code>"),
-            number(summary.get(name), digits),
-            _interval(summary, name),
-            meaning.replace("{iou_rule}", iou_rule),
-        )
-        for name, meaning, digits in named
+        (Raw(f"<code>{markup.text(name)}</code>"), *cells)
+        for name, *cells in metric_rows(summary, object_iou)
     ]
     resamples = summary.get("bootstrap", {}).get("resamples", "?")
     caption = (
@@ -210,7 +177,7 @@ def metrics_table(summary: dict[str, Any], subset: str, object_iou: Any = None) 
         f"with empty ground truth, {summary.get('n_empty_pred', '?')} predicted empty; "
         f"95 % intervals from {resamples} bootstrap resamples over images"
     )
-    return markup.table(("metric", "value", "95 % CI", "what it counts"), rows, caption, "metrics")
+    return markup.table(METRIC_HEADERS, rows, caption, "metrics")
 
 
 def metrics_section(run_dir: Path) -> str:
@@ -219,7 +186,7 @@ def metrics_section(run_dir: Path) -> str:
     for folder in eval_dirs(run_dir):
         summary = _json_object(folder / METRICS_JSON) or {}
         subset = str(summary.get("subset") or _subset(folder))
-        table = metrics_table(summary, subset, summary.get("object_iou", config_iou))
+        table = metrics_table(summary, subset, config_iou)
         parts.append(f"<h3>{markup.text(subset)} split</h3>{table}")
     evaluated = {_subset(folder) for folder in eval_dirs(run_dir)}
     if "test" not in evaluated:
@@ -315,24 +282,14 @@ def tuning_section(run_dir: Path) -> str:
     payload = _json_object(RunPaths(run_dir).inference)
     if payload is None:
         return note("No inference.json yet: run sparseg tune to choose the inference steps.")
-    rows = [
-        (
-            row.get("step", "?"),
-            row.get("setting", "?"),
-            number(row.get("dice_without"), 4),
-            number(row.get("dice_with"), 4),
-            "yes" if row.get("kept") else "no",
-        )
-        for row in payload.get("decisions", [])
-    ]
+    rows = decision_rows(payload)
     caption = (
         f"greedy, in this order, on {payload.get('n_val_images', '?')} validation images "
         f"({payload.get('criterion', 'Dice')}): validation Dice "
         f"{number(payload.get('baseline_val_dice'), 4)} → "
         f"{number(payload.get('tuned_val_dice'), 4)}"
     )
-    headers = ("step", "best setting", "Dice without", "Dice with", "kept")
-    return markup.table(headers, rows, caption, "decisions")
+    return markup.table(DECISION_HEADERS, rows, caption, "decisions")
 
 
 # ---------------------------------------------------------------- ablation

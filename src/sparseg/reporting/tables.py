@@ -1,10 +1,26 @@
-"""Rich tables printed by the CLI."""
+"""Rich tables printed by the CLI (rows from :mod:`sparseg.reporting.rows`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
+
+from sparseg.reporting.markup import number
+from sparseg.reporting.rows import DECISION_HEADERS, METRIC_HEADERS, decision_rows, metric_rows
+
+
+def format_metrics_table(summary: Mapping[str, Any]) -> Table:
+    """Each Dice convention with its 95 % interval and what it counts, then pooled IoU,
+    precision/recall, HD95 and object F1. Works on ``aggregate``'s result and on a
+    ``metrics.json`` read back (``null`` for undefined)."""
+    table = Table(title=f"{summary['n_images']} images ({summary['n_empty_truth']} empty truth)")
+    for column in METRIC_HEADERS:
+        table.add_column(column)
+    for row in metric_rows(summary):
+        table.add_row(*row)
+    return table
 
 
 def decisions_table(payload: dict[str, Any]) -> Table:
@@ -13,17 +29,12 @@ def decisions_table(payload: dict[str, Any]) -> Table:
         title=f"Inference tuning on {payload['n_val_images']} validation images "
         f"({payload['criterion']})"
     )
-    for column in ("step", "best setting", "Dice without", "Dice with", "kept"):
+    for column in DECISION_HEADERS:
         table.add_column(column)
-    for row in payload["decisions"]:
-        table.add_row(
-            row["step"],
-            row["setting"],
-            f"{row['dice_without']:.4f}",
-            f"{row['dice_with']:.4f}",
-            "yes" if row["kept"] else "no",
-        )
+    for row in decision_rows(payload):
+        table.add_row(*row)
     table.caption = (
-        f"validation Dice {payload['baseline_val_dice']:.4f} → {payload['tuned_val_dice']:.4f}"
+        f"validation Dice {number(payload['baseline_val_dice'], 4)} → "
+        f"{number(payload['tuned_val_dice'], 4)}"
     )
     return table
