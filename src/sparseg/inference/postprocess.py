@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from scipy import ndimage
 from skimage import measure, morphology
@@ -39,17 +42,24 @@ def keep_largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(areas)) + 1
 
 
+PostprocessStep = Callable[[np.ndarray, Any], np.ndarray]
+
+POSTPROCESS_STEPS: dict[str, PostprocessStep] = {
+    "min_object_size": lambda mask, size: remove_small_objects(mask, size) if size > 1 else mask,
+    "closing_radius": lambda mask, radius: close(mask, radius) if radius > 0 else mask,
+    "keep_largest": lambda mask, on: keep_largest_component(mask) if on else mask,
+    "fill_holes": lambda mask, on: ndimage.binary_fill_holes(mask) if on else mask,
+}
+"""``PostprocessConfig`` field → its step, given that field's value (the field's default
+leaves the mask as it is); :func:`postprocess` applies them in this order."""
+
+
 def postprocess(mask: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
-    """Apply the steps switched on in ``cfg``, in this order: remove objects smaller than
-    ``min_object_size`` (0 or 1: off), closing with a disk of ``closing_radius`` (0: off), keep the
-    largest component, fill holes. Returns a new boolean ``(H, W)`` mask."""
+    """Apply the steps switched on in ``cfg``, in the order of ``POSTPROCESS_STEPS``: remove
+    objects smaller than ``min_object_size`` (0 or 1: off), closing with a disk of
+    ``closing_radius`` (0: off), keep the largest component, fill holes. Returns a new boolean
+    ``(H, W)`` mask."""
     result = np.asarray(mask, dtype=bool).copy()
-    if cfg.min_object_size > 1:
-        result = remove_small_objects(result, cfg.min_object_size)
-    if cfg.closing_radius > 0:
-        result = close(result, cfg.closing_radius)
-    if cfg.keep_largest:
-        result = keep_largest_component(result)
-    if cfg.fill_holes:
-        result = ndimage.binary_fill_holes(result)
+    for field, step in POSTPROCESS_STEPS.items():
+        result = step(result, getattr(cfg, field))
     return result

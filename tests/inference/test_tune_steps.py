@@ -1,0 +1,76 @@
+"""``tune``'s greedy decisions on hand-made validation probabilities (no model needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sparseg.config import InferenceConfig
+from sparseg.inference.postprocess import POSTPROCESS_STEPS
+from sparseg.inference.tune import MIN_GAIN, Tuner, ValCase, tune_steps
+
+ORDER = [
+    "tta", "threshold", "remove small objects", "closing", "fill holes",
+    "keep largest component", "dense CRF", "empty-image gate",
+]  # fmt: skip
+
+
+def case(index: int, truth: np.ndarray, plain: np.ndarray, tta: np.ndarray) -> ValCase:
+    gray = np.random.default_rng(index).random(truth.shape)
+    return ValCase(f"case{index}", gray, truth, plain.astype(np.float32), tta.astype(np.float32))
+
+
+def square_cases(plain_level: float, tta_level: float) -> list[ValCase]:
+    """Targets drawn at ``plain_level`` in the plain maps; TTA maps put them at ``tta_level``
+    and add a false square, so TTA helps only when it lifts the targets over the threshold."""
+    cases = []
+    for index in range(4):
+        truth = np.zeros((32, 32), bool)
+        truth[4 + index : 14 + index, 6:16] = True
+        plain = np.where(truth, plain_level, 0.05)
+        tta = np.where(truth, tta_level, 0.05)
+        tta[24:30, 24:30] = 0.9
+        cases.append(case(index, truth, plain, tta))
+    return cases
+
+
+def test_decisions_come_in_a_fixed_order_and_kept_means_a_real_gain() -> None:
+    tuner = Tuner(square_cases(0.7, 0.7))
+    tune_steps(tuner, InferenceConfig(), mean_area=1024.0)
+    assert [row["step"] for row in tuner.decisions] == ORDER
+    for row in tuner.decisions:
+        assert row["kept"] == (row["dice_with"] > row["dice_without"] + MIN_GAIN)
+
+
+def test_a_step_that_lowers_validation_dice_is_not_kept() -> None:
+    tuner = Tuner(square_cases(0.7, 0.7))  # TTA only adds a false square
+    tuned = tune_steps(tuner, InferenceConfig(), mean_area=1024.0)
+    tta = tuner.decisions[0]
+    assert tta["dice_with"] < tta["dice_without"] and not tta["kept"]
+    assert not tuned.tta
+    assert tuner.dice(tuned) >= tuner.dice(InferenceConfig())
+
+
+def test_a_step_that_helps_is_kept_and_later_steps_build_on_it() -> None:
+    tuner = Tuner(square_cases(0.3, 0.3))  # at 0.5 nothing is found; 0.25 finds every target
+    tuned = tune_steps(tuner, InferenceConfig(), mean_area=1024.0)
+    threshold = tuner.decisions[1]
+    assert threshold["kept"] and tuned.threshold < 0.3
+    assert tuner.dice(tuned) == pytest.approx(1.0)
+    later = tuner.decisions[2:]
+    assert all(row["dice_without"] == pytest.approx(1.0) for row in later)
+
+
+def test_every_postprocessing_step_has_tune_candidates() -> None:
+    varied: set[str] = set()
+
+    class Recorder(Tuner):
+        def consider(self, step, current, candidates):
+            for _, cfg in candidates:
+                default = InferenceConfig().postprocess
+                varied.update(f for f in POSTPROCESS_STEPS if getattr(cfg.postprocess, f) !=
+                              getattr(default, f))  # fmt: skip
+            return current
+
+    tune_steps(Recorder([]), InferenceConfig(), mean_area=1024.0)
+    assert varied == set(POSTPROCESS_STEPS)
