@@ -61,7 +61,18 @@ def test_three_channel_weights_are_summed_for_one_channel(tmp_path: Path) -> Non
 
 def test_file_without_batch_counters_loads(tmp_path: Path) -> None:
     state = {k: v for k, v in encoder().state_dict().items() if "num_batches" not in k}
-    load_encoder_file(encoder(), str(saved_state(tmp_path, ".safetensors", state)), 1)
+    target = encoder()
+    load_encoder_file(target, str(saved_state(tmp_path, ".safetensors", state)), 1)
+    loaded = target.state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in state.items())
+
+
+def test_only_batch_counters_may_be_missing(tmp_path: Path) -> None:
+    state = encoder().state_dict()
+    del state["layer3.0.bn1.running_var"]
+    path = saved_state(tmp_path, ".pth", state)
+    with pytest.raises(SparsegError, match=r"does not fit the encoder: missing key layer3\.0"):
+        load_encoder_file(encoder(), str(path), 1)
 
 
 def test_shape_mismatch_names_the_file_and_the_key(tmp_path: Path) -> None:
