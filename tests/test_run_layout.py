@@ -2,7 +2,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sparseg.run_layout import RunPaths
+from sparseg.run_layout import (
+    INFERENCE_FILE,
+    LAST_CHECKPOINT,
+    METRICS_JSON,
+    PER_IMAGE_CSV,
+    TRAINED_FILES,
+    RunPaths,
+)
 
 
 def test_paths_name_the_run_files(tmp_path) -> None:
@@ -23,7 +30,12 @@ def test_fold_runs_are_the_trained_folds(tmp_path) -> None:
 
 def test_no_other_module_spells_a_run_file_name() -> None:
     source = Path(__file__).resolve().parents[1] / "src" / "sparseg"
-    names = ('"train_summary.json"', '"metrics.csv"', '"inference.json"', '"best.ckpt"')
+    names = [
+        f'"{name}"'
+        for name in (
+            *TRAINED_FILES, LAST_CHECKPOINT, INFERENCE_FILE, METRICS_JSON, PER_IMAGE_CSV,
+        )
+    ]  # fmt: skip
     spelled = [
         f"{path.relative_to(source)}: {name}"
         for path in sorted(source.rglob("*.py"))
@@ -32,6 +44,13 @@ def test_no_other_module_spells_a_run_file_name() -> None:
         if name in path.read_text(encoding="utf-8")
     ]
     assert spelled == []
+
+
+def test_the_headline_is_one_of_the_dice_conventions() -> None:
+    from sparseg.evaluation.aggregate import CONVENTIONS
+    from sparseg.run_layout import HEADLINE_METRIC
+
+    assert HEADLINE_METRIC in CONVENTIONS
 
 
 def test_the_layout_does_not_import_torch() -> None:
