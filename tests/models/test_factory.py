@@ -146,3 +146,20 @@ def test_decoder_dropout_changes_training_outputs_only() -> None:
 def test_decoder_dropout_for_fpn_sets_smps_own_dropout() -> None:
     net = build_model(small(architecture="fpn", decoder_dropout=0.3), in_channels=1)
     assert net.model.decoder.dropout.p == 0.3
+
+
+@pytest.mark.parametrize("architecture", ["unet", "unetplusplus", "manet"])
+def test_decoder_channels_set_the_decoder_widths(architecture: str) -> None:
+    widths = [64, 32, 16, 8, 4]
+    net = build_model(small(architecture=architecture, decoder_channels=widths), in_channels=1)
+    default = build_model(small(architecture=architecture), in_channels=1)
+    assert describe_model(net)["parameters"] < describe_model(default)["parameters"]
+    assert net.model.segmentation_head[0].in_channels == widths[-1]
+    assert net.eval()(torch.zeros(1, 1, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_decoder_channels_refused_where_smp_has_no_such_widths() -> None:
+    with pytest.raises(SparsegError, match=r"model\.decoder_channels: not supported for .* fpn"):
+        build_model(small(architecture="fpn", decoder_channels=[8] * 5), in_channels=1)
+    with pytest.raises(SparsegError, match="3 widths given, the decoder has 5 blocks"):
+        build_model(small(decoder_channels=[64, 32, 16]), in_channels=1)

@@ -166,3 +166,89 @@ def test_patch_training_validates_on_native_images(synthetic_data, tmp_path) -> 
     summary = train(config, synthetic_data, tmp_path / "run", quiet=True)
     assert summary["steps"] == 3 and summary["images_seen"] == 12
     assert 0.0 <= summary["best_val_dice"] <= 1.0
+
+
+def test_summary_says_where_the_wall_clock_went(synthetic_data, tmp_path) -> None:
+    summary = train(tiny_config(), synthetic_data, tmp_path / "run", quiet=True)
+    parts = [f"{part}_seconds" for part in ("data", "augment", "step", "validation", "checkpoint")]
+    assert all(summary[key] > 0 for key in parts), summary
+    booked = sum(summary[key] for key in [*parts, "other_seconds"])
+    assert booked == pytest.approx(summary["wall_seconds"], abs=0.05)
+    assert 0 < summary["step_share"] < 1
+    assert summary["step_share"] == pytest.approx(
+        summary["step_seconds"] / summary["wall_seconds"], abs=0.01
+    )
+    assert summary["cache"].startswith("data.cache auto") and "cached in RAM" in summary["cache"]
+
+
+def test_cache_on_and_off_train_the_same_model(synthetic_data, tmp_path) -> None:
+    keys = ("best_val_dice", "final_train_loss", "steps", "images_seen")
+    cached = train(tiny_config("data.cache=ram"), synthetic_data, tmp_path / "a", quiet=True)
+    lazy = train(tiny_config("data.cache=none"), synthetic_data, tmp_path / "b", quiet=True)
+    assert {k: cached[k] for k in keys} == {k: lazy[k] for k in keys}
+    assert read_csv(tmp_path / "a" / "metrics.csv") != [] and [
+        r["train_loss"] for r in read_csv(tmp_path / "a" / "metrics.csv")
+    ] == [r["train_loss"] for r in read_csv(tmp_path / "b" / "metrics.csv")]
+
+
+def test_auto_cache_falls_back_to_lazy_reads_under_a_tiny_memory_budget(
+    synthetic_data, tmp_path, monkeypatch
+) -> None:
+    from sparseg.data import cache
+
+    monkeypatch.setattr(cache, "available_memory_bytes", lambda: 4096)
+    summary = train(tiny_config(), synthetic_data, tmp_path / "run", quiet=True)
+    assert "too large, images decoded per step" in summary["cache"]
+    assert summary["steps"] == 6  # 12 training images, batch 4, 2 epochs: training went on
+
+
+@pytest.mark.parametrize("memory_format", ["channels_last", "contiguous"])
+def test_multiscale_is_applied_once_and_the_network_trains_in_the_memory_format(
+    synthetic_data, tmp_path, monkeypatch, memory_format
+) -> None:
+    seen: list[tuple[tuple[int, ...], bool]] = []
+    original = loop.Trainer._build_model
+
+    def record(module, inputs) -> None:
+        if module.training:  # not validation
+            weight = module.model.decoder.blocks[0].conv1[0].weight  # 1-channel input: both
+            channels_last = weight.is_contiguous(memory_format=torch.channels_last)
+            seen.append((tuple(inputs[0].shape), channels_last and not weight.is_contiguous()))
+
+    def spy(self, *args) -> None:
+        original(self, *args)
+        self.model.register_forward_pre_hook(record)
+
+    monkeypatch.setattr(loop.Trainer, "_build_model", spy)
+    config = tiny_config(
+        "training.max_steps=2",
+        f"training.memory_format={memory_format}",
+        "augment.multiscale.enabled=true",
+        "augment.multiscale.scales=[0.5, 0.5]",
+    )
+    train(config, synthetic_data, tmp_path / "run", quiet=True)
+    assert [shape for shape, _ in seen] == [(4, 1, 32, 32)] * 2  # twice would give 16x16
+    assert all(layout == (memory_format == "channels_last") for _, layout in seen)
+
+
+def test_budgeted_run_validates_on_its_cadence_and_checkpoints_by_time(
+    synthetic_data, tmp_path, monkeypatch
+) -> None:
+    from sparseg.training import costs
+
+    monkeypatch.setattr(costs, "VALIDATION_SHARE", 1e-9)  # any validation is too dear
+    saved_at: list[int] = []
+    save_last = loop.Trainer._save_last
+
+    def spy(self) -> None:
+        save_last(self)
+        saved_at.append(self.state.epoch)
+
+    monkeypatch.setattr(loop.Trainer, "_save_last", spy)
+    config = tiny_config("training.max_epochs=4", "training.max_minutes=30")
+    summary = train(config, synthetic_data, tmp_path / "run", quiet=True)
+    rows = read_csv(tmp_path / "run" / "metrics.csv")
+    validated = [int(r["epoch"]) for r in rows if not math.isnan(float(r["val_dice"]))]
+    assert validated == [0, 3]  # the first, then the interval grows past the run; always the end
+    assert saved_at == [4]  # 2 minutes never passed: only the final last.ckpt
+    assert summary["epochs"] == 4

@@ -53,6 +53,14 @@ def inspect(
         Path | None, typer.Option("--json", help="also write the fingerprint as JSON")
     ] = None,
     label: Annotated[int | None, typer.Option(help="label value kept as foreground")] = None,
+    minutes: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="size the run for this many training minutes: times a few encoder / input size "
+            "/ batch settings on this machine (a few seconds each) and picks one",
+        ),
+    ] = None,
 ) -> None:
     """Fingerprint a data set and propose a configuration for this machine."""
     from sparseg.data.fingerprint import fingerprint, format_fingerprint
@@ -63,6 +71,10 @@ def inspect(
         ensure_output_file(json_out, (".json",))
     fp = fingerprint(data, label=label)
     plan = propose_config(fp)
+    if minutes is not None:
+        from sparseg.training.sizing import apply_sizing
+
+        plan = apply_sizing(fp, plan, minutes)
     out.print(format_fingerprint(fp))
     out.print("\nproposed configuration (sparseg config show --set ... to try it):")
     for reason in plan["reasons"]:

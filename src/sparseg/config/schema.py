@@ -42,6 +42,11 @@ class DataConfig(Section):
         None, description="regex whose first group names the subject of an id (grouped splits)"
     )
     num_workers: Annotated[int, Field(ge=0)] = Field(0, description="DataLoader worker processes")
+    cache: Literal["auto", "ram", "none"] = Field(
+        "auto",
+        description="decode and resize the run's images once and reuse them (auto: when they "
+        "fit a quarter of the available RAM; on a GPU a small set lives on the device)",
+    )
 
     @field_validator("input_size")
     @classmethod
@@ -72,6 +77,10 @@ class ModelConfig(Section):
     )
     init: Literal["default", "kaiming"] = Field(
         "default", description="weight init of every layer that is not pre-trained"
+    )
+    decoder_channels: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        description="U-Net/U-Net++/MA-Net decoder widths, deepest first (None: smp's 256…16)",
     )
     deep_supervision: bool = Field(False, description="1x1 heads on decoder levels (training only)")
     deep_supervision_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
@@ -214,9 +223,25 @@ class TrainingConfig(Section):
     patience: Annotated[int, Field(ge=1)] | None = Field(
         20, description="early stopping: validations without improvement (None: off)"
     )
-    val_every: Annotated[int, Field(ge=1)] = Field(1, description="validate every N epochs")
+    val_every: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto",
+        description="validate every N epochs and at the end (auto: every epoch without "
+        "max_minutes; with it, as often as keeps validation under 5 % of the training time)",
+    )
     checkpoint_every: Annotated[int, Field(ge=1)] = Field(
-        1, description="write last.ckpt every N epochs and at the end (resume replays the rest)"
+        1,
+        description="runs without max_minutes: write last.ckpt every N epochs and at the end "
+        "(resume replays the rest)",
+    )
+    checkpoint_minutes: PositiveFloat = Field(
+        2.0,
+        description="runs with max_minutes: write last.ckpt at the first epoch end this many "
+        "minutes after the last write, and at the end (a kill loses at most about this much)",
+    )
+    memory_format: Literal["channels_last", "contiguous"] = Field(
+        "channels_last",
+        description="layout of the network's weights and batches (channels_last: faster "
+        "convolutions on CPU and on GPU tensor cores)",
     )
     warmup_epochs: Annotated[float, Field(ge=0.0)] = Field(
         0.0, description="epochs at reduced LR at the start"

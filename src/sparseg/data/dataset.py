@@ -1,7 +1,8 @@
 """Lazy torch datasets: whole images resized to the input size, or nnU-Net-style patches.
 
 Nothing but file headers is read at construction; each item reads its own image and mask, so
-memory does not grow with the number of images.
+memory does not grow with the number of images (:mod:`sparseg.data.cache` keeps them when the
+run asks for it and they fit).
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def load_image_tensor(path: Path, channels: int) -> torch.Tensor:
     Grayscale is repeated to 3 channels, RGB reduced to luminance for 1, so a data set that
     mixes gray and RGB files feeds one model.
     """
+    return image_tensor(read_image(path), channels)
+
+
+def image_tensor(pixels: np.ndarray, channels: int) -> torch.Tensor:
+    """:func:`load_image_tensor` for pixels already read with :func:`read_image`."""
     if channels not in (1, 3):
         raise SparsegError(f"channels must be 1 or 3, got {channels}")
-    image = torch.from_numpy(to_unit_float(read_image(path))).permute(2, 0, 1)
+    image = torch.from_numpy(to_unit_float(pixels)).permute(2, 0, 1)
     if image.shape[0] == channels:
         return image.contiguous()
     if channels == 3:
@@ -166,6 +172,7 @@ class PatchDataset(Dataset):
         normalize: str = "zscore",
         label: int | None = None,
         channels: int | None = None,
+        cache_decoded: bool = False,
     ) -> None:
         self.pairs = _check_pairs(pairs)
         self.patch_size = (int(patch_size[0]), int(patch_size[1]))
@@ -184,6 +191,8 @@ class PatchDataset(Dataset):
         self.normalize = _check_normalize(normalize)
         self.label = label
         self.epoch = 0
+        self.cache_decoded = cache_decoded
+        self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         headers = [image_info(pair.image) for pair in self.pairs]
         self._require_fitting_image(headers)
         self._channels = channels or headers[0].channels
@@ -211,13 +220,26 @@ class PatchDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        pair = self.pairs[index % len(self.pairs)]
+        pair_index = index % len(self.pairs)
+        pair = self.pairs[pair_index]
         centre_on_foreground = bool(rng.random() < self.foreground_oversample)
-        image = normalize_image(load_image_tensor(pair.image, self._channels), self.normalize)
-        mask = _read_checked_mask(pair, self.label, (image.shape[1], image.shape[2]))
+        pixels, mask = self._pixels_and_mask(pair_index)
+        image = normalize_image(image_tensor(pixels, self._channels), self.normalize)
         origin = choose_patch_origin(mask, self.patch_size, centre_on_foreground, rng)
         return {
             "image": extract_patch(image, origin, self.patch_size),
             "mask": extract_patch(_as_tensor(mask), origin, self.patch_size),
             "id": pair.id,
         }
+
+    def _pixels_and_mask(self, pair_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decoded pixels (the file's dtype) and boolean mask; kept after the first read when
+        ``cache_decoded`` (each DataLoader worker keeps its own)."""
+        if pair_index in self._decoded:
+            return self._decoded[pair_index]
+        pair = self.pairs[pair_index]
+        pixels = read_image(pair.image)
+        mask = _read_checked_mask(pair, self.label, pixels.shape[:2])
+        if self.cache_decoded:
+            self._decoded[pair_index] = (pixels, mask)
+        return pixels, mask

@@ -43,7 +43,7 @@ def propose_config(
         >>> plan["data"]["input_size"], plan["training"]["batch_size"]
         ([128, 128], 8)
     """
-    cpu_only, memory_gb, machine_reason = _machine(memory_gb, cpu_only)
+    cpu_only, memory_gb, machine_reason = detect_machine(memory_gb, cpu_only)
     reasons = [machine_reason]
     device = "cpu" if cpu_only else "gpu"
     mode, input_size, size_reasons = _input_size(fp, device)
@@ -57,7 +57,7 @@ def propose_config(
     else:
         encoder, why = "resnet34", f"{memory_gb:.0f} GB of GPU memory affords resnet34"
     reasons.append(f"encoder {encoder}: {why}")
-    batch_size, batch_reason = _batch_size(fp["n_pairs"], area, device, memory_gb)
+    batch_size, batch_reason = batch_size_for(fp["n_pairs"], area, device, memory_gb)
     reasons.append(batch_reason)
 
     plan: dict[str, Any] = {
@@ -91,7 +91,8 @@ def plan_overrides(plan: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in plan.items() if key != "reasons"}
 
 
-def _machine(memory_gb: float | None, cpu_only: bool | None) -> tuple[bool, float, str]:
+def detect_machine(memory_gb: float | None, cpu_only: bool | None) -> tuple[bool, float, str]:
+    """(CPU only, GB of memory the plan may use, one-line description); None: detect."""
     if cpu_only is None or (not cpu_only and memory_gb is None):
         import torch  # deferred: an explicit CPU plan must not pay torch's import time and RAM
 
@@ -156,6 +157,25 @@ def _input_size(fp: dict[str, Any], device: str) -> tuple[str, tuple[int, int], 
     return "resize", size, reasons
 
 
+def input_area_floor(fp: dict[str, Any]) -> float:
+    """Pixels per image below which the median smallest component falls under
+    MIN_COMPONENT_PX (0 when the masks have no components)."""
+    smallest = fp["components"].get("smallest_per_mask_fraction")
+    return MIN_COMPONENT_PX / smallest if smallest else 0.0
+
+
+def aspect_true_sizes(fp: dict[str, Any], areas: list[float]) -> list[tuple[int, int]]:
+    """Input sizes near each of ``areas`` (capped at the native size) with the median image's
+    aspect, multiples of 32, none under :func:`input_area_floor`; ascending, without repeats."""
+    height = fp["image_size"]["height"]["median"]
+    width = fp["image_size"]["width"]["median"]
+    floor = min(input_area_floor(fp), height * width)
+    sizes = {
+        _nearest_shape(min(area, height * width), width / height, at_least=floor) for area in areas
+    }
+    return sorted(sizes, key=lambda size: (size[0] * size[1], size))
+
+
 def _floor_multiple(value: float) -> int:
     return int(value // SIZE_MULTIPLE) * SIZE_MULTIPLE
 
@@ -172,7 +192,8 @@ def _nearest_shape(area: float, aspect: float, at_least: float = 0.0) -> tuple[i
     return best
 
 
-def _batch_size(n_pairs: int, area: int, device: str, memory_gb: float) -> tuple[int, str]:
+def batch_size_for(n_pairs: int, area: int, device: str, memory_gb: float) -> tuple[int, str]:
+    """The batch for ``area`` input pixels on ``device`` ("cpu"/"gpu"), and why."""
     per_image = area * TRAIN_BYTES_PER_PIXEL
     if device == "cpu":
         # images/s on 2 cores barely change with batch size: smaller batches mean more steps

@@ -38,6 +38,9 @@ from sparseg.models.tweaks import (
     swap_activation,
 )
 
+DECODER_CHANNEL_ARCHITECTURES = ("unet", "unetplusplus", "manet")
+DECODER_DEPTH = 5  # smp's default encoder depth: one decoder block per encoder stage
+
 
 class SegmentationNet(nn.Module):
     """An smp model (``self.model``) plus deep-supervision heads (``self.aux_heads``).
@@ -116,9 +119,11 @@ def describe_model(net: SegmentationNet) -> dict[str, Any]:
 def _create(
     config: ModelConfig, architecture: str, in_channels: int, hub_weights: str | None
 ) -> nn.Module:
-    extra = {}
+    extra: dict[str, Any] = {}
     if architecture in SMP_DROPOUT_ARGUMENT:
         extra[SMP_DROPOUT_ARGUMENT[architecture]] = config.decoder_dropout
+    if config.decoder_channels is not None:
+        extra.update(_decoder_channels(config, architecture))
 
     def create(weights: str | bool | None) -> nn.Module:
         try:
@@ -142,6 +147,22 @@ def _create(
     # smp wants True for timm encoders (the pretrained tag is part of the timm name).
     tag: str | bool = True if config.encoder.startswith("tu-") else hub_weights
     return fetch_from_hub(lambda: create(tag), config.encoder, hub_weights)
+
+
+def _decoder_channels(config: ModelConfig, architecture: str) -> dict[str, Any]:
+    """smp's ``decoder_channels`` (one width per decoder block, deepest first)."""
+    if architecture not in DECODER_CHANNEL_ARCHITECTURES:
+        raise SparsegError(
+            f"model.decoder_channels: not supported for architecture {architecture} "
+            f"(supported: {', '.join(DECODER_CHANNEL_ARCHITECTURES)}); set it to null"
+        )
+    channels = list(config.decoder_channels or [])
+    if len(channels) != DECODER_DEPTH:
+        raise SparsegError(
+            f"model.decoder_channels: {len(channels)} widths given, the decoder has "
+            f"{DECODER_DEPTH} blocks (e.g. [128, 64, 32, 16, 8])"
+        )
+    return {"decoder_channels": channels}
 
 
 def _check_architecture(name: str) -> str:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sparseg.training.costs import COST_PARTS
 
 
 class TrainingProgress:
@@ -41,6 +44,18 @@ class TrainingProgress:
         completed = elapsed if self.by_time else step
         self.progress.update(
             self.task, completed=completed, epoch=epoch, step=step, loss=loss, dice=max(best, 0.0)
+        )
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """The final line: steps, wall time and each part's share of it."""
+        if self.progress is None:
+            return
+        wall = summary["wall_seconds"] or 1.0
+        shares = " · ".join(
+            f"{part} {summary[f'{part}_seconds'] / wall:.0%}" for part in (*COST_PARTS, "other")
+        )
+        self.progress.console.print(
+            f"{summary['steps']} steps in {wall:.0f} s ({summary['stop_reason']}): {shares}"
         )
 
     def __exit__(

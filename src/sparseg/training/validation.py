@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from lightning_fabric import Fabric
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from sparseg.config import DataConfig
+from sparseg.data.cache import TensorCache
 from sparseg.data.dataset import load_image_tensor
 from sparseg.data.io import read_mask
 from sparseg.data.pairs import Pair
@@ -29,11 +32,30 @@ def validate(
     fabric: Fabric, model: torch.nn.Module, dataset: Dataset, batch_size: int, threshold: float
 ) -> float:
     """Mean per-image Dice over the validation set; each rank scores its own share of images."""
-    model.eval()
     shard = Subset(dataset, range(fabric.global_rank, len(dataset), fabric.world_size))
+    return _mean_dice(fabric, model, DataLoader(shard, batch_size=batch_size), threshold)
+
+
+@torch.no_grad()
+def validate_cached(
+    fabric: Fabric,
+    model: torch.nn.Module,
+    cache: TensorCache | None,
+    batch_size: int,
+    threshold: float,
+) -> float:
+    """:func:`validate` over this rank's cached validation images (None: it has none)."""
+    batches = cache.batches(batch_size) if cache is not None else ()
+    return _mean_dice(fabric, model, batches, threshold)
+
+
+def _mean_dice(
+    fabric: Fabric, model: torch.nn.Module, batches: Iterable[dict], threshold: float
+) -> float:
+    model.eval()
     dice_sum = torch.zeros((), device=fabric.device)
     count = torch.zeros((), device=fabric.device)
-    for batch in DataLoader(shard, batch_size=batch_size, shuffle=False):
+    for batch in batches:
         images = batch["image"].to(fabric.device)
         masks = batch["mask"].to(fabric.device)
         dice = per_image_dice(torch.sigmoid(model(images)), masks, threshold)
