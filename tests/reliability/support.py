@@ -36,18 +36,29 @@ def assert_one_line_error(result, *fragments: str) -> str:
 
 
 def write_run(run_dir: Path, *overrides: str) -> Path:
-    """A run directory as training leaves it, with untrained weights (no training needed)."""
+    """A run directory as training leaves it, with untrained weights (no training needed); the
+    checkpoints are built by the training code's own payload functions."""
+    from lightning_fabric.plugins import Precision
+
     from sparseg.config import save_config
     from sparseg.models import build_model, plain_model
+    from sparseg.run_layout import RunPaths
     from sparseg.training.checkpoint import save_checkpoint
+    from sparseg.training.run_state import RunState, best_payload, common_payload, last_payload
+    from sparseg.training.schedule import LRSchedule
+    from sparseg.training.setup import build_optimizer
 
     config = tiny_config(*overrides)
     model = build_model(config.model, 1)
-    common = {"config": config.model_dump(mode="json"), "in_channels": 1, "pos_weight": None}
-    run_dir.mkdir(parents=True, exist_ok=True)
+    common = common_payload(config, in_channels=1, pos_weight=None)
+    paths = RunPaths(run_dir)
+    paths.root.mkdir(parents=True, exist_ok=True)
     weights = plain_model(model).state_dict()
-    best = {"model": weights, "epoch": 0, "val_dice": 0.5, **common}
-    save_checkpoint(run_dir / "best.ckpt", best)
-    save_checkpoint(run_dir / "last.ckpt", {"model": model.state_dict(), **common})
-    save_config(config, run_dir / "config.yaml")
+    save_checkpoint(paths.best, best_payload(weights, 0, 0.5, common))
+    optimizer = build_optimizer(config, list(model.parameters()))
+    schedule = LRSchedule(config.training, 0.0).state_dict()
+    state = RunState(epoch=1, step=1)
+    last = last_payload(model, optimizer, schedule, Precision().state_dict(), state, common)
+    save_checkpoint(paths.last, last)
+    save_config(config, paths.config)
     return run_dir
