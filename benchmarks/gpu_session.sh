@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one prepared check for a session that is lent a GPU: training throughput by precision
-# (fp32 / bf16-mixed / fp16-mixed), 8-fold TTA sequential vs batched, then the seed ladder on both
-# real data sets at a GPU budget per training, both sweeps at once. Not a test.
+# (fp32 / bf16-mixed / fp16-mixed), the speed settings (tensor cache on the device, channels_last)
+# with the GPU's utilisation, 8-fold TTA sequential vs batched, then the seed ladder on both real
+# data sets at a GPU budget per training, both sweeps at once, and the step share of the sweep's
+# runs (JOBS of them share the GPU: a low share means they are CPU-bound). Not a test.
 #
 #   bash benchmarks/gpu_session.sh RESULTS_DIR [DATA_ROOT]
 #
@@ -56,6 +58,14 @@ for name in usgra_nerve ms_lesjak_flair; do
     tail -n 5 "$sweeps.$name.log"
     cp "$sweeps.$name.log" "$sweeps/$name/sweep.log" 2>/dev/null
 done
+"$python" - "$sweeps" <<'PY'
+import json, pathlib, statistics, sys
+summaries = [json.loads(p.read_text()) for p in pathlib.Path(sys.argv[1]).rglob("train_summary.json")]
+shares = [s["step_share"] for s in summaries if "step_share" in s]
+if shares:
+    print(f"step share of the sweeps' runs: median {statistics.median(shares):.2f}, "
+          f"min {min(shares):.2f}, {len(shares)} runs")
+PY
 (cd "$sweeps" && find . -type f ! -name '*.ckpt' ! -path '*/tb/*' -print0 |
     tar --null -czf "$results/ablation_runs.tar.gz" --files-from=-)
 ls -la "$results"

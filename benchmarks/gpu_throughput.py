@@ -1,4 +1,5 @@
-"""Training throughput by precision, and 8-fold TTA sequential vs batched, on a CUDA GPU.
+"""Training throughput by precision, the speed settings (cache on the device, channels_last)
+with the GPU's utilisation, and 8-fold TTA sequential vs batched, on a CUDA GPU.
 Not a test (needs a GPU): writes benchmarks/results/gpu_throughput.json, or --out FILE.
 
     python benchmarks/gpu_throughput.py [--size 256] [--batch 16] [--steps 40]
@@ -15,7 +16,9 @@ import csv
 import json
 import platform
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +32,68 @@ from sparseg.training import train
 
 RESULTS = Path(__file__).parent / "results" / "gpu_throughput.json"
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+SPEED_SETTINGS = {  # each on top of bf16-mixed, 4 loader workers
+    "files every step, contiguous": ["data.cache=none", "training.memory_format=contiguous"],
+    "cache on the GPU, contiguous": ["data.cache=auto", "training.memory_format=contiguous"],
+    "cache on the GPU, channels_last": ["data.cache=auto", "training.memory_format=channels_last"],
+}
+
+
+class UtilisationSampler:
+    """Mean GPU utilisation (%) from nvidia-smi, sampled every 0.2 s while in the block."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            answer = subprocess.run(
+                ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                capture_output=True,
+                text=True,
+            )
+            if answer.returncode == 0 and answer.stdout.strip():
+                self.samples.append(float(answer.stdout.split()[0]))
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> UtilisationSampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return round(statistics.mean(self.samples), 1) if self.samples else None
+
+
+def speed_setting(preset: Path, data: Path, run: Path, overrides: list[str], args) -> dict:
+    """One budget-preset run per setting: its own cost accounting and the GPU's utilisation."""
+    config = load_config(
+        preset,
+        [
+            f"data.input_size=[{args.size}, {args.size}]",
+            f"training.batch_size={args.batch}",
+            "training.max_epochs=4",
+            "training.max_minutes=null",
+            "training.precision=bf16-mixed",
+            "data.num_workers=4",
+            *overrides,
+        ],
+    )
+    with UtilisationSampler() as utilisation:
+        summary = train(config, data, run, quiet=True)
+    keep = ("steps", "wall_seconds", "step_share", "cache")
+    return {
+        **{key: summary[key] for key in keep},
+        **{key: value for key, value in summary.items() if key.endswith("_seconds")},
+        "images_per_second": round(summary["images_seen"] / summary["wall_seconds"], 1),
+        "gpu_utilisation_percent": utilisation.mean,
+    }
 
 
 def train_step_seconds(preset: Path, data: Path, run: Path, precision: str, args) -> dict:
@@ -108,6 +173,12 @@ def main() -> None:
             timing = train_step_seconds(preset, work / "data", work / precision, precision, args)
             result["train"][precision] = timing
             print(precision, timing, flush=True)
+        budget = Path(__file__).parents[1] / "configs" / "budget.yaml"
+        result["speed_settings"] = {}
+        for index, (name, overrides) in enumerate(SPEED_SETTINGS.items()):
+            row = speed_setting(budget, work / "data", work / f"speed{index}", overrides, args)
+            result["speed_settings"][name] = row
+            print(name, row, flush=True)
     fp32 = result["train"]["32-true"]["seconds_per_step"]
     for precision in PRECISIONS[1:]:
         result["train"][precision]["speedup_over_fp32"] = round(

@@ -25,7 +25,7 @@ import segmentation_models_pytorch as smp
 import torch
 
 from sparseg.inference.onnx_export import export_onnx
-from sparseg.inference.onnx_runtime import OnnxPredictor
+from sparseg.inference.onnx_runtime import OnnxModel
 from sparseg.inference.tta import predict_probabilities
 from sparseg.io_utils import atomic_write_json
 
@@ -49,8 +49,8 @@ def measure_size(
     image = torch.randn((1, 1, size, size), generator=torch.Generator().manual_seed(0))
     image_numpy = image.numpy()
     threads = torch.get_num_threads()
-    plain_onnx = OnnxPredictor(onnx_paths[False], threads=threads)
-    tta_onnx = OnnxPredictor(onnx_paths[True], threads=threads)
+    plain_onnx = OnnxModel(onnx_paths[False], threads=threads)
+    tta_onnx = OnnxModel(onnx_paths[True], threads=threads)
     calls = {
         "torch_plain": lambda: predict_probabilities(model, image, tta=False),
         "torch_tta_sequential": lambda: predict_probabilities(

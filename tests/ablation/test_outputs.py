@@ -120,6 +120,26 @@ def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
     assert "same 40 images" in text and "5 min wall-clock budget" in text
 
 
+def test_runs_still_learning_make_a_missed_claim_budget_bound(tmp_path: Path) -> None:
+    rows = hand_made_rows()
+    for row in rows:
+        if row["status"] == "done":
+            # basic converged everywhere; + aug still climbing on seed 1
+            still_learning = row["slug"] == "02-aug" and row["seed"] == 1
+            row |= {"epochs": 12.0, "converged": 0.0 if still_learning else 1.0}
+    write_csv(tmp_path / "ablation.csv", rows)
+    (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
+    render_from_csv(tmp_path)
+    text = (tmp_path / "ablation.md").read_text()
+    assert (
+        "| + aug | 0.450 | +0.050 [-0.025, +0.125] (n=3) | basic | 0.500 – 0.700 | budget-bound |"
+        in text
+    )
+    assert "| 101 | 12 | 3/3 |" in text  # basic: steps 100/101/102, epochs, all converged
+    assert "| 101 | 12 | 2/3 (budget-bound) |" in text
+    assert "did not hold" not in text
+
+
 def test_leave_one_out_wording(sweep_dir: Path) -> None:
     plan = {**PLAN, "mode": "leave_one_out"}
     (sweep_dir / "ablation_plan.json").write_text(json.dumps(plan))

@@ -14,6 +14,7 @@ from sparseg.data.cache import (
     CachedBatches,
     TensorCache,
     decide_cache,
+    device_fits,
     native_set_bytes,
     rank_shard,
     resized_set_bytes,
@@ -41,6 +42,10 @@ def test_auto_reads_the_memory_available_now(monkeypatch) -> None:
     assert not decide_cache("auto", 10_000).enabled
     monkeypatch.setattr(cache, "available_memory_bytes", lambda: 10**9)
     assert decide_cache("auto", 10_000).enabled
+
+
+def test_a_cpu_run_keeps_its_cache_in_ram() -> None:
+    assert not device_fits(1, torch.device("cpu"))
 
 
 def test_size_estimates(make_dataset) -> None:

@@ -100,7 +100,7 @@ def test_cpu_gets_a_smaller_encoder_input_and_batch_than_a_large_gpu() -> None:
     assert gpu(fp, memory_gb=4)["model"]["encoder"] == "resnet18"
     assert on_cpu["data"]["input_size"] == [128, 128]
     assert on_gpu["data"]["input_size"] == [512, 512]
-    assert on_cpu["training"]["batch_size"] == 8
+    assert on_cpu["training"]["batch_size"] == 16
     assert on_gpu["training"]["batch_size"] == 32
     assert on_cpu["training"]["accelerator"] == "cpu"
     assert on_gpu["training"]["accelerator"] == "cuda"

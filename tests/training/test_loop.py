@@ -155,17 +155,23 @@ def test_bad_runs_are_refused(synthetic_data, tmp_path) -> None:
         train(tiny_config(), synthetic_data, tmp_path / "c", quiet=True)
 
 
-def test_patch_training_validates_on_native_images(synthetic_data, tmp_path) -> None:
-    config = tiny_config(
+def test_patch_training_from_decoded_arrays_equals_reading_files(synthetic_data, tmp_path) -> None:
+    settings = (
         "data.mode=patch",
         "data.input_size=[32, 32]",
         "data.foreground_oversample=0.5",
         "training.steps_per_epoch=3",
-        "training.max_epochs=1",
     )
-    summary = train(config, synthetic_data, tmp_path / "run", quiet=True)
-    assert summary["steps"] == 3 and summary["images_seen"] == 12
-    assert 0.0 <= summary["best_val_dice"] <= 1.0
+    keys = ("best_val_dice", "final_train_loss", "steps", "images_seen")
+    kept = train(
+        tiny_config(*settings, "data.cache=ram"), synthetic_data, tmp_path / "a", quiet=True
+    )
+    read = train(
+        tiny_config(*settings, "data.cache=none"), synthetic_data, tmp_path / "b", quiet=True
+    )
+    assert kept["steps"] == 6 and kept["images_seen"] == 24
+    assert {k: kept[k] for k in keys} == {k: read[k] for k in keys}
+    assert "cached in RAM" not in read["cache"] and kept["cache"] == "data.cache ram"
 
 
 def test_summary_says_where_the_wall_clock_went(synthetic_data, tmp_path) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sparseg.ablation.convergence import CONVERGED_BELOW, LATE_SHARE
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS
@@ -35,8 +36,11 @@ COLUMNS = (
     *SCORES,
     "n_test_images",
     "steps",
+    "epochs",
     "images_seen",
     "wall_seconds",
+    "late_gain",
+    "converged",
     "run_dir",
 )
 _TEXT_COLUMNS = ("stage", "slug", "status", "run_dir")
@@ -52,7 +56,17 @@ class StageSummary:
     compare_name: str | None
 
     def score(self, name: str) -> tuple[float, float]:
-        return mean_std([row[name] for row in self.done.values()])
+        return mean_std([row.get(name, math.nan) for row in self.done.values()])
+
+    def convergence(self) -> tuple[int, int]:
+        """(converged runs, finished runs whose convergence is known)."""
+        known = [row["converged"] for row in self.done.values() if _known(row.get("converged"))]
+        return sum(1 for flag in known if flag), len(known)
+
+    @property
+    def budget_bound(self) -> bool:
+        converged, known = self.convergence()
+        return converged < known
 
 
 # ---------------------------------------------------------------- csv
@@ -127,17 +141,26 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         "",
         "## Test Dice per stage (mean ± std over seeds)",
         "",
-        "| stage | runs | " + " | ".join(f"`{name}`" for name in SCORES) + " |",
-        "|---|---|" + "---|" * len(SCORES),
-    ]
+        "| stage | runs | " + " | ".join(f"`{name}`" for name in SCORES)
+        + " | steps | epochs | converged |",
+        "|---|---|" + "---|" * len(SCORES) + "---|---|---|",
+    ]  # fmt: skip
     for summary in summaries:
         cells = [_mean_std_text(*summary.score(name)) for name in SCORES]
+        cells += [_count(summary.score("steps")[0]), _count(summary.score("epochs")[0])]
+        cells.append(_converged_text(summary))
         if summary.plan.get("skipped"):
-            cells = ["—"] * len(SCORES)
+            cells = ["—"] * len(cells)
         runs = "skipped" if summary.plan.get("skipped") else f"{len(summary.done)}/{len(seeds)}"
         lines.append(f"| {summary.plan['name']} | {runs} | " + " | ".join(cells) + " |")
     lines += ["", *(f"- `{name}`: {meaning}" for name, meaning in CONVENTIONS.items())]
-    lines += ["- `object_f1`: object-level detection F1 (IoU-matched components)", ""]
+    lines += [
+        "- `object_f1`: object-level detection F1 (IoU-matched components)",
+        f"- steps, epochs: mean over the stage's runs; converged: runs whose best validation Dice "
+        f"rose by less than {CONVERGED_BELOW} over the last {LATE_SHARE:.0%} of their steps, out "
+        "of those validated often enough to tell",
+        "",
+    ]
     against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
     lines += [
         "## Gains and claims",
@@ -170,9 +193,15 @@ def _claims_row(summary: StageSummary) -> str:
         gain_verdict = claim_verdict(gain_mean, _pair(stage.get("claim_gain")))
     return (
         f"| {stage['name']} | {_number(mean)} | {gain_text} | {summary.compare_name or '—'} | "
-        f"{_range(stage.get('claim'))} | {claim_verdict(mean, _pair(stage.get('claim')))} | "
-        f"{_range(stage.get('claim_gain'), signed=True)} | {gain_verdict} |"
+        f"{_range(stage.get('claim'))} | "
+        f"{_bounded(summary, claim_verdict(mean, _pair(stage.get('claim'))))} | "
+        f"{_range(stage.get('claim_gain'), signed=True)} | {_bounded(summary, gain_verdict)} |"
     )
+
+
+def _bounded(summary: StageSummary, verdict: str) -> str:
+    """A claim missed by runs that were still learning says so, not that it failed."""
+    return "budget-bound" if verdict == "below" and summary.budget_bound else verdict
 
 
 def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
@@ -198,6 +227,21 @@ def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
                 unfinished.append(f"- **{stage['name']}**, seed {seed}: {status}")
     sections = [("Notes", notes), ("Skipped stages", skipped), ("Unfinished runs", unfinished)]
     return [line for title, items in sections if items for line in ("", f"## {title}", "", *items)]
+
+
+def _converged_text(summary: StageSummary) -> str:
+    converged, known = summary.convergence()
+    if not known:
+        return "n/a"
+    return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "")
+
+
+def _known(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def _count(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.0f}"
 
 
 def _test_count(summaries: list[StageSummary]) -> str:

@@ -9,6 +9,7 @@ resolved stage config every command receives; the seed and the budget come with 
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import shutil
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparseg.ablation.convergence import run_convergence
 from sparseg.ablation.ladder import apply_dotted, load_ladder
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
+from sparseg.ablation.slurm import SCRIPT_NAME, sbatch_script
 from sparseg.ablation.sweep import (
     EVALUATION_FILE,
     FAILED_FILE,
@@ -43,7 +46,14 @@ from sparseg.ablation.sweep import (
 from sparseg.config import read_yaml_mapping, validate_config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir, read_json
-from sparseg.run_layout import CONFIG_FILE, FOLD_PREFIX, TRAIN_SUMMARY, TRAINED_FILES, RunPaths
+from sparseg.run_layout import (
+    CONFIG_FILE,
+    FOLD_PREFIX,
+    METRICS_CSV,
+    TRAIN_SUMMARY,
+    TRAINED_FILES,
+    RunPaths,
+)
 
 # The child dies with the sweep (Linux PR_SET_PDEATHSIG), so a killed sweep leaves no orphan
 # training that a restarted sweep would race; __spec__ lets Fabric's DDP re-launch `-m` it.
@@ -58,10 +68,14 @@ _CHILD = (
 )
 
 
+LAUNCHERS = ("local", "slurm")
+
+
 @dataclass(frozen=True)
 class SweepSettings:
     """How to run a sweep: ``seeds`` per stage, an optional shared split file, a wall-clock budget
-    per training, ``jobs`` runs at once; ``emit_commands`` prints each run's commands instead."""
+    per training, ``jobs`` runs at once; ``emit_commands`` prints each run's commands instead;
+    ``launcher`` ``slurm`` writes a job-array script for the unfinished units instead."""
 
     seeds: int = 3
     split_file: Path | None = None
@@ -69,6 +83,7 @@ class SweepSettings:
     jobs: int = 1
     emit_commands: bool = False
     quiet: bool = False
+    launcher: str = "local"
 
 
 @dataclass
@@ -101,6 +116,8 @@ def run_ablation(
         raise SparsegError(f"--seeds {seeds} / --jobs {jobs}: both must be at least 1")
     if minutes_per_run is not None and minutes_per_run <= 0:
         raise SparsegError(f"--minutes-per-run {minutes_per_run}: must be positive")
+    if settings.launcher not in LAUNCHERS:
+        raise SparsegError(f"--launcher {settings.launcher}: choose one of {', '.join(LAUNCHERS)}")
     data = Path(data).resolve()
     out_dir = ensure_output_dir(out_dir, data)
     resolved = load_ladder(ladder, PretrainedWeightsCheck(data))
@@ -108,12 +125,20 @@ def run_ablation(
     plan = write_plan(resolved, data, splits, out_dir, seeds, minutes_per_run)
     units = plan_units(resolved, splits, out_dir, seeds)
     result = AblationResult(out_dir)
-    if settings.emit_commands:
-        for unit in units:
-            names = ", ".join(run.stage.name for run in unit)
-            line = " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run))
-            result.commands.append(f"# {names} · seed {unit[0].seed}\n{line}")
-        print("\n".join(result.commands), flush=True)
+    if settings.emit_commands or settings.launcher == "slurm":
+        labelled = [
+            (
+                f"{', '.join(run.stage.name for run in unit)} · seed {unit[0].seed}",
+                " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run)),
+            )
+            for unit in units
+            if settings.launcher != "slurm" or not _finished(unit)
+        ]
+        result.commands = [f"# {label}\n{line}" for label, line in labelled]
+        if settings.launcher == "slurm":
+            result.outputs = _write_sbatch(labelled, out_dir, Path(ladder).stem, settings.quiet)
+        else:
+            print("\n".join(result.commands), flush=True)
         return result
     sweep = _Sweep(data, minutes_per_run, settings.quiet, _device_slots(jobs))
     pool = ThreadPoolExecutor(max_workers=jobs)
@@ -128,6 +153,44 @@ def run_ablation(
     result.rows = collect_rows(out_dir, plan)
     result.outputs = write_outputs(out_dir, result.rows, plan)
     return result
+
+
+def _has_weights(run: Run) -> bool:
+    return all(RunPaths(folder).best.is_file() for folder in run.trained_dirs)
+
+
+def _forget_model(unit: list[Run]) -> None:
+    """Drop what a unit derived from a model that is gone (the files that mark its training,
+    tuning and evaluation as done), so the unit trains again and re-derives all of it."""
+    for run in unit:
+        for folder in run.trained_dirs:
+            RunPaths(folder).train_summary.unlink(missing_ok=True)
+        RunPaths(run.inference_dir).inference.unlink(missing_ok=True)
+        (run.run_dir / EVALUATION_FILE).unlink(missing_ok=True)
+
+
+def _finished(unit: list[Run]) -> bool:
+    return all((run.run_dir / EVALUATION_FILE).is_file() for run in unit)
+
+
+def _write_sbatch(
+    units: list[tuple[str, str]], out_dir: Path, ladder_name: str, quiet: bool
+) -> list[Path]:
+    """``DIR/sweep.sbatch`` for the unfinished units (none left: nothing written)."""
+    if not units:
+        if not quiet:
+            print("every run is finished: run without --launcher to write the tables", flush=True)
+        return []
+    path = out_dir / SCRIPT_NAME
+    text = sbatch_script(units, out_dir, f"sparseg-{ladder_name}")
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if not quiet:
+        print(
+            f"wrote {path} ({len(units)} array tasks): submit it with `sbatch {path}`, then run "
+            "this command again without --launcher to collect the tables",
+            flush=True,
+        )
+    return [path]
 
 
 def render_ablation(out_dir: Path) -> list[Path]:
@@ -161,9 +224,11 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     paths = RunPaths(run_dir)
     folds = sorted(paths.root.glob(f"{FOLD_PREFIX}*/{TRAIN_SUMMARY}"))
     summaries = [read_json(path) for path in [paths.train_summary, *folds] if path.is_file()]
-    for key in ("steps", "images_seen", "wall_seconds"):
+    for key in ("steps", "epochs", "images_seen", "wall_seconds"):
         if summaries:
             facts[key] = sum(float(summary.get(key) or 0) for summary in summaries)
+    curves = [paths.metrics_csv, *(path.parent / METRICS_CSV for path in folds)]
+    facts.update(_convergence([run_convergence(path) for path in curves if path.is_file()]))
     if (run_dir / EVALUATION_FILE).is_file():
         metrics = read_json(run_dir / EVALUATION_FILE)
         facts.update({name: float(metrics.get(name, float("nan"))) for name in SCORES})
@@ -171,6 +236,17 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     if (run_dir / FAILED_FILE).is_file():
         return {**facts, "status": (run_dir / FAILED_FILE).read_text(encoding="utf-8").strip()}
     return {**facts, "status": "not run" if not run_dir.exists() else "unfinished"}
+
+
+def _convergence(trainings: list[tuple[float | None, bool | None]]) -> dict[str, float]:
+    """A run of several trainings (folds) converged when every one of them did."""
+    known = [(gain, converged) for gain, converged in trainings if converged is not None]
+    if not known:
+        return {"late_gain": math.nan, "converged": math.nan}
+    return {
+        "late_gain": max(gain for gain, _ in known if gain is not None),
+        "converged": float(all(converged for _, converged in known)),
+    }
 
 
 # ---------------------------------------------------------------- helpers run between commands
@@ -262,6 +338,12 @@ class _Sweep:
                 pending.append(run)
         if not pending:
             return []
+        if trained(unit[0]) and not _has_weights(unit[0]):
+            self.say(
+                unit[0], "has no checkpoint here (a sweep carried without them): training again"
+            )
+            _forget_model(unit)
+            pending = list(unit)  # every stage again on the new model: pairs share one model
         device = self.devices.get() if self.devices is not None else None
         try:
             return self._run_pending(unit[0], pending, device)

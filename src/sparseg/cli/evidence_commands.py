@@ -45,15 +45,24 @@ def ablate(
         bool, typer.Option(help="print each run's command line for a scheduler; run nothing")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="no progress lines")] = False,
+    launcher: Annotated[
+        str,
+        typer.Option(
+            help="local: run here; slurm: write DIR/sweep.sbatch, one array task per "
+            "unfinished training (its tune and evaluate chained after it), and run nothing"
+        ),
+    ] = "local",
 ) -> None:
     """Climb a ladder of recipe stages over several seeds; write ablation.{csv,md,png}."""
     from sparseg.ablation import SweepSettings, run_ablation
 
-    settings = SweepSettings(seeds, split_file, minutes_per_run, jobs, emit_commands, quiet)
+    settings = SweepSettings(
+        seeds, split_file, minutes_per_run, jobs, emit_commands, quiet, launcher
+    )
     result = run_ablation(data, ladder, out_dir, settings)
     if result.failed:
         for line in result.failed:
             err.print(f"failed: {line}", markup=False, highlight=False)
         raise typer.Exit(1)
-    if not emit_commands:
+    if not emit_commands and launcher == "local":
         out.print(f"wrote {', '.join(str(path) for path in result.outputs)}")

@@ -14,14 +14,16 @@ from typing import Any
 
 import numpy as np
 
+from sparseg.data.pos_weight import POS_WEIGHT_RANGE, pos_weight_from_counts
+
 MIN_COMPONENT_PX = 16  # a typical smallest target of ~4x4 px still survives a U-Net's skips
 SIZE_MULTIPLE = 32  # five stride-2 stages of the encoder
-POS_WEIGHT_RANGE = (1.0, 100.0)
 BASE_OVERSAMPLE = 0.33  # nnU-Net's foreground share of each batch
 # Training memory of an smp U-Net (resnet18/34, fp32, forward + backward + AdamW) per input
 # pixel per image: ~0.9-1.1 KB measured at 128² and 256² on this CPU, 2026-11-27.
 TRAIN_BYTES_PER_PIXEL = 1200
 CPU_FIXED_BYTES = 1.5e9  # torch + smp + model + optimizer state before the first batch
+CPU_BATCH_PIXELS = 16 * 128 * 128
 # device: (preferred input area in px, largest area trained whole before switching to patches)
 MACHINES = {
     "cpu": (128 * 128, 256 * 256),  # 256² steps cost 2.5x those of 128² on 2 cores
@@ -41,7 +43,7 @@ def propose_config(
     Example:
         >>> plan = propose_config(fingerprint(Path("data/usgra_nerve")), cpu_only=True)
         >>> plan["data"]["input_size"], plan["training"]["batch_size"]
-        ([128, 128], 8)
+        ([128, 128], 12)
     """
     cpu_only, memory_gb, machine_reason = detect_machine(memory_gb, cpu_only)
     reasons = [machine_reason]
@@ -196,10 +198,11 @@ def batch_size_for(n_pairs: int, area: int, device: str, memory_gb: float) -> tu
     """The batch for ``area`` input pixels on ``device`` ("cpu"/"gpu"), and why."""
     per_image = area * TRAIN_BYTES_PER_PIXEL
     if device == "cpu":
-        # images/s on 2 cores barely change with batch size: smaller batches mean more steps
-        wanted = int(np.clip(round(8 * 128 * 128 / area), 4, 16))
+        # 16 at 128²: batch 8 made twice the steps but 20 % fewer images/s and no better Dice
+        # at equal minutes (benchmarks/results/ablation/speed_cpu_3min, train_settings.md)
+        wanted = int(np.clip(round(CPU_BATCH_PIXELS / area), 4, 16))
         fits = int((0.5 * memory_gb * 1e9 - CPU_FIXED_BYTES) // per_image)
-        why = "CPU throughput is flat in batch size, so small batches buy steps"
+        why = "16 images of 128² per CPU step (half that bought steps, not Dice)"
     else:
         wanted = 32
         fits = int(0.6 * memory_gb * 1e9 // per_image)
@@ -226,15 +229,14 @@ def _foreground_oversample(fp: dict[str, Any]) -> tuple[float, str]:
 
 def _pos_weight(fp: dict[str, Any]) -> tuple[float | None, str]:
     pooled = fp["foreground_fraction"]["pooled"]
-    if pooled <= 0:
+    weight = pos_weight_from_counts(pooled, 1.0)
+    if weight is None:
         return None, "pos_weight left unset: no mask has foreground"
-    ratio = (1 - pooled) / pooled
-    weight = round(float(np.clip(ratio, *POS_WEIGHT_RANGE)), 1)
     return weight, (
-        f"BCE pos_weight {weight:g}: background:foreground pixel ratio {ratio:.1f} clipped to "
-        f"[{POS_WEIGHT_RANGE[0]:g}, {POS_WEIGHT_RANGE[1]:g}] (beyond ~100 the rare pixels "
-        "dominate the gradient and flood the background with false positives; Dice covers the "
-        "rest of the imbalance)"
+        f"BCE pos_weight {weight:g}: background:foreground pixel ratio {(1 - pooled) / pooled:.1f} "
+        f"clipped to [{POS_WEIGHT_RANGE[0]:g}, {POS_WEIGHT_RANGE[1]:g}] (beyond ~100 the rare "
+        "pixels dominate the gradient and flood the background with false positives; Dice "
+        "covers the rest of the imbalance)"
     )
 
 

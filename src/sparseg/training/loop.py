@@ -25,6 +25,7 @@ from sparseg.config import Config, save_config
 from sparseg.errors import SparsegError
 from sparseg.losses import build_loss
 from sparseg.models import build_model, plain_model
+from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.costs import Cadence, CostClock
 from sparseg.training.feed import Feed, build_feed
@@ -38,7 +39,7 @@ from sparseg.training.run_state import (
     last_payload,
     restored_state,
 )
-from sparseg.training.schedule import LRSchedule
+from sparseg.training.schedule import run_length
 from sparseg.training.setup import (
     auto_pos_weight,
     build_optimizer,
@@ -78,6 +79,7 @@ class Trainer:
         quiet: bool,
     ) -> None:
         self.fabric, self.config, self.out_dir = fabric, config, out_dir
+        self.paths = RunPaths(out_dir)
         self.data_root = data_root
         self.is_main = fabric.global_rank == 0
         if self.is_main:
@@ -108,21 +110,10 @@ class Trainer:
         self.augment = build_augmentation(cfg.augment).to(fabric.device)
 
     def _build_schedule(self, feed: Feed) -> None:
-        cfg, tcfg = self.config, self.config.training
         self.feed = feed
-        per_epoch = len(feed.train)
-        if tcfg.steps_per_epoch is not None and cfg.data.mode == "resize":
-            per_epoch = min(per_epoch, tcfg.steps_per_epoch)
-        self.batches_per_epoch = per_epoch
-        self.total_steps = max(1, tcfg.max_epochs * per_epoch // tcfg.accumulate_grad_batches)
-        if tcfg.max_steps is not None:
-            self.total_steps = min(self.total_steps, tcfg.max_steps)
-        warmup = tcfg.warmup_fraction
-        if warmup is None:
-            warmup = (
-                tcfg.warmup_epochs * per_epoch / tcfg.accumulate_grad_batches / self.total_steps
-            )
-        self.schedule = LRSchedule(tcfg, warmup)
+        self.batches_per_epoch, self.total_steps, self.schedule = run_length(
+            self.config.training, len(feed.train), self.config.data.mode
+        )
 
     def _start_epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
         """This epoch's batches, its randomness derived from (seed, epoch, rank): exact resume
@@ -141,9 +132,9 @@ class Trainer:
     # ------------------------------------------------------------------ run
     def run(self, resume: bool) -> dict[str, Any]:
         cfg = self.config
-        resumed = load_checkpoint(self.out_dir / "last.ckpt") if resume else None
+        resumed = load_checkpoint(self.paths.last) if resume else None
         if resumed is not None:
-            check_resumable(resumed, cfg, self.out_dir / "last.ckpt")
+            check_resumable(resumed, cfg, self.paths.last)
         self.pos_weight = self._pos_weight(resumed)
         self._build_model(self.pos_weight)
         if resumed is not None:
@@ -158,10 +149,10 @@ class Trainer:
         if resumed is not None:
             self._restore(resumed)
         if self.is_main:  # only once the checkpoint fits: a failed resume keeps the run as it was
-            save_config(cfg, self.out_dir / "config.yaml")
-        logger = (
-            TensorBoardLogger(str(self.out_dir), name="tb", version="") if self.is_main else None
-        )
+            save_config(cfg, self.paths.config)
+        logger = None
+        if self.is_main:
+            logger = TensorBoardLogger(str(self.out_dir), name=TENSORBOARD_DIR, version="")
         with TrainingProgress(self.total_steps, cfg.training.max_minutes, self.quiet) as progress:
             while self.state.stop_reason is None:
                 self._train_epoch(started, progress, logger)
@@ -239,7 +230,7 @@ class Trainer:
     def _non_finite(self, epoch: int, index: int) -> float:
         where = f"epoch {epoch} batch {index}"
         if not self.config.training.skip_nonfinite:
-            last = self.out_dir / "last.ckpt"
+            last = self.paths.last
             good = f"last good checkpoint: {last}" if last.exists() else "no checkpoint written yet"
             raise SparsegError(f"non-finite loss at {where}; training stopped ({good})")
         self.optimizer.zero_grad(set_to_none=True)
@@ -312,7 +303,7 @@ class Trainer:
             )
             if state.stop_reason is not None or due:
                 self._save_last()
-            write_metrics_csv(self.out_dir / "metrics.csv", state.history)
+            write_metrics_csv(self.paths.metrics_csv, state.history)
         self.fabric.barrier()
         state.elapsed = time.monotonic() - started
 
@@ -347,7 +338,7 @@ class Trainer:
 
     def _save_best(self, epoch: int, dice: float) -> None:
         payload = best_payload(plain_model(self.model).state_dict(), epoch, dice, self._common())
-        save_checkpoint(self.out_dir / "best.ckpt", payload)
+        save_checkpoint(self.paths.best, payload)
 
     def _save_last(self) -> None:
         with self.clock.measure("checkpoint"):
@@ -363,10 +354,10 @@ class Trainer:
                 state,
                 self._common(),
             )
-            save_checkpoint(self.out_dir / "last.ckpt", payload)
+            save_checkpoint(self.paths.last, payload)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        load_model_weights(self.model, checkpoint["model"], self.out_dir / "last.ckpt")
+        load_model_weights(self.model, checkpoint["model"], self.paths.last)
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
         self.fabric.strategy.precision.load_state_dict(checkpoint["precision"])
@@ -392,7 +383,7 @@ class Trainer:
             "precision": resolve_precision(self.config),
         }
         if self.is_main:  # the CSV again: a kill right after the last checkpoint may have lost it
-            write_metrics_csv(self.out_dir / "metrics.csv", state.history)
-            write_summary(self.out_dir / "train_summary.json", summary)
+            write_metrics_csv(self.paths.metrics_csv, state.history)
+            write_summary(self.paths.train_summary, summary)
         self.fabric.barrier()
         return summary

@@ -74,3 +74,22 @@ class LRSchedule:
 
     def load_state_dict(self, state: dict[str, float | int]) -> None:
         self.plateau = PlateauState(**state)  # type: ignore[arg-type]
+
+
+def run_length(
+    config: TrainingConfig, loader_batches: int, mode: str
+) -> tuple[int, int, LRSchedule]:
+    """Batches per epoch, total optimiser steps and the LR schedule of a run whose loader has
+    ``loader_batches`` batches (``steps_per_epoch`` caps resize-mode epochs; patch mode sized
+    its data set by it)."""
+    per_epoch = loader_batches
+    if config.steps_per_epoch is not None and mode == "resize":
+        per_epoch = min(per_epoch, config.steps_per_epoch)
+    accumulate = config.accumulate_grad_batches
+    total_steps = max(1, config.max_epochs * per_epoch // accumulate)
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    warmup = config.warmup_fraction
+    if warmup is None:
+        warmup = config.warmup_epochs * per_epoch / accumulate / total_steps
+    return per_epoch, total_steps, LRSchedule(config, warmup)

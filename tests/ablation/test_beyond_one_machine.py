@@ -1,0 +1,128 @@
+"""Sweeps beyond one machine: the SLURM job-array script, one GPU per parallel run, and a sweep
+carried to another machine without its checkpoints."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from sparseg.ablation import SweepSettings, run_ablation, runner
+from sparseg.ablation.slurm import sbatch_script
+from sparseg.data.synthetic import synthesize
+from sparseg.errors import SparsegError
+from tests.ablation.test_sweep import write_ladder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("launcher_data")
+    synthesize(root, n=20, size=(32, 32), fg=0.05, empty=0.2, seed=1)
+    return root
+
+
+STAGES = [
+    {"name": "basic"},
+    {"name": "+ tta", "overrides": {"inference.tta": True}},
+    {"name": "+ lr", "overrides": {"training.lr": 0.003}, "tune": True},
+]
+
+
+def test_slurm_writes_one_array_task_per_unfinished_unit(tmp_path: Path, data: Path) -> None:
+    out, ladder = tmp_path / "sweep", write_ladder(tmp_path, STAGES)
+    settings = SweepSettings(seeds=2, minutes_per_run=1.5, launcher="slurm", quiet=True)
+    result = run_ablation(data, ladder, out, settings)
+    script = out / "sweep.sbatch"
+    assert result.outputs == [script]
+    text = script.read_text()
+    # units: (basic, + tta) and + lr, for 2 seeds
+    assert "#SBATCH --array=0-3" in text and "#SBATCH --job-name=sparseg-ladder" in text
+    assert f"#SBATCH --output={out / 'slurm-%A_%a.log'}" in text
+    assert text.count("    ;;") == 4 and "  0)  # basic, + tta · seed 0" in text
+    first = text.split("  0)  # basic, + tta · seed 0\n")[1].splitlines()[0]
+    order = [shlex.split(part)[3] for part in first.split(" && ")]
+    assert order == [
+        "train", "settle_inference", "evaluate", "adopt_training", "settle_inference", "evaluate"
+    ]  # fmt: skip
+    lr = text.split("  1)  # + lr · seed 0\n")[1].splitlines()[0]
+    assert lr.index(" train ") < lr.index(" tune ") < lr.index(" evaluate ")
+    assert "training.max_minutes=1.5" in lr
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+    # seed 0's first unit finished: the next script leaves it out
+    for stage in ("01-basic", "02-tta"):
+        (out / stage / "seed0").mkdir(parents=True, exist_ok=True)
+        (out / stage / "seed0" / "evaluation.json").write_text("{}")
+    run_ablation(data, ladder, out, settings)
+    text = script.read_text()
+    assert "#SBATCH --array=0-2" in text and "basic, + tta · seed 0" not in text
+
+
+def test_slurm_script_refuses_nothing_to_run_and_unknown_launchers(tmp_path, data) -> None:
+    with pytest.raises(ValueError, match="no unit left"):
+        sbatch_script([], tmp_path, "x")
+    ladder = write_ladder(tmp_path, STAGES)
+    with pytest.raises(SparsegError, match="--launcher pbs"):
+        run_ablation(data, ladder, tmp_path / "sweep", SweepSettings(launcher="pbs"))
+
+
+def test_parallel_runs_get_one_gpu_each_round_robin(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    slots = runner._device_slots(jobs=3)
+    assert [slots.get() for _ in range(3)] == ["0", "1", "0"]
+    assert runner._device_slots(jobs=1) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runner._device_slots(jobs=4) is None
+
+
+def test_each_command_sees_only_its_gpu(tmp_path: Path, monkeypatch) -> None:
+    seen = {}
+
+    def fake_run(command, stdin, stdout, stderr, env):
+        seen["devices"] = env.get("CUDA_VISIBLE_DEVICES")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    sweep = runner._Sweep(tmp_path, None, quiet=True, devices=None)
+
+    class FakeRun:
+        label, run_dir = "[x · seed 0]", tmp_path / "run"
+
+    sweep._command(FakeRun(), ["evaluate", "--run", "x"], device="1")
+    assert seen["devices"] == "1"
+
+
+def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path, data) -> None:
+    """What a commit keeps of a sweep (no *.ckpt, no tb/) is enough to render it again, and to
+    finish it elsewhere: finished units are left alone; a unit with an unfinished stage trains
+    again and evaluates all its stages on the new model, so paired stages share one model."""
+    stages = [{"name": "basic"}, {"name": "+ tta", "overrides": {"inference.tta": True}}]
+    ladder, out = write_ladder(tmp_path, stages), tmp_path / "sweep"
+    base = yaml.safe_load((tmp_path / "base.yaml").read_text())
+    base["training"] = {"max_epochs": 1, "batch_size": 4, "patience": None}
+    base["evaluation"] = {"bootstrap": 10}
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    settings = SweepSettings(seeds=2, quiet=True)
+    run_ablation(data, ladder, out, settings)
+    for path in [*out.rglob("*.ckpt"), *out.rglob("tb")]:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    table = (out / "ablation.md").read_text()
+    (out / "ablation.md").unlink()
+    runner.render_ablation(out)
+    assert (out / "ablation.md").read_text() == table
+
+    kept = {p: p.stat().st_mtime_ns for p in (out / "01-basic" / "seed0").rglob("*.json")}
+    (out / "02-tta" / "seed1" / "evaluation.json").unlink()  # stopped before this evaluation
+    result = run_ablation(data, ladder, out, settings)
+    assert not result.failed
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # seed 0's unit: untouched
+    for stage in ("01-basic", "02-tta"):
+        assert (out / stage / "seed1" / "best.ckpt").is_file()  # seed 1's unit trained again
+    assert not (out / "01-basic" / "seed0" / "best.ckpt").exists()
+    assert [row["status"] for row in result.rows] == ["done"] * 4

@@ -1,0 +1,67 @@
+"""Whether a run had converged: the best validation Dice of its last 20 % of steps vs before."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from sparseg.ablation.convergence import late_gain, run_convergence
+from sparseg.ablation.runner import collect_rows
+from sparseg.training.run_files import write_metrics_csv
+
+
+def curve(*points: tuple[int, float | None]) -> list[dict[str, str]]:
+    return [
+        {"step": str(step), "val_dice": "" if dice is None else str(dice)} for step, dice in points
+    ]
+
+
+def test_late_gain_compares_best_so_far_before_and_within_the_last_fifth() -> None:
+    climbing = curve((10, 0.2), (50, 0.4), (80, 0.5), (100, 0.58))
+    assert late_gain(climbing) == pytest.approx(0.08)  # best by step 80: 0.5, at the end 0.58
+    flat = curve((10, 0.2), (50, 0.6), (80, 0.62), (100, 0.615))
+    assert late_gain(flat) == pytest.approx(0.0)  # a dip at the end is no gain and no loss
+    noisy = curve((20, 0.3), (40, None), (60, 0.61), (100, 0.612))
+    assert late_gain(noisy) == pytest.approx(0.002)  # unvalidated epochs are skipped
+
+
+def test_late_gain_is_undecided_without_two_validations_or_an_early_one() -> None:
+    assert late_gain(curve((10, 0.3))) is None
+    assert late_gain(curve((10, None), (100, 0.3))) is None
+    assert late_gain(curve((90, 0.3), (100, 0.4))) is None  # both inside the last 20 %
+
+
+def test_run_convergence_reads_metrics_csv(tmp_path) -> None:
+    assert run_convergence(tmp_path / "metrics.csv") == (None, None)
+    rows = [
+        {"epoch": 0, "step": 40, "val_dice": 0.4},
+        {"epoch": 1, "step": 80, "val_dice": 0.55},
+        {"epoch": 2, "step": 100, "val_dice": 0.556},
+    ]
+    write_metrics_csv(tmp_path / "metrics.csv", rows)
+    gain, converged = run_convergence(tmp_path / "metrics.csv")
+    assert gain == pytest.approx(0.006) and converged is True
+    rows[-1]["val_dice"] = 0.6
+    write_metrics_csv(tmp_path / "metrics.csv", rows)
+    assert run_convergence(tmp_path / "metrics.csv")[1] is False
+
+
+def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
+    plan = {"stages": [{"name": "basic", "slug": "01-basic"}], "seeds": [0, 1]}
+    for seed, last in ((0, 0.505), (1, 0.7)):
+        run = tmp_path / "01-basic" / f"seed{seed}"
+        run.mkdir(parents=True)
+        summary = {"steps": 100, "epochs": 10, "images_seen": 1600, "wall_seconds": 60.0}
+        (run / "train_summary.json").write_text(json.dumps(summary))
+        (run / "evaluation.json").write_text(json.dumps({"n_images": 4}))
+        rows = [{"step": 50, "val_dice": 0.5}, {"step": 100, "val_dice": last}]
+        write_metrics_csv(run / "metrics.csv", rows)
+    first, second = collect_rows(tmp_path, plan)
+    assert first["epochs"] == 10 and first["steps"] == 100 and first["status"] == "done"
+    assert first["converged"] == 1.0 and first["late_gain"] == pytest.approx(0.005)
+    assert second["converged"] == 0.0 and second["late_gain"] == pytest.approx(0.2)
+    never_validated = tmp_path / "01-basic" / "seed0" / "metrics.csv"
+    write_metrics_csv(never_validated, [{"step": 100, "val_dice": math.nan}])
+    assert math.isnan(collect_rows(tmp_path, plan)[0]["converged"])
