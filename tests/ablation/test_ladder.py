@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from sparseg.ablation.ladder import apply_dotted, load_ladder, slugify
+from sparseg.config import load_config
 from sparseg.errors import SparsegError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,6 +207,20 @@ def test_shipped_ladders_resolve() -> None:
     loo = load_ladder(REPO / "configs/ladders/leave-one-out.yaml").stages
     assert loo[0].config.augment.elastic.p == 0.5 and loo[0].tune
     assert all(stage.compare_to == 0 for stage in loo[1:])
+
+
+def test_speed_ladders_set_each_speed_key_at_every_stage() -> None:
+    speed = load_ladder(REPO / "configs/ladders/speed.yaml").stages
+    before, cheaper, half, batch8 = (stage.config for stage in speed)
+    assert (before.training.memory_format, before.data.cache) == ("contiguous", "none")
+    assert before.model.decoder_channels is None and before.training.batch_size == 16
+    assert (cheaper.training.memory_format, cheaper.training.val_every) == ("channels_last", "auto")
+    assert half.model.decoder_channels == [128, 64, 32, 16, 8] and batch8.training.batch_size == 8
+    old, now = (
+        s.config for s in load_ladder(REPO / "configs/ladders/speed-before-after.yaml").stages
+    )
+    assert old.model.decoder_channels is None and old.data.cache == "none"
+    assert now.model.model_dump() == load_config(REPO / "configs/budget.yaml").model.model_dump()
 
 
 def test_apply_dotted_and_slugs() -> None:
