@@ -24,7 +24,7 @@ from typing import Any
 from sparseg.ablation.convergence import run_convergence
 from sparseg.ablation.ladder import apply_dotted, load_ladder
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
-from sparseg.ablation.slurm import SCRIPT_NAME, sbatch_script
+from sparseg.ablation.slurm import write_sbatch
 from sparseg.ablation.sweep import (
     EVALUATION_FILE,
     FAILED_FILE,
@@ -33,6 +33,9 @@ from sparseg.ablation.sweep import (
     PretrainedWeightsCheck,
     Run,
     evaluate_args,
+    finished,
+    forget_model,
+    has_weights,
     plan_units,
     prepare_splits,
     shell,
@@ -132,11 +135,11 @@ def run_ablation(
                 " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run)),
             )
             for unit in units
-            if settings.launcher != "slurm" or not _finished(unit)
+            if settings.launcher != "slurm" or not finished(unit)
         ]
         result.commands = [f"# {label}\n{line}" for label, line in labelled]
         if settings.launcher == "slurm":
-            result.outputs = _write_sbatch(labelled, out_dir, Path(ladder).stem, settings.quiet)
+            result.outputs = write_sbatch(labelled, out_dir, Path(ladder).stem, settings.quiet)
         else:
             print("\n".join(result.commands), flush=True)
         return result
@@ -153,44 +156,6 @@ def run_ablation(
     result.rows = collect_rows(out_dir, plan)
     result.outputs = write_outputs(out_dir, result.rows, plan)
     return result
-
-
-def _has_weights(run: Run) -> bool:
-    return all(RunPaths(folder).best.is_file() for folder in run.trained_dirs)
-
-
-def _forget_model(unit: list[Run]) -> None:
-    """Drop what a unit derived from a model that is gone (the files that mark its training,
-    tuning and evaluation as done), so the unit trains again and re-derives all of it."""
-    for run in unit:
-        for folder in run.trained_dirs:
-            RunPaths(folder).train_summary.unlink(missing_ok=True)
-        RunPaths(run.inference_dir).inference.unlink(missing_ok=True)
-        (run.run_dir / EVALUATION_FILE).unlink(missing_ok=True)
-
-
-def _finished(unit: list[Run]) -> bool:
-    return all((run.run_dir / EVALUATION_FILE).is_file() for run in unit)
-
-
-def _write_sbatch(
-    units: list[tuple[str, str]], out_dir: Path, ladder_name: str, quiet: bool
-) -> list[Path]:
-    """``DIR/sweep.sbatch`` for the unfinished units (none left: nothing written)."""
-    if not units:
-        if not quiet:
-            print("every run is finished: run without --launcher to write the tables", flush=True)
-        return []
-    path = out_dir / SCRIPT_NAME
-    text = sbatch_script(units, out_dir, f"sparseg-{ladder_name}")
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    if not quiet:
-        print(
-            f"wrote {path} ({len(units)} array tasks): submit it with `sbatch {path}`, then run "
-            "this command again without --launcher to collect the tables",
-            flush=True,
-        )
-    return [path]
 
 
 def render_ablation(out_dir: Path) -> list[Path]:
@@ -338,11 +303,11 @@ class _Sweep:
                 pending.append(run)
         if not pending:
             return []
-        if trained(unit[0]) and not _has_weights(unit[0]):
+        if trained(unit[0]) and not has_weights(unit[0]):
             self.say(
                 unit[0], "has no checkpoint here (a sweep carried without them): training again"
             )
-            _forget_model(unit)
+            forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
         device = self.devices.get() if self.devices is not None else None
         try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from sparseg.io_utils import atomic_write
+
 SCRIPT_NAME = "sweep.sbatch"
 
 
@@ -34,3 +36,23 @@ def sbatch_script(units: list[tuple[str, str]], out_dir: Path, job_name: str) ->
         "esac",
     ]
     return "\n".join(lines) + "\n"
+
+
+def write_sbatch(
+    units: list[tuple[str, str]], out_dir: Path, ladder_name: str, quiet: bool
+) -> list[Path]:
+    """``DIR/sweep.sbatch`` for the unfinished units (none left: nothing written)."""
+    if not units:
+        if not quiet:
+            print("every run is finished: run without --launcher to write the tables", flush=True)
+        return []
+    path = Path(out_dir) / SCRIPT_NAME
+    text = sbatch_script(units, out_dir, f"sparseg-{ladder_name}")
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    if not quiet:
+        print(
+            f"wrote {path} ({len(units)} array tasks): submit it with `sbatch {path}`, then run "
+            "this command again without --launcher to collect the tables",
+            flush=True,
+        )
+    return [path]

@@ -249,6 +249,24 @@ def trained(run: Run) -> bool:
     return all(RunPaths(folder).train_summary.is_file() for folder in run.trained_dirs)
 
 
+def has_weights(run: Run) -> bool:
+    return all(RunPaths(folder).best.is_file() for folder in run.trained_dirs)
+
+
+def finished(unit: list[Run]) -> bool:
+    return all((run.run_dir / EVALUATION_FILE).is_file() for run in unit)
+
+
+def forget_model(unit: list[Run]) -> None:
+    """Drop what a unit derived from a model that is gone (the files that mark its training,
+    tuning and evaluation as done), so the unit trains again and re-derives all of it."""
+    for run in unit:
+        for folder in run.trained_dirs:
+            RunPaths(folder).train_summary.unlink(missing_ok=True)
+        RunPaths(run.inference_dir).inference.unlink(missing_ok=True)
+        (run.run_dir / EVALUATION_FILE).unlink(missing_ok=True)
+
+
 def tuned(run: Run) -> bool:
     path = RunPaths(run.inference_dir).inference
     return path.is_file() and "decisions" in read_json(path)
