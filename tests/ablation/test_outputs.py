@@ -117,7 +117,7 @@ def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
     assert "- **+ crf**, seed 2: failed: train exited with 1: error: x" in text
     assert "- **+ crf**: CRF forced on after tuning." in text
     assert "evaluates the models trained for **+ aug**" in text
-    assert "same 40 images" in text and "5 min wall-clock budget" in text
+    assert "same 40 images" in text and "a budget of 5 min wall-clock per training run" in text
 
 
 def test_runs_still_learning_make_a_missed_claim_budget_bound(tmp_path: Path) -> None:

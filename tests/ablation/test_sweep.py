@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sparseg.ablation import SweepSettings, run_ablation
+from sparseg.ablation.outputs import render_markdown
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 
@@ -126,11 +127,31 @@ def test_a_changed_ladder_or_budget_is_refused_in_the_same_folder(
         run_ablation(data, write_ladder(tmp_path, changed), out, SweepSettings(emit_commands=True))
 
 
+def test_a_step_budget_caps_every_training_and_is_part_of_the_plan(
+    tmp_path: Path, data: Path
+) -> None:
+    out = tmp_path / "sweep"
+    ladder = write_ladder(tmp_path, STAGES[:2])
+    settings = SweepSettings(seeds=1, steps_per_run=40, emit_commands=True, quiet=True)
+    result = run_ablation(data, ladder, out, settings)
+    train = shlex.split(result.commands[0].splitlines()[1].split(" && ")[0])
+    assert "training.max_steps=40" in train and not any("max_minutes" in arg for arg in train)
+    both = SweepSettings(seeds=1, minutes_per_run=3, steps_per_run=40, emit_commands=True)
+    train = shlex.split(run_ablation(data, ladder, tmp_path / "b", both).commands[0].split("\n")[1])
+    assert "training.max_steps=40" in train and "training.max_minutes=3" in train
+    with pytest.raises(SparsegError, match="steps_per_run=40, not 80"):
+        run_ablation(data, ladder, out, SweepSettings(steps_per_run=80, emit_commands=True))
+    plan = json.loads((out / "ablation_plan.json").read_text())
+    assert "a budget of 40 optimizer steps per training run" in render_markdown([], plan)
+
+
 def test_bad_arguments(tmp_path: Path, data: Path) -> None:
     ladder = write_ladder(tmp_path, STAGES[:1])
     with pytest.raises(SparsegError, match="--seeds 0"):
         run_ablation(data, ladder, tmp_path / "a", SweepSettings(seeds=0))
     with pytest.raises(SparsegError, match="--minutes-per-run -1"):
         run_ablation(data, ladder, tmp_path / "b", SweepSettings(minutes_per_run=-1))
+    with pytest.raises(SparsegError, match="--steps-per-run 0"):
+        run_ablation(data, ladder, tmp_path / "c", SweepSettings(steps_per_run=0))
     with pytest.raises(SparsegError, match="inside the input folder"):
         run_ablation(data, ladder, data / "sweep")

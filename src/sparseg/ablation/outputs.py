@@ -128,14 +128,16 @@ def summarize(rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[StageSum
 # ---------------------------------------------------------------- markdown
 def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
     leave_one_out = plan.get("mode") == "leave_one_out"
-    budget = plan.get("minutes_per_run")
+    minutes, steps = plan.get("minutes_per_run"), plan.get("steps_per_run")
+    limits = [f"{minutes:g} min wall-clock"] if minutes else []
+    budget = " and ".join(limits + ([f"{steps:,} optimizer steps"] if steps else []))
     seeds = plan.get("seeds") or []
     lines = [
         f"# Ablation: {Path(str(plan.get('ladder', 'ladder'))).stem}",
         "",
         f"Data `{plan.get('data')}`, ladder `{plan.get('ladder')}` "
         f"(mode {plan.get('mode')}), seeds {', '.join(map(str, seeds))}, "
-        + (f"{budget:g} min wall-clock budget per training run." if budget else "no time budget."),
+        + (f"a budget of {budget} per training run." if budget else "no time budget."),
         f"Every run is tested on the same {_test_count(summaries)} images "
         f"(split `{plan.get('split')}`).",
         "",

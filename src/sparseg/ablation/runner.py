@@ -32,6 +32,7 @@ from sparseg.ablation.sweep import (
     STAGE_FILE,
     PretrainedWeightsCheck,
     Run,
+    RunBudget,
     evaluate_args,
     finished,
     forget_model,
@@ -76,9 +77,10 @@ LAUNCHERS = ("local", "slurm")
 
 @dataclass(frozen=True)
 class SweepSettings:
-    """How to run a sweep: ``seeds`` per stage, an optional shared split file, a wall-clock budget
-    per training, ``jobs`` runs at once; ``emit_commands`` prints each run's commands instead;
-    ``launcher`` ``slurm`` writes a job-array script for the unfinished units instead."""
+    """How to run a sweep: ``seeds`` per stage, an optional shared split file, a wall-clock and/or
+    optimizer-step budget per training, ``jobs`` runs at once; ``emit_commands`` prints each
+    run's commands instead; ``launcher`` ``slurm`` writes a job-array script for the unfinished
+    units instead."""
 
     seeds: int = 3
     split_file: Path | None = None
@@ -87,6 +89,7 @@ class SweepSettings:
     emit_commands: bool = False
     quiet: bool = False
     launcher: str = "local"
+    steps_per_run: int | None = None
 
 
 @dataclass
@@ -119,20 +122,23 @@ def run_ablation(
         raise SparsegError(f"--seeds {seeds} / --jobs {jobs}: both must be at least 1")
     if minutes_per_run is not None and minutes_per_run <= 0:
         raise SparsegError(f"--minutes-per-run {minutes_per_run}: must be positive")
+    if settings.steps_per_run is not None and settings.steps_per_run < 1:
+        raise SparsegError(f"--steps-per-run {settings.steps_per_run}: must be at least 1")
+    budget = RunBudget(minutes_per_run, settings.steps_per_run)
     if settings.launcher not in LAUNCHERS:
         raise SparsegError(f"--launcher {settings.launcher}: choose one of {', '.join(LAUNCHERS)}")
     data = Path(data).resolve()
     out_dir = ensure_output_dir(out_dir, data)
     resolved = load_ladder(ladder, PretrainedWeightsCheck(data))
     splits = prepare_splits(data, settings.split_file, resolved, out_dir)
-    plan = write_plan(resolved, data, splits, out_dir, seeds, minutes_per_run)
+    plan = write_plan(resolved, data, splits, out_dir, seeds, budget)
     units = plan_units(resolved, splits, out_dir, seeds)
     result = AblationResult(out_dir)
     if settings.emit_commands or settings.launcher == "slurm":
         labelled = [
             (
                 f"{', '.join(run.stage.name for run in unit)} · seed {unit[0].seed}",
-                " && ".join(shell(step) for step in unit_steps(unit, data, minutes_per_run)),
+                " && ".join(shell(step) for step in unit_steps(unit, data, budget)),
             )
             for unit in units
             if settings.launcher != "slurm" or not finished(unit)
@@ -143,7 +149,7 @@ def run_ablation(
         else:
             print("\n".join(result.commands), flush=True)
         return result
-    sweep = _Sweep(data, minutes_per_run, settings.quiet, _device_slots(jobs))
+    sweep = _Sweep(data, budget, settings.quiet, _device_slots(jobs))
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
         for failures in pool.map(sweep.run_unit, units):
@@ -285,9 +291,9 @@ class _Sweep:
     """Runs units (a shared training and the stages evaluated on it, for one seed)."""
 
     def __init__(
-        self, data: Path, minutes: float | None, quiet: bool, devices: queue.Queue[str] | None
+        self, data: Path, budget: RunBudget, quiet: bool, devices: queue.Queue[str] | None
     ) -> None:
-        self.data, self.minutes, self.quiet, self.devices = data, minutes, quiet, devices
+        self.data, self.budget, self.quiet, self.devices = data, budget, quiet, devices
         self.stopping = threading.Event()
 
     def say(self, run: Run, text: str) -> None:
@@ -320,7 +326,7 @@ class _Sweep:
         if not trained(leader):
             resume = leader.stage.ensemble_folds > 1 or RunPaths(leader.run_dir).last.is_file()
             try:
-                self._command(leader, train_args(leader, self.data, self.minutes, resume), device)
+                self._command(leader, train_args(leader, self.data, self.budget, resume), device)
             except StepFailed as exc:
                 return [self._fail(run, str(exc)) for run in pending]
         failures = []

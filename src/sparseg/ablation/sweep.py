@@ -105,17 +105,33 @@ def prepare_splits(
     return splits
 
 
+@dataclass(frozen=True)
+class RunBudget:
+    """What each training of a sweep may spend: wall-clock minutes, optimizer steps, or both
+    (whichever ends first). Steps make a sweep's verdicts independent of the machine's load."""
+
+    minutes: float | None = None
+    steps: int | None = None
+
+    def set_args(self) -> list[str]:
+        args = ["--set", f"training.max_minutes={self.minutes:g}"] if self.minutes else []
+        return args + (["--set", f"training.max_steps={self.steps}"] if self.steps else [])
+
+    def plan_settings(self) -> dict[str, Any]:
+        return {"minutes_per_run": self.minutes, "steps_per_run": self.steps}
+
+
 def write_plan(
     ladder: Ladder,
     data: Path,
     splits: dict[int, Path],
     out_dir: Path,
     seeds: int,
-    minutes_per_run: float | None,
+    budget: RunBudget,
 ) -> dict[str, Any]:
     """Stage folders (config.yaml, stage.json) and ``ablation_plan.json``; refuses to mix a
     changed ladder or budget into runs made with the old one."""
-    settings = {"data": str(data), "split": str(splits[1]), "minutes_per_run": minutes_per_run}
+    settings = {"data": str(data), "split": str(splits[1]), **budget.plan_settings()}
     if (out_dir / PLAN_NAME).is_file():
         old = read_json(out_dir / PLAN_NAME)
         for key, value in settings.items():
@@ -203,14 +219,12 @@ def plan_units(
 Step = tuple[str, list[str]]  # (a sparseg command's arguments, or a helper of this module's name)
 
 
-def train_args(run: Run, data: Path, minutes: float | None, resume: bool) -> list[str]:
+def train_args(run: Run, data: Path, budget: RunBudget, resume: bool) -> list[str]:
     folds = run.stage.ensemble_folds
     args = ["train", "--data", str(data), "--config", str(run.stage_dir / CONFIG_FILE)]
     args += ["--out", str(run.run_dir), "--split", str(run.split)]
     args += ["--fold", "all" if folds > 1 else "0", "--set", f"seed={run.seed}"]
-    if minutes is not None:
-        args += ["--set", f"training.max_minutes={minutes:g}"]
-    return [*args, "--quiet", *(["--resume"] if resume else [])]
+    return [*args, *budget.set_args(), "--quiet", *(["--resume"] if resume else [])]
 
 
 def tune_args(run: Run, data: Path) -> list[str]:
@@ -222,11 +236,11 @@ def evaluate_args(run: Run, data: Path) -> list[str]:
     return [*args, "--json", str(run.run_dir / EVALUATION_FILE)]
 
 
-def unit_steps(unit: list[Run], data: Path, minutes: float | None) -> list[Step]:
+def unit_steps(unit: list[Run], data: Path, budget: RunBudget) -> list[Step]:
     """Every command of a unit from scratch (for ``--emit-commands``)."""
     leader = unit[0]
     steps: list[Step] = [
-        ("sparseg", train_args(leader, data, minutes, leader.stage.ensemble_folds > 1))
+        ("sparseg", train_args(leader, data, budget, leader.stage.ensemble_folds > 1))
     ]
     for run in unit:
         if run.leader is not None:

@@ -40,6 +40,14 @@ def ablate(
     minutes_per_run: Annotated[
         float | None, typer.Option(min=0.01, help="wall-clock budget of each training")
     ] = None,
+    steps_per_run: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="optimizer-step budget of each training (whichever of steps and minutes ends "
+            "first): verdicts that do not depend on the machine's load",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="runs at once (one per GPU)")] = 1,
     emit_commands: Annotated[
         bool, typer.Option(help="print each run's command line for a scheduler; run nothing")
@@ -57,7 +65,7 @@ def ablate(
     from sparseg.ablation import SweepSettings, run_ablation
 
     settings = SweepSettings(
-        seeds, split_file, minutes_per_run, jobs, emit_commands, quiet, launcher
+        seeds, split_file, minutes_per_run, jobs, emit_commands, quiet, launcher, steps_per_run
     )
     result = run_ablation(data, ladder, out_dir, settings)
     if result.failed:
