@@ -209,6 +209,33 @@ def test_shipped_ladders_resolve() -> None:
     assert all(stage.compare_to == 0 for stage in loo[1:])
 
 
+def test_a_stage_with_base_restarts_from_that_preset(tmp_path: Path) -> None:
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump({"training": {"lr": 0.003}}))
+    stages = [
+        {"name": "basic", "overrides": {"augment.elastic": {"p": 0.5}}},
+        {"name": "other", "base": "other.yaml", "tune": True},
+        {"name": "+ grid", "overrides": {"augment.grid_distortion": {"p": 0.3}}},
+    ]
+    basic, other, grid = load_ladder(write_ladder(tmp_path, stages)).stages
+    assert basic.config.augment.elastic.p == 0.5 and basic.config.model.encoder == "resnet18"
+    # Nothing of the base or the stage above survives the restart; later stages build on it.
+    assert other.config.augment.elastic.p == 0.0 and other.config.training.lr == 0.003
+    assert other.config.model.encoder == load_config(None).model.encoder and other.tune
+    assert grid.config.training.lr == 0.003 and grid.config.augment.grid_distortion.p == 0.3
+    assert other.compare_to == 0 and grid.compare_to == 1
+    with pytest.raises(SparsegError, match=r"stages\[1\] \('other'\): base: only cumulative"):
+        load_ladder(write_ladder(tmp_path, stages, mode="leave_one_out"))
+
+
+def test_presets_ladder_is_the_three_presets() -> None:
+    stages = load_ladder(REPO / "configs/ladders/presets.yaml").stages
+    assert [stage.name for stage in stages] == ["basic", "budget", "recipe"]
+    for stage, preset in zip(stages, ("basic", "budget", "recipe"), strict=True):
+        expected = load_config(REPO / f"configs/{preset}.yaml").model_dump()
+        assert stage.config.model_dump() == expected
+    assert [stage.tune for stage in stages] == [False, True, True]
+
+
 def test_speed_ladders_set_each_speed_key_at_every_stage() -> None:
     speed = load_ladder(REPO / "configs/ladders/speed.yaml").stages
     before, cheaper, half, batch8 = (stage.config for stage in speed)

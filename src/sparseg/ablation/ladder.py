@@ -17,6 +17,8 @@ A ladder file::
       - name: + pre-trained encoder
         overrides: {model.encoder_weights: imagenet}
         requires: pretrained_weights                 # skipped (with the reason) when unavailable
+      - name: budget preset
+        base: ../budget.yaml     # cumulative only: restart from this preset, not the stage above
 
 ``cumulative``: each stage applies its overrides (and ``tune``/``after_tune``/``ensemble_folds``)
 on top of the previous measured stage; a skipped stage's overrides are not passed on.
@@ -43,6 +45,7 @@ REQUIREMENTS = ("pretrained_weights",)
 LADDER_KEYS = ("base", "mode", "description", "stages")
 STAGE_KEYS = (
     "name",
+    "base",
     "overrides",
     "tune",
     "after_tune",
@@ -182,9 +185,13 @@ def _parse_stage(spec: Any, where: str) -> dict[str, Any]:
     if after_tune and tune is False:
         raise SparsegError(f"{where}: after_tune needs tune: true")
     note = spec.get("note")
+    base = spec.get("base")
+    if base is not None and (not isinstance(base, str) or not base.strip()):
+        raise SparsegError(f"{where}: base: expected a preset path relative to the ladder file")
     return {
         "name": name.strip(),
         "where": where,
+        "base": base,
         "overrides": _mapping(spec, "overrides", where),
         "tune": tune,
         "after_tune": after_tune,
@@ -225,6 +232,8 @@ def _resolve_cumulative(
     previous: int | None = None
     stages = []
     for index, spec in enumerate(specs):
+        if spec["base"] is not None:
+            current = read_yaml_mapping((path.parent / spec["base"]).resolve())
         raw = apply_dotted(current, spec["overrides"], spec["where"])
         stage_tune = tune if spec["tune"] is None else spec["tune"]
         stage_after = {**after_tune, **spec["after_tune"]} if stage_tune else {}
@@ -244,6 +253,9 @@ def _resolve_leave_one_out(
     path: Path,
     check: RequirementCheck | None,
 ) -> list[Stage]:
+    based = next((spec for spec in specs if spec["base"] is not None), None)
+    if based is not None:
+        raise SparsegError(f"{based['where']}: base: only cumulative ladders restart from a preset")
     first = specs[0]
     full_raw = apply_dotted(base_raw, first["overrides"], first["where"])
     full_tune = bool(first["tune"])

@@ -50,3 +50,15 @@ def claim_verdict(value: float, claim: tuple[float, float] | None) -> str:
     if value < low:
         return "below"
     return "above" if value > high else "inside"
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean with the Student-t interval of the mean; the interval is nan for one value."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return NAN, NAN, NAN
+    mean = float(array.mean())
+    if array.size < 2:
+        return mean, NAN, NAN
+    half = float(stats.t.ppf(0.5 + confidence / 2, array.size - 1) * stats.sem(array))
+    return mean, mean - half, mean + half

@@ -48,6 +48,13 @@ def ablate(
             "first): verdicts that do not depend on the machine's load",
         ),
     ] = None,
+    budgets: Annotated[
+        str | None,
+        typer.Option(
+            help="time–quality curve: sweep the ladder once per wall-clock budget (minutes, "
+            "e.g. 2,5,15) into OUT/<m>min/ and write OUT/curve.{csv,md,png}",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="runs at once (one per GPU)")] = 1,
     emit_commands: Annotated[
         bool, typer.Option(help="print each run's command line for a scheduler; run nothing")
@@ -67,10 +74,17 @@ def ablate(
     settings = SweepSettings(
         seeds, split_file, minutes_per_run, jobs, emit_commands, quiet, launcher, steps_per_run
     )
-    result = run_ablation(data, ladder, out_dir, settings)
-    if result.failed:
-        for line in result.failed:
-            err.print(f"failed: {line}", markup=False, highlight=False)
+    if budgets is None:
+        results = [run_ablation(data, ladder, out_dir, settings)]
+    else:
+        from sparseg.ablation.curve import parse_budgets, run_curve
+
+        results = run_curve(data, ladder, out_dir, parse_budgets(budgets), settings)
+    failed = [line for result in results for line in result.failed]
+    for line in failed:
+        err.print(f"failed: {line}", markup=False, highlight=False)
+    if failed:
         raise typer.Exit(1)
     if not emit_commands and launcher == "local":
-        out.print(f"wrote {', '.join(str(path) for path in result.outputs)}")
+        written = [path for result in results for path in result.outputs]
+        out.print(f"wrote {', '.join(str(path) for path in written)}")
