@@ -117,8 +117,13 @@ def test_failed_check_leaves_the_old_file(tmp_path, monkeypatch):
 
 def shifted_runtime(monkeypatch, shift: float) -> None:
     """onnxruntime's probabilities moved by ``shift`` (a float32 rounding drift, or worse)."""
-    call = OnnxModel.__call__
-    monkeypatch.setattr(OnnxModel, "__call__", lambda self, images: call(self, images) + shift)
+    predict = OnnxModel.predict
+
+    def shifted(self, images):
+        probabilities, presence = predict(self, images)
+        return probabilities + shift, presence
+
+    monkeypatch.setattr(OnnxModel, "predict", shifted)
 
 
 def test_a_float32_rounding_drift_is_not_refused(tmp_path, monkeypatch):
