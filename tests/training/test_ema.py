@@ -96,3 +96,16 @@ def test_a_resumed_run_continues_the_very_same_average(synthetic_data, tmp_path)
         assert want[key].keys() == have[key].keys()
         assert all(torch.equal(want[key][k], have[key][k]) for k in want[key]), name
     assert "ema" not in load_checkpoint(tmp_path / "a" / "best.ckpt")  # weights only
+
+
+def test_restore_loads_the_saved_average_or_starts_from_the_resumed_weights(tmp_path) -> None:
+    from sparseg.errors import SparsegError
+
+    model = linear(3.0)
+    average = WeightAverage(model, EmaConfig(enabled=True))
+    average.restore({"weight": torch.tensor([[7.0]])}, model, tmp_path / "last.ckpt")
+    assert average.module.weight.item() == 7.0
+    average.restore(None, model, tmp_path / "last.ckpt")  # a checkpoint written without EMA
+    assert average.module.weight.item() == 3.0
+    with pytest.raises(SparsegError, match=r"last\.ckpt: checkpoint does not fit"):
+        average.restore({"bias": torch.zeros(1)}, model, tmp_path / "last.ckpt")

@@ -7,13 +7,16 @@ lives in ``last.ckpt``, so a resumed run continues the very same average. Valida
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
+from lightning_fabric import Fabric
 from timm.utils import ModelEmaV3
 from torch import nn
 
 from sparseg.config import EmaConfig
+from sparseg.training.checkpoint import load_model_weights
 
 
 class WeightAverage:
@@ -44,12 +47,23 @@ class WeightAverage:
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.ema.module.state_dict()
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.ema.module.load_state_dict(state)
+    @torch.no_grad()
+    def synced(self, fabric: Fabric) -> nn.Module:
+        """The average, under DDP rank 0's on every rank (the one ``best.ckpt`` saves): DDP
+        hands rank 0's BatchNorm buffers to the others only at each forward, so the averaged
+        buffers drift apart between ranks."""
+        if fabric.world_size > 1:
+            for tensor in self.ema.module.state_dict().values():
+                tensor.copy_(fabric.broadcast(tensor, src=0))
+        return self.ema.module
 
-    def restart_from(self, model: nn.Module) -> None:
-        """A checkpoint written without EMA: the average starts from the resumed weights."""
-        self.ema.set(model)
+    def restore(self, state: dict[str, Any] | None, model: nn.Module, source: Path) -> None:
+        """The average saved in ``last.ckpt``; a checkpoint written without EMA starts it from
+        the resumed weights."""
+        if state is None:
+            self.ema.set(model)
+        else:
+            load_model_weights(self.ema.module, state, source)
 
 
 def build_weight_average(model: nn.Module, config: EmaConfig) -> WeightAverage | None:

@@ -318,7 +318,7 @@ class Trainer:
         """Validate into ``row``; True when the Dice is the best so far."""
         cfg, state = self.config, self.state
         threshold, batch, fabric = cfg.inference.threshold, cfg.training.batch_size, self.fabric
-        net = self.wrapped if self.average is None else self.average.module
+        net = self.wrapped if self.average is None else self.average.synced(fabric)
         with fabric.autocast():  # the average is not wrapped by Fabric's precision plugin
             if cfg.data.mode == "patch":
                 val_pairs = [self.data.pairs[i] for i in self.data.split.val]
@@ -370,10 +370,8 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
         self.fabric.strategy.precision.load_state_dict(checkpoint["precision"])
-        if self.average is not None and "ema" in checkpoint:
-            load_model_weights(self.average.module, checkpoint["ema"], self.paths.last)
-        elif self.average is not None:  # written without EMA: the average starts here
-            self.average.restart_from(self.model)
+        if self.average is not None:
+            self.average.restore(checkpoint.get("ema"), self.model, self.paths.last)
 
     def _finish(self) -> dict[str, Any]:
         state = self.state
