@@ -258,3 +258,71 @@ def test_apply_dotted_and_slugs() -> None:
     assert raw == {"a": {"b": {"c": 1, "d": 2}}}  # the input is not modified
     assert slugify(6, "+ TTA + post-processing") == "07-tta-post-processing"
     assert slugify(0, "±") == "01-stage"
+
+
+def test_aspect_true_input_keeps_the_area_in_the_datas_aspect(tmp_path: Path) -> None:
+    stages = [
+        {"name": "square", "overrides": {"data.input_size": [128, 128]}},
+        {"name": "+ aspect", "overrides": {"data.input_size": "aspect_true"}},
+    ]
+    path = write_ladder(tmp_path, stages)
+    tall = load_ladder(path, aspect=lambda: 182 / 218).stages  # ms_lesjak_flair's W / H
+    assert tall[1].config.data.input_size == (160, 128)
+    wide = load_ladder(path, aspect=lambda: 256 / 192).stages
+    assert wide[1].config.data.input_size == (96, 128)  # 12,288 px at 3:4, not squashed
+    near_square = load_ladder(path, aspect=lambda: 534 / 512).stages  # usgra_nerve
+    assert near_square[1].config.data.input_size == (128, 128)
+    with pytest.raises(SparsegError, match="aspect_true needs a data set"):
+        load_ladder(path)
+
+
+BUDGET_LEVERS = {
+    "resnet18, half decoder": lambda c: (
+        c.model.encoder == "resnet18" and c.model.decoder_channels == [128, 64, 32, 16, 8]
+    ),
+    "AdamW, high LR, warm-up + cosine": lambda c: (
+        (c.training.optimizer, c.training.lr, c.training.schedule) == ("adamw", 2e-3, "cosine")
+        and c.training.warmup_fraction == 0.05
+    ),
+    "gradient clipping": lambda c: c.training.grad_clip == 1.0,
+    "weight EMA": lambda c: c.training.ema.enabled,
+    "presence head": lambda c: c.model.presence_head,
+    "progressive resizing": lambda c: (
+        c.training.progressive is not None
+        and (c.training.progressive.start_scale, c.training.progressive.until_fraction)
+        == (0.5, 0.3)
+    ),
+    "aspect-true input": lambda c: c.data.input_size == (160, 128),
+}
+
+
+def lever_states(stage, tuned_lever: str = "tuned inference") -> dict[str, bool]:
+    return {**{name: bool(on(stage.config)) for name, on in BUDGET_LEVERS.items()},
+            tuned_lever: stage.tune}  # fmt: skip
+
+
+def test_budget_ladder_adds_one_lever_per_stage_from_basic() -> None:
+    stages = load_ladder(REPO / "configs/ladders/budget.yaml", aspect=lambda: 182 / 218).stages
+    basic = load_config(REPO / "configs/basic.yaml")
+    first = stages[0].config
+    assert first.model == basic.model and first.training.optimizer == basic.training.optimizer
+    assert not any(lever_states(stages[0]).values())
+    levers = list(lever_states(stages[0]))
+    assert [stage.name for stage in stages[1:]] == [f"+ {lever}" for lever in levers]
+    for index, stage in enumerate(stages[1:], start=1):
+        on = [lever for lever, state in lever_states(stage).items() if state]
+        assert on == levers[:index], stage.name  # its own lever added, the earlier ones kept
+        assert stage.compare_to == index - 1
+
+
+def test_budget_leave_one_out_removes_exactly_the_lever_it_names() -> None:
+    path = REPO / "configs/ladders/budget-leave-one-out.yaml"
+    full, *removed = load_ladder(path, aspect=lambda: 182 / 218).stages
+    assert all(lever_states(full).values())
+    budget = load_config(REPO / "configs/budget.yaml")
+    assert full.config.training.max_minutes == budget.training.max_minutes
+    assert [stage.name for stage in removed] == [f"− {lever}" for lever in lever_states(full)]
+    for stage in removed:
+        off = [lever for lever, state in lever_states(stage).items() if not state]
+        assert off == [stage.name.removeprefix("− ")], stage.name
+        assert stage.compare_to == 0

@@ -9,7 +9,7 @@ import torch
 from kornia.filters import gaussian_blur2d
 
 from sparseg.augment import MultiScale, grid_distortion, random_scale_size, resize_batch
-from sparseg.augment.geometric import RandomGridDistortion, _gaussian_band
+from sparseg.augment.geometric import RandomGridDistortion, _gaussian_band, scaled_size
 from sparseg.config import MultiScaleConfig
 
 
@@ -146,3 +146,12 @@ def test_multiscale_resizes_masks_by_the_data_sets_rule(size) -> None:
     for index in range(3):
         assert torch.equal(resized_masks[index], resize_mask(masks[index], size))
         assert torch.allclose(resized_images[index], resize_image(images[index], size), atol=1e-6)
+
+
+def test_progressive_sizes_keep_the_aspect_in_multiples_of_32_never_below_32() -> None:
+    assert scaled_size((192, 256), 0.5) == (96, 128)
+    assert scaled_size((128, 128), 0.6) == (64, 64)  # 76.8 rounds to 64
+    assert scaled_size((64, 96), 0.25) == (32, 32)  # never below one stride
+    images, masks = torch.rand(2, 1, 192, 256), torch.zeros(2, 1, 192, 256)
+    resized, resized_masks = MultiScale(MultiScaleConfig(enabled=False))(images, masks, 0.5)
+    assert resized.shape == (2, 1, 96, 128) and resized_masks.shape == (2, 1, 96, 128)

@@ -166,3 +166,33 @@ def test_bad_inputs_are_one_line_errors(trained_run, synthetic_data, tmp_path, r
     assert result.code == 2 and "not both" in result.stderr
     assert all(len(line) > 0 for line in result.stderr.strip().splitlines())
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_a_presence_head_gates_the_same_images_in_pytorch_and_onnx(
+    synthetic_data, tmp_path, run_cli, windows
+):
+    run = tmp_path / "run"
+    levers = ("model.presence_head=true", "training.ema.enabled=true",
+              "training.progressive={start_scale: 0.5, until_fraction: 0.5}")  # fmt: skip
+    config = tiny_config("training.max_epochs=1", "data.input_size=[32, 32]", *levers)
+    train(config, synthetic_data, run, quiet=True)
+    predictor = Predictor([run])
+    paths = sorted((synthetic_data / "images").glob("*.png"))
+    presences = [predictor.prediction(predictor.image(p))[1] for p in paths]
+    assert all(p is not None and 0.0 < p < 1.0 for p in presences)
+    bound = round(float(np.median(presences)), 4)  # about half of the images gated
+    gate = {"enabled": True, "min_presence_probability": bound}
+    force_tuned(run, synthetic_data, tta=False, sliding_window=windows, empty_gate=gate)
+    onnx = tmp_path / "model.onnx"
+    assert run_cli("export", "--run", run, "--onnx", onnx).code == 0
+    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
+    images = synthetic_data / "images"
+    assert run_cli("predict", "--run", run, "--input", images, "--out", torch_out).code == 0
+    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
+    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
+    assert sorted(torch_masks) == sorted(onnx_masks)
+    assert sum(int((torch_masks[k] != onnx_masks[k]).sum()) for k in torch_masks) == 0
+    if not windows:  # resized: the gate empties exactly the images whose presence is low
+        gated = {p.stem for p, presence in zip(paths, presences, strict=True) if presence < bound}
+        assert gated and all(not torch_masks[k].any() for k in gated)

@@ -1,6 +1,8 @@
 import numpy as np
+import pytest
 
 from sparseg.config import EmptyGateConfig
+from sparseg.errors import SparsegError
 from sparseg.inference.gate import apply_empty_gate
 
 # One component of 3 pixels that touch only at corners (8-connected), one of 2 pixels.
@@ -48,3 +50,23 @@ def test_enabled_gate_at_zero_levels_keeps_everything():
     cfg = EmptyGateConfig(enabled=True)
     np.testing.assert_array_equal(apply_empty_gate(MASK, PROBABILITY, cfg), MASK)
     assert not apply_empty_gate(empty, np.zeros((3, 3)), cfg).any()
+
+
+def test_weak_presence_probability_empties_the_mask():
+    cfg = EmptyGateConfig(enabled=True, min_presence_probability=0.5)
+    assert not apply_empty_gate(MASK, PROBABILITY, cfg, presence=0.3).any()
+    np.testing.assert_array_equal(apply_empty_gate(MASK, PROBABILITY, cfg, presence=0.6), MASK)
+
+
+def test_presence_and_maximum_together_empty_when_either_is_weak():
+    cfg = EmptyGateConfig(enabled=True, min_presence_probability=0.5, min_max_probability=0.75)
+    assert not apply_empty_gate(MASK, PROBABILITY, cfg, presence=0.9).any()  # max p 0.7
+    cfg = EmptyGateConfig(enabled=True, min_presence_probability=0.5, min_max_probability=0.6)
+    np.testing.assert_array_equal(apply_empty_gate(MASK, PROBABILITY, cfg, presence=0.9), MASK)
+    assert not apply_empty_gate(MASK, PROBABILITY, cfg, presence=0.4).any()
+
+
+def test_a_presence_bound_without_a_presence_head_is_refused():
+    cfg = EmptyGateConfig(enabled=True, min_presence_probability=0.5)
+    with pytest.raises(SparsegError, match="model has no presence head"):
+        apply_empty_gate(MASK, PROBABILITY, cfg, presence=None)

@@ -117,8 +117,13 @@ def test_failed_check_leaves_the_old_file(tmp_path, monkeypatch):
 
 def shifted_runtime(monkeypatch, shift: float) -> None:
     """onnxruntime's probabilities moved by ``shift`` (a float32 rounding drift, or worse)."""
-    call = OnnxModel.__call__
-    monkeypatch.setattr(OnnxModel, "__call__", lambda self, images: call(self, images) + shift)
+    predict = OnnxModel.predict
+
+    def shifted(self, images):
+        probabilities, presence = predict(self, images)
+        return probabilities + shift, presence
+
+    monkeypatch.setattr(OnnxModel, "predict", shifted)
 
 
 def test_a_float32_rounding_drift_is_not_refused(tmp_path, monkeypatch):
@@ -158,3 +163,26 @@ def test_onnx_predictor_does_not_import_torch():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_presence_head_is_the_graphs_second_output_equal_to_torch(tmp_path):
+    from sparseg.inference.tta import predict_with_presence
+
+    torch.manual_seed(0)
+    model = smp.Unet(
+        "resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 8),
+        in_channels=1, classes=1, aux_params={"classes": 1, "dropout": 0.2},
+    ).eval()  # fmt: skip
+    images = random_images((3, 1, 64, 96))
+    for tta in (False, True):
+        path = tmp_path / f"presence_{tta}.onnx"
+        export_onnx(model, path, 1, tta=tta)
+        assert [output.name for output in onnx.load(path).graph.output] == [
+            "probabilities", "presence",
+        ]  # fmt: skip
+        runtime = OnnxModel(path)
+        probabilities, presence = runtime.predict(images)
+        expected, expected_presence = predict_with_presence(model, torch.from_numpy(images), tta)
+        assert presence.shape == (3, 1) and runtime.has_presence
+        np.testing.assert_allclose(presence, expected_presence.numpy(), atol=1e-5)
+        np.testing.assert_allclose(probabilities, expected.numpy(), atol=1e-4)

@@ -41,9 +41,9 @@ def test_tta_batched_setting_reaches_the_tta_call(monkeypatch, setting, expected
 
     def fake_predict(model, images, tta, batched=None):
         seen.append((tta, batched))
-        return torch.zeros(images.shape[0], 1, *images.shape[-2:])
+        return torch.zeros(images.shape[0], 1, *images.shape[-2:]), None
 
-    monkeypatch.setattr(probability, "predict_probabilities", fake_predict)
+    monkeypatch.setattr(probability, "predict_with_presence", fake_predict)
     image = torch.rand(1, 40, 50)
     inference = InferenceConfig(tta=True, tta_batched=setting)
     result = probability.probability_map(

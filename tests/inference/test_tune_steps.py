@@ -74,3 +74,45 @@ def test_every_postprocessing_step_has_tune_candidates() -> None:
 
     tune_steps(Recorder([]), InferenceConfig(), mean_area=1024.0)
     assert varied == set(POSTPROCESS_STEPS)
+
+
+def presence_cases(with_head: bool) -> list[ValCase]:
+    """Two images with a target, two empty ones with a false object of the same size and
+    probability: only the presence head (0.9 vs 0.1) tells them apart."""
+    cases = []
+    for index in range(4):
+        truth = np.zeros((32, 32), bool)
+        if index < 2:
+            truth[4:14, 6:16] = True
+        probability = np.full((32, 32), 0.02)
+        probability[4:14, 6:16] = 0.97
+        one = case(index, truth, probability, probability)
+        if with_head:
+            one.presence = one.presence_tta = 0.9 if index < 2 else 0.1
+        cases.append(one)
+    return cases
+
+
+def test_the_gate_decides_by_presence_when_only_the_head_separates_empty_images() -> None:
+    tuner = Tuner(presence_cases(with_head=True))
+    tuned = tune_steps(tuner, InferenceConfig(), mean_area=1024.0)
+    gate = tuner.decisions[-1]
+    assert gate["step"] == "empty-image gate" and gate["kept"]
+    assert gate["setting"].startswith("presence p <")
+    assert tuned.empty_gate.enabled and 0.1 < tuned.empty_gate.min_presence_probability <= 0.9
+    assert tuner.dice(tuned) == pytest.approx(1.0) and gate["dice_without"] == pytest.approx(0.5)
+
+
+def test_presence_candidates_only_for_models_with_a_head() -> None:
+    offered: list[str] = []
+
+    class Recorder(Tuner):
+        def consider(self, step, current, candidates):
+            offered.extend(label for label, _ in candidates)
+            return current
+
+    tune_steps(Recorder(presence_cases(with_head=False)), InferenceConfig(), mean_area=1024.0)
+    assert offered and not any("presence" in label for label in offered)
+    offered.clear()
+    tune_steps(Recorder(presence_cases(with_head=True)), InferenceConfig(), mean_area=1024.0)
+    assert "presence p < 0.5" in offered and "presence p < 0.5 or max p < 0.8" in offered

@@ -98,3 +98,17 @@ def test_loss_is_float32_and_differentiable_for_half_precision_logits() -> None:
     value.backward()
     assert value.dtype == torch.float32
     assert logits.grad is not None and logits.grad.abs().sum() > 0
+
+
+def test_presence_loss_adds_the_weighted_bce_of_image_has_foreground() -> None:
+    loss = build_loss(LossConfig(terms={"bce": 1.0}, presence_weight=0.5), presence=True)
+    target = torch.zeros(2, 1, 4, 4)
+    target[0, 0, 1, 1] = 1.0  # the first image has foreground, the second is empty
+    mask_logits = torch.zeros(2, 1, 4, 4)  # pixel BCE: log 2 everywhere
+    presence = torch.tensor([[2.0], [-1.0]])
+    # BCE(2, 1) = log(1 + e^-2); BCE(-1, 0) = log(1 + e^-1)
+    presence_bce = (math.log1p(math.exp(-2.0)) + math.log1p(math.exp(-1.0))) / 2
+    expected = math.log(2.0) + 0.5 * presence_bce
+    assert float(loss((mask_logits, presence), target)) == pytest.approx(expected, rel=1e-6)
+    plain = build_loss(LossConfig(terms={"bce": 1.0}))
+    assert float(plain(mask_logits, target)) == pytest.approx(math.log(2.0), rel=1e-6)

@@ -11,11 +11,14 @@ import pytest
 
 from tests.helpers import TINY_OVERRIDES
 
+LEVERS = ["model.presence_head=true", "training.ema.enabled=true"]
+
 
 @pytest.mark.slow
-def test_two_process_cpu_training(synthetic_data, tmp_path) -> None:
+@pytest.mark.parametrize("levers", [[], LEVERS], ids=["plain", "presence-head-and-ema"])
+def test_two_process_cpu_training(synthetic_data, tmp_path, levers) -> None:
     run = tmp_path / "run"
-    overrides = [*TINY_OVERRIDES, "training.max_epochs=1"]
+    overrides = [*TINY_OVERRIDES, "training.max_epochs=1", *levers]
     command = [sys.executable, "-m", "sparseg", "train", "--data", str(synthetic_data)]
     command += ["--out", str(run), "--devices", "2", "--quiet"]
     for override in overrides:
@@ -46,6 +49,7 @@ def single_process_val_dice(run, data_root) -> float:
     from sparseg.data.dataset import SegDataset
     from sparseg.data.pairs import discover_pairs
     from sparseg.inference.predictor import load_run_model
+    from sparseg.models import mask_logits
     from sparseg.training.validation import per_image_dice
 
     member = load_run_model(run)
@@ -54,6 +58,6 @@ def single_process_val_dice(run, data_root) -> float:
     dataset = SegDataset(pairs, member.config.data.input_size)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
-        probabilities = torch.sigmoid(member.model(batch["image"]))
+        probabilities = torch.sigmoid(mask_logits(member.model(batch["image"])))
         dice = per_image_dice(probabilities, batch["mask"], 0.5)
     return float(dice.mean())

@@ -258,3 +258,62 @@ def test_budgeted_run_validates_on_its_cadence_and_checkpoints_by_time(
     assert validated == [0, 3]  # the first, then the interval grows past the run; always the end
     assert saved_at == [4]  # 2 minutes never passed: only the final last.ckpt
     assert summary["epochs"] == 4
+
+
+@pytest.mark.parametrize("multiscale", [False, True])
+def test_progressive_resizing_trains_small_first_then_at_full_size(
+    synthetic_data, tmp_path, monkeypatch, multiscale
+) -> None:
+    seen: list[tuple[int, ...]] = []
+    original = loop.Trainer._build_model
+
+    def spy(self, *args) -> None:
+        original(self, *args)
+        self.model.register_forward_pre_hook(
+            lambda module, inputs: seen.append(tuple(inputs[0].shape)) if module.training else None
+        )
+
+    monkeypatch.setattr(loop.Trainer, "_build_model", spy)
+    config = tiny_config(
+        "training.max_steps=4",
+        "training.progressive={start_scale: 0.5, until_fraction: 0.5}",
+        f"augment.multiscale.enabled={str(multiscale).lower()}",
+        "augment.multiscale.scales=[2.0, 2.0]",
+    )
+    train(config, synthetic_data, tmp_path / "run", quiet=True)
+    # steps 0 and 1 start below half the run's progress (0/4, 1/4): 64 x 0.5 = 32; then 64.
+    # Multi-scale draws around the step's size, in the same one resize (x2: 64, then 128).
+    factor = 2 if multiscale else 1
+    small, full = 32 * factor, 64 * factor
+    assert seen == [(4, 1, small, small)] * 2 + [(4, 1, full, full)] * 2
+
+
+def test_a_non_square_data_set_trains_at_its_aspect_true_proposed_size(
+    tmp_path, monkeypatch
+) -> None:
+    from sparseg.data.fingerprint import fingerprint
+    from sparseg.data.plan import plan_overrides, propose_config
+    from sparseg.data.synthetic import synthesize
+    from sparseg.inference.predictor import Predictor
+
+    data = tmp_path / "wide"
+    synthesize(data, n=16, size=(192, 256), fg=0.04, empty=0.2, seed=0)
+    proposed = plan_overrides(propose_config(fingerprint(data), cpu_only=True))["data"]
+    height, width = proposed["input_size"]
+    assert height != width and width / height == pytest.approx(256 / 192, rel=0.2)
+    seen: list[tuple[int, ...]] = []
+    original = loop.Trainer._build_model
+
+    def spy(self, *args) -> None:
+        original(self, *args)
+        self.model.register_forward_pre_hook(
+            lambda module, inputs: seen.append(tuple(inputs[0].shape)) if module.training else None
+        )
+
+    monkeypatch.setattr(loop.Trainer, "_build_model", spy)
+    size = f"data.input_size=[{height}, {width}]"
+    train(tiny_config("training.max_steps=2", size), data, tmp_path / "run", quiet=True)
+    assert seen == [(4, 1, height, width)] * 2  # not squashed into a square
+    predictor = Predictor([tmp_path / "run"])
+    image = predictor.image(sorted((data / "images").glob("*.png"))[0])
+    assert predictor.probabilities(image).shape == (192, 256)  # back at the native size

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from sparseg.config import TrainingConfig
-from sparseg.training.schedule import LRSchedule
+from sparseg.config import ProgressiveConfig, TrainingConfig
+from sparseg.training.schedule import LRSchedule, progressive_scale
 
 
 def test_warmup_runs_at_reduced_lr_then_cosine_decays_to_floor() -> None:
@@ -46,3 +46,9 @@ def test_apply_sets_every_param_group() -> None:
     assert lr == pytest.approx(1.0)
     assert [group["lr"] for group in optimizer.param_groups] == [pytest.approx(1.0)] * 2
     assert math.isclose(schedule.factor(1.0), 0.0, abs_tol=1e-12)
+
+
+def test_progressive_scale_follows_the_runs_progress() -> None:
+    config = ProgressiveConfig(start_scale=0.5, until_fraction=0.3)
+    assert [progressive_scale(config, p) for p in (0.0, 0.29, 0.3, 0.9)] == [0.5, 0.5, 1.0, 1.0]
+    assert progressive_scale(None, 0.0) == 1.0

@@ -25,6 +25,8 @@ on top of the previous measured stage; a skipped stage's overrides are not passe
 ``leave_one_out``: the first stage is the full recipe, each further stage applies its overrides on
 top of it only (removing one trick) and inherits its ``requires``.
 Override keys are dotted config paths; a mapping value is merged into the section it names.
+``data.input_size: aspect_true`` is the size in multiples of 32 nearest the stage's input area
+before it, at the data set's median image aspect: the same stage fits every data set.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sparseg.config import Config, parent_section, read_yaml_mapping, validate_config
+from sparseg.config import Config, DataConfig, parent_section, read_yaml_mapping, validate_config
+from sparseg.data.plan import aspect_true_size
 from sparseg.errors import SparsegError
 
 MODES = ("cumulative", "leave_one_out")
@@ -60,6 +63,9 @@ INFERENCE_SECTIONS = ("inference", "evaluation")
 
 RequirementCheck = Callable[[str, Config], str | None]
 """``check(requirement, config)`` → why the requirement is not met here, or None when it is."""
+ImageAspect = Callable[[], float]
+"""``aspect()`` → the data set's median image width / height (asked only when a stage needs it)."""
+ASPECT_TRUE = "aspect_true"
 
 
 @dataclass(frozen=True)
@@ -107,8 +113,11 @@ class Ladder:
     stages: list[Stage]
 
 
-def load_ladder(path: Path, check: RequirementCheck | None = None) -> Ladder:
-    """Read, resolve and validate a ladder; ``check`` decides requirements (None: all met)."""
+def load_ladder(
+    path: Path, check: RequirementCheck | None = None, aspect: ImageAspect | None = None
+) -> Ladder:
+    """Read, resolve and validate a ladder; ``check`` decides requirements (None: all met);
+    ``aspect`` gives the data's image aspect for ``data.input_size: aspect_true``."""
     path = Path(path)
     raw = read_yaml_mapping(path)
     _reject_unknown(raw, LADDER_KEYS, f"{path}")
@@ -126,8 +135,24 @@ def load_ladder(path: Path, check: RequirementCheck | None = None) -> Ladder:
     if duplicate is not None:
         raise SparsegError(f"{path}: stage name {duplicate!r} appears more than once")
     resolve = _resolve_cumulative if mode == "cumulative" else _resolve_leave_one_out
-    stages = resolve(parsed, base_raw, path, check)
+    stages = resolve(parsed, base_raw, path, check, aspect)
     return Ladder(path, base, mode, str(raw.get("description") or ""), stages)
+
+
+def _aspect_true(
+    raw: dict[str, Any], before: dict[str, Any], aspect: ImageAspect | None, where: str
+) -> dict[str, Any]:
+    """``raw`` with ``data.input_size: aspect_true`` resolved against the size in ``before``."""
+    if raw.get("data", {}).get("input_size") != ASPECT_TRUE:
+        return raw
+    if aspect is None:
+        raise SparsegError(
+            f"{where}: data.input_size: aspect_true needs a data set (sparseg ablate --data)"
+        )
+    height, width = before.get("data", {}).get("input_size") or DataConfig().input_size
+    resolved = copy.deepcopy(raw)
+    resolved["data"]["input_size"] = list(aspect_true_size(height * width, aspect()))
+    return resolved
 
 
 def apply_dotted(raw: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
@@ -227,6 +252,7 @@ def _resolve_cumulative(
     base_raw: dict[str, Any],
     path: Path,
     check: RequirementCheck | None,
+    aspect: ImageAspect | None,
 ) -> list[Stage]:
     current, tune, after_tune, folds = base_raw, False, {}, 1
     previous: int | None = None
@@ -235,6 +261,7 @@ def _resolve_cumulative(
         if spec["base"] is not None:
             current = read_yaml_mapping((path.parent / spec["base"]).resolve())
         raw = apply_dotted(current, spec["overrides"], spec["where"])
+        raw = _aspect_true(raw, current, aspect, spec["where"])
         stage_tune = tune if spec["tune"] is None else spec["tune"]
         stage_after = {**after_tune, **spec["after_tune"]} if stage_tune else {}
         stage_folds = folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
@@ -252,12 +279,14 @@ def _resolve_leave_one_out(
     base_raw: dict[str, Any],
     path: Path,
     check: RequirementCheck | None,
+    aspect: ImageAspect | None,
 ) -> list[Stage]:
     based = next((spec for spec in specs if spec["base"] is not None), None)
     if based is not None:
         raise SparsegError(f"{based['where']}: base: only cumulative ladders restart from a preset")
     first = specs[0]
     full_raw = apply_dotted(base_raw, first["overrides"], first["where"])
+    full_raw = _aspect_true(full_raw, base_raw, aspect, first["where"])
     full_tune = bool(first["tune"])
     full_folds = first["ensemble_folds"] or 1
     full_settings = StageSettings(
@@ -266,7 +295,8 @@ def _resolve_leave_one_out(
     full = _stage(0, first, full_settings, path, check)
     stages = [full]
     for index, spec in enumerate(specs[1:], start=1):
-        raw = apply_dotted(full_raw, spec["overrides"], spec["where"])
+        raw = _aspect_true(apply_dotted(full_raw, spec["overrides"], spec["where"]), full_raw,
+                           aspect, spec["where"])  # fmt: skip
         tune = full_tune if spec["tune"] is None else spec["tune"]
         after_tune = {**full.after_tune, **spec["after_tune"]} if tune else {}
         folds = full_folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]

@@ -37,6 +37,7 @@ from sparseg.ablation.sweep import (
     finished,
     forget_model,
     has_weights,
+    median_aspect,
     plan_units,
     prepare_splits,
     shell,
@@ -129,7 +130,7 @@ def run_ablation(
         raise SparsegError(f"--launcher {settings.launcher}: choose one of {', '.join(LAUNCHERS)}")
     data = Path(data).resolve()
     out_dir = ensure_output_dir(out_dir, data)
-    resolved = load_ladder(ladder, PretrainedWeightsCheck(data))
+    resolved = load_ladder(ladder, PretrainedWeightsCheck(data), lambda: median_aspect(data))
     splits = prepare_splits(data, settings.split_file, resolved, out_dir)
     plan = write_plan(resolved, data, splits, out_dir, seeds, budget)
     units = plan_units(resolved, splits, out_dir, seeds)

@@ -4,6 +4,7 @@ training, and the shell command of each step (run by the runner, or printed for 
 from __future__ import annotations
 
 import shlex
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,15 @@ class PretrainedWeightsCheck:
             except SparsegError as exc:
                 self.reasons[key] = f"pre-trained encoder weights cannot be loaded here ({exc})"
         return self.reasons[key]
+
+
+def median_aspect(data: Path) -> float:
+    """Median width / height of the data set's images (headers only): what a ladder's
+    ``data.input_size: aspect_true`` keeps."""
+    from sparseg.data.io import image_info
+
+    shapes = [image_info(pair.image) for pair in discover_pairs(data)]
+    return statistics.median(info.width / info.height for info in shapes)
 
 
 def prepare_splits(

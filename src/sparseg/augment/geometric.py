@@ -1,4 +1,5 @@
-"""Spatial transforms kornia lacks or parameterises differently, and per-batch multi-scale resizing.
+"""Spatial transforms kornia lacks or parameterises differently, and the per-batch resize
+(progressive resizing and multi-scale).
 
 Each random transform is a kornia ``AugmentationBase2D`` so that ``AugmentationSequential`` gives it
 per-sample probabilities, the global torch RNG and nearest-neighbour resampling for masks.
@@ -164,15 +165,28 @@ def resize_batch(images: Tensor, masks: Tensor, size: tuple[int, int]) -> tuple[
     return resized, resized_masks.unflatten(0, masks.shape[:2]).to(masks.dtype)
 
 
+ENCODER_STRIDE = 32
+
+
+def scaled_size(base_hw: tuple[int, int], scale: float, multiple: int = 32) -> tuple[int, int]:
+    """``base_hw`` times ``scale``, each side rounded to ``multiple`` and never below it."""
+    height, width = (max(multiple, round(side * scale / multiple) * multiple) for side in base_hw)
+    return height, width
+
+
 class MultiScale(nn.Module):
-    """Resize the whole batch to a random scale of its size (one scale per batch)."""
+    """The batch's one resize: to its size times ``scale`` (progressive resizing, rounded to
+    the encoder stride), then, with ``config.enabled``, to a random scale of that (one per
+    batch). Unchanged when neither applies."""
 
     def __init__(self, config: MultiScaleConfig) -> None:
         super().__init__()
         self.config = config
 
-    def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
-        if not self.config.enabled:
-            return images, masks
-        size = random_scale_size((images.shape[-2], images.shape[-1]), self.config)
+    def forward(self, images: Tensor, masks: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+        size = (images.shape[-2], images.shape[-1])
+        if scale != 1.0:
+            size = scaled_size(size, scale, ENCODER_STRIDE)
+        if self.config.enabled:
+            size = random_scale_size(size, self.config)
         return resize_batch(images, masks, size)

@@ -1,7 +1,8 @@
 """The training-time augmentation, built from ``AugmentConfig`` and applied to whole batches.
 
 Order: geometric transforms (image and mask together), intensity transforms (image only), then
-multi-scale resizing. Randomness comes from torch's global RNG, so seeding torch fixes the batch.
+the batch's one resize (progressive resizing's scale for this step, multi-scale around it).
+Randomness comes from torch's global RNG, so seeding torch fixes the batch.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kornia.constants import DataKey, Resample
 from torch import Tensor, nn
 
 from sparseg.augment.geometric import MultiScale, PixelElasticTransform, RandomGridDistortion
-from sparseg.config import AugmentConfig
+from sparseg.config import AugmentConfig, MultiScaleConfig
 
 
 def _symmetric(limit: float) -> tuple[float, float]:
@@ -106,10 +107,11 @@ class BatchAugmentation(nn.Module):
             else None
         )
         self.intensity = UnitRangeIntensity(list(intensity.values())) if intensity else None
-        self.multiscale = multiscale
+        self.resize = multiscale or MultiScale(MultiScaleConfig(enabled=False))
 
     @torch.no_grad()
-    def forward(self, images: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, images: Tensor, masks: Tensor, scale: float = 1.0) -> tuple[Tensor, Tensor]:
+        """``scale``: progressive resizing's input-size factor for this step (1: full size)."""
         if images.ndim != 4 or masks.ndim != 4 or masks.shape[1] != 1:
             raise ValueError(
                 f"expected images [N, C, H, W] and masks [N, 1, H, W], "
@@ -120,9 +122,7 @@ class BatchAugmentation(nn.Module):
             masks = moved.to(masks.dtype)
         if self.intensity is not None:
             images = self.intensity(images)
-        if self.multiscale is not None:
-            images, masks = self.multiscale(images, masks)
-        return images, masks
+        return self.resize(images, masks, scale)
 
 
 def build_augmentation(config: AugmentConfig) -> BatchAugmentation:

@@ -86,6 +86,14 @@ class ModelConfig(Section):
     deep_supervision_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
         [1.0, 0.4, 0.2, 0.1], description="loss weight of the output, then of deeper decoder levels"
     )
+    presence_head: bool = Field(
+        False,
+        description="smp classification head on the encoder predicting 'this image has "
+        "foreground' (trained with loss.presence_weight; feeds the empty-image gate)",
+    )
+    presence_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.2, description="dropout before the presence head's linear layer"
+    )
 
     @field_validator("encoder_weights")
     @classmethod
@@ -120,6 +128,9 @@ class LossConfig(Section):
     )
     focal_gamma: Annotated[float, Field(ge=0.0)] = Field(2.0, description="focal BCE gamma")
     focal_alpha: Probability | None = Field(0.25, description="focal BCE positive weight")
+    presence_weight: Annotated[float, Field(ge=0.0)] = Field(
+        0.2, description="weight of the presence head's BCE (needs model.presence_head)"
+    )
 
     @field_validator("terms")
     @classmethod
@@ -207,6 +218,28 @@ class AugmentConfig(Section):
 
 
 # ---------------------------------------------------------------- training
+class EmaConfig(Section):
+    enabled: bool = Field(False, description="validate, save best.ckpt and export EMA weights")
+    decay: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(0.999, description="EMA decay")
+    warmup: bool = Field(
+        True,
+        description="decay grows as 1 - (1 + step) ** -warmup_power up to decay (timm), so a "
+        "short run does not average in its first random weights",
+    )
+    warmup_power: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.75, description="decay warm-up power (0.75: decay 0.99 after ~460 steps)"
+    )
+
+
+class ProgressiveConfig(Section):
+    start_scale: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.5, description="input size factor early in the run (sides rounded to multiples of 32)"
+    )
+    until_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.3, description="share of the run's progress (steps or wall clock) at the small size"
+    )
+
+
 class TrainingConfig(Section):
     optimizer: Literal["adamw", "adam", "sgd"] = "adam"
     lr: PositiveFloat = 1e-4
@@ -267,6 +300,10 @@ class TrainingConfig(Section):
     devices: Annotated[int, Field(ge=1)] = 1
     num_nodes: Annotated[int, Field(ge=1)] = 1
     skip_nonfinite: bool = Field(False, description="skip a step whose loss is NaN/inf")
+    ema: EmaConfig = EmaConfig()
+    progressive: ProgressiveConfig | None = Field(
+        None, description="progressive resizing: train the first part of the run smaller"
+    )
 
 
 # ---------------------------------------------------------------- inference
@@ -291,6 +328,9 @@ class EmptyGateConfig(Section):
     enabled: bool = False
     min_max_probability: Probability = Field(0.0, description="below: predict an empty mask")
     min_component_area: Annotated[int, Field(ge=0)] = Field(0, description="below: predict empty")
+    min_presence_probability: Probability = Field(
+        0.0, description="presence head's probability below this: predict empty"
+    )
 
 
 class InferenceConfig(Section):

@@ -178,6 +178,11 @@ def aspect_true_sizes(fp: dict[str, Any], areas: list[float]) -> list[tuple[int,
     return sorted(sizes, key=lambda size: (size[0] * size[1], size))
 
 
+def aspect_true_size(area: float, aspect: float) -> tuple[int, int]:
+    """(height, width) in multiples of 32 closest to ``area`` pixels at ``aspect`` (W/H)."""
+    return _nearest_shape(area, aspect)
+
+
 def _floor_multiple(value: float) -> int:
     return int(value // SIZE_MULTIPLE) * SIZE_MULTIPLE
 

@@ -15,14 +15,22 @@ from sparseg.inference.gate import apply_empty_gate
 from sparseg.inference.postprocess import postprocess
 
 
-def finish_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig) -> np.ndarray:
+def finish_mask(
+    probability: np.ndarray,
+    gray: np.ndarray,
+    cfg: InferenceConfig,
+    presence: float | None = None,
+) -> np.ndarray:
     """Boolean ``(H, W)`` mask from a foreground ``probability`` ``(H, W)``.
 
     ``gray`` is the unit-float image averaged over its channels ``(H, W)``: the CRF's reference
-    image. ``cfg.crf.enabled`` replaces the threshold by the CRF's labelling.
+    image. ``cfg.crf.enabled`` replaces the threshold by the CRF's labelling. ``presence`` is
+    the presence head's probability for the image (None without a head), for the gate.
     """
     if cfg.crf.enabled:
         mask = crf_refine(gray, probability, cfg.crf)
     else:
         mask = probability > cfg.threshold
-    return apply_empty_gate(postprocess(mask, cfg.postprocess), probability, cfg.empty_gate)
+    return apply_empty_gate(
+        postprocess(mask, cfg.postprocess), probability, cfg.empty_gate, presence
+    )

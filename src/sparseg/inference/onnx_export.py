@@ -1,8 +1,12 @@
-"""Export a segmentation model to ONNX (sigmoid and optional 8x TTA inside the graph), verified."""
+"""Export a segmentation model to ONNX (sigmoid and optional 8x TTA inside the graph), verified.
+
+A model with a presence head keeps it as the graph's second output, ``presence (N, 1)``.
+"""
 
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from pathlib import Path
 
@@ -12,8 +16,9 @@ from torch import Tensor, nn
 
 from sparseg.errors import SparsegError
 from sparseg.inference.onnx_runtime import OnnxModel
-from sparseg.inference.tta import d4_average_probabilities
+from sparseg.inference.tta import d4_average
 from sparseg.io_utils import atomic_write
+from sparseg.models.outputs import join_outputs, split_outputs
 
 MIN_OPSET = 17
 # float32 convolutions summed in another order (onnxruntime's kernels vs PyTorch's) differ by
@@ -26,18 +31,22 @@ CHECK_SHAPES = ((2, 96, 64), (1, 64, 128))
 
 
 class ProbabilityModel(nn.Module):
-    """Wraps a logits model so that it returns probabilities, optionally averaged over D4 TTA."""
+    """Wraps a logits model so that it returns probabilities, optionally averaged over D4 TTA
+    (with a presence head: the pair ``(probabilities, presence probabilities)``)."""
 
     def __init__(self, model: nn.Module, tta: bool = False) -> None:
         super().__init__()
         self.model = model
         self.tta = tta
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         if self.tta:
             # Two forwards (views keeping / swapping H and W) trace to one graph for any size.
-            return d4_average_probabilities(self.model, images, batched=True)
-        return torch.sigmoid(self.model(images))
+            return join_outputs(*d4_average(self.model, images, batched=True))
+        logits, presence = split_outputs(self.model(images))
+        return join_outputs(
+            torch.sigmoid(logits), None if presence is None else torch.sigmoid(presence)
+        )
 
 
 def compare_probabilities(
@@ -66,13 +75,26 @@ def _check_export(
 ) -> tuple[float, str | None]:
     generator = torch.Generator().manual_seed(0)
     runtime = OnnxModel(onnx_path)
-    expected, actual = [], []
+    expected, actual, presence_difference = [], [], 0.0
     for batch, height, width in CHECK_SHAPES:
         images = torch.randn((batch, in_channels, height, width), generator=generator)
         with torch.inference_mode():
-            expected.append(wrapper(images).numpy().ravel())
-        actual.append(runtime(images.numpy()).ravel())
-    return compare_probabilities(np.concatenate(expected), np.concatenate(actual), threshold)
+            probabilities, presence = split_outputs(wrapper(images))
+        expected.append(probabilities.numpy().ravel())
+        onnx_probabilities, onnx_presence = runtime.predict(images.numpy())
+        actual.append(onnx_probabilities.ravel())
+        if presence is not None:
+            if onnx_presence is None:
+                return math.inf, "the presence output is missing"
+            gap = float(np.abs(onnx_presence - presence.numpy()).max())
+            presence_difference = max(presence_difference, gap)
+    difference, problem = compare_probabilities(
+        np.concatenate(expected), np.concatenate(actual), threshold
+    )
+    if presence_difference > PROBABILITY_TOLERANCE:
+        gap = f"presence differs by up to {presence_difference:.2e}"
+        problem = f"{problem}; {gap}" if problem else gap
+    return max(difference, presence_difference), problem
 
 
 def export_onnx(
@@ -85,7 +107,8 @@ def export_onnx(
     threshold: float = 0.5,
 ) -> float:
     """Write ``model`` (logits out) to ``path`` as an ONNX graph mapping ``images (N, C, H, W)``
-    to ``probabilities (N, 1, H, W)``, with dynamic batch and spatial axes (sides must be
+    to ``probabilities (N, 1, H, W)`` (and ``presence (N, 1)`` for a model with a presence
+    head), with dynamic batch and spatial axes (sides must be
     multiples of the encoder's stride; :class:`OnnxModel` pads). ``tta`` folds the 8 D4 views
     into the graph.
 
@@ -100,6 +123,11 @@ def export_onnx(
     wrapper = ProbabilityModel(copy.deepcopy(model).cpu().float(), tta=tta).eval()
     example = torch.zeros((1, in_channels, *EXPORT_SIZE))
     spatial_axes = {0: "batch", 2: "height", 3: "width"}
+    names, axes = ["probabilities"], {"images": spatial_axes, "probabilities": spatial_axes}
+    with torch.inference_mode():
+        if split_outputs(wrapper(example))[1] is not None:
+            names.append("presence")
+            axes["presence"] = {0: "batch"}
     difference = 0.0
 
     def write(tmp: Path) -> None:
@@ -112,8 +140,8 @@ def export_onnx(
                 (example,),
                 str(tmp),
                 input_names=["images"],
-                output_names=["probabilities"],
-                dynamic_axes={"images": spatial_axes, "probabilities": spatial_axes},
+                output_names=names,
+                dynamic_axes=axes,
                 opset_version=opset,
                 dynamo=False,
             )

@@ -118,27 +118,44 @@ class OnnxPredictor:
                 "graph was exported otherwise; export it again"
             )
 
-    def probability(self, unit: np.ndarray) -> np.ndarray:
-        """Foreground probability (H, W) of a unit-float (C, H, W) image at its native size."""
+    def prediction(self, unit: np.ndarray) -> tuple[np.ndarray, float | None]:
+        """Foreground probability (H, W) of a unit-float (C, H, W) image at its native size, and
+        the presence head's probability (None without one; with windows, the largest window's,
+        as :func:`sparseg.inference.probability.predict_image` does)."""
         size = tuple(self.data.input_size)
         if uses_windows(self.data, self.inference):
             normalised = normalize(unit, self.data.normalize)[None].astype(np.float32)
             padded, (rows, cols) = pad_edges(normalised, size)
+            presences: list[float] = []
+
+            def predict(tiles: list[np.ndarray]) -> np.ndarray:
+                probabilities, presence = self.model.predict(np.concatenate(tiles))
+                if presence is not None:
+                    presences.append(float(presence.max()))
+                return probabilities
+
             stitched = stitch_windows(
-                lambda tiles: self.model(np.concatenate(tiles)),
+                predict,
                 padded,
                 size,
                 self.inference.window_overlap,
                 weights=gaussian_weights(size),
                 zeros_like=np.zeros_like,
             )
-            return stitched[0, 0, rows, cols]
+            return stitched[0, 0, rows, cols], max(presences) if presences else None
         normalised = normalize(resize(unit, size), self.data.normalize)
-        probability = self.model(normalised[None].astype(np.float32))[0]
-        return resize(probability, unit.shape[-2:])[0]
+        probability, presence = self.model.predict(normalised[None].astype(np.float32))
+        head = None if presence is None else float(presence[0, 0])
+        return resize(probability[0], unit.shape[-2:])[0], head
 
-    def mask(self, unit: np.ndarray, probability: np.ndarray) -> np.ndarray:
-        return finish_mask(probability, unit.mean(0), self.inference)
+    def probability(self, unit: np.ndarray) -> np.ndarray:
+        """The probability map of :meth:`prediction` alone."""
+        return self.prediction(unit)[0]
+
+    def mask(
+        self, unit: np.ndarray, probability: np.ndarray, presence: float | None = None
+    ) -> np.ndarray:
+        return finish_mask(probability, unit.mean(0), self.inference, presence)
 
     def load(self, path: Path) -> np.ndarray:
         unit = to_unit_float(read_image(path)).transpose(2, 0, 1)
@@ -159,7 +176,7 @@ def predict_folder_onnx(
     def results() -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
             unit = predictor.load(pair.image)
-            probability = predictor.probability(unit)
-            yield pair, probability, predictor.mask(unit, probability)
+            probability, presence = predictor.prediction(unit)
+            yield pair, probability, predictor.mask(unit, probability, presence)
 
     return write_predictions(results(), out_dir, probabilities)

@@ -34,6 +34,7 @@ class OnnxModel:
 
         model = OnnxModel(Path("model.onnx"))
         probabilities = model(images)  # (N, C, H, W) float32 -> (N, 1, H, W)
+        probabilities, presence = model.predict(images)  # presence (N, 1) or None
     """
 
     def __init__(self, path: Path, multiple: int = 32, threads: int | None = None) -> None:
@@ -55,8 +56,14 @@ class OnnxModel:
         channels = model_input.shape[1] if len(model_input.shape) == 4 else None
         self.in_channels = channels if isinstance(channels, int) else None
         self.multiple = multiple
+        self.has_presence = len(self.session.get_outputs()) > 1
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.predict(images)[0]
+
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities ``(N, 1, H, W)`` and, for a model exported with a presence head (its
+        second output), the presence probabilities ``(N, 1)``; else None."""
         if images.ndim != 4:
             raise SparsegError(f"{self.path}: expects images (N, C, H, W), got {images.shape}")
         if self.in_channels is not None and images.shape[1] != self.in_channels:
@@ -67,8 +74,8 @@ class OnnxModel:
         height, width = images.shape[-2:]
         size = (height + -height % self.multiple, width + -width % self.multiple)
         padded, (rows, cols) = pad_edges(images.astype(np.float32, copy=False), size)
-        (probabilities,) = self.session.run(None, {self.input_name: padded})
-        return probabilities[..., rows, cols]
+        probabilities, *presence = self.session.run(None, {self.input_name: padded})
+        return probabilities[..., rows, cols], presence[0] if presence else None
 
 
 def pad_edges(images: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice]]:

@@ -19,7 +19,7 @@ from sparseg.data.io import image_info
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 from sparseg.inference.finish import finish_mask
-from sparseg.inference.probability import probability_map
+from sparseg.inference.probability import predict_image
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
 from sparseg.run_layout import RunPaths
@@ -98,17 +98,28 @@ class Predictor:
         return load_image_tensor(path, self.in_channels)
 
     @torch.no_grad()
+    def prediction(
+        self, image: torch.Tensor, inference: InferenceConfig | None = None
+    ) -> tuple[np.ndarray, float | None]:
+        """Foreground probability (H, W) at the image's native size, averaged over the runs,
+        with ``inference``'s TTA and windows (default: the tuned ones); and the presence
+        heads' mean probability that the image has foreground (None unless every run has one)."""
+        cfg = inference or self.inference
+        results = [predict_image(m.model, image, self.config.data, cfg) for m in self.members]
+        probability = sum(p for p, _ in results) / len(results)
+        presences = [presence for _, presence in results]
+        presence = None if None in presences else float(np.mean(presences))
+        return probability.numpy(), presence
+
     def probabilities(
         self, image: torch.Tensor, inference: InferenceConfig | None = None
     ) -> np.ndarray:
-        """Foreground probability (H, W) at the image's native size, averaged over the runs,
-        with ``inference``'s TTA and windows (default: the tuned ones)."""
-        cfg = inference or self.inference
-        total = sum(probability_map(m.model, image, self.config.data, cfg) for m in self.members)
-        return (total / len(self.members)).numpy()
+        """The probability map of :meth:`prediction` alone."""
+        return self.prediction(image, inference)[0]
 
     def predict_pairs(self, pairs: list[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
             image = self.image(pair.image)
-            probability = self.probabilities(image)
-            yield pair, probability, finish_mask(probability, image.mean(0).numpy(), self.inference)
+            probability, presence = self.prediction(image)
+            gray = image.mean(0).numpy()
+            yield pair, probability, finish_mask(probability, gray, self.inference, presence)

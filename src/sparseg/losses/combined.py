@@ -1,4 +1,5 @@
-"""``build_loss``: the weighted sum of ``loss.terms``, optionally over deep-supervision outputs.
+"""``build_loss``: the weighted sum of ``loss.terms``, optionally over deep-supervision outputs,
+plus the presence head's BCE on "this image has foreground".
 
 Each term is built by one entry of :data:`LOSS_REGISTRY` from the ``loss`` config section;
 adding a loss means one entry here (and its name in ``sparseg.config.LOSS_TERMS``).
@@ -15,6 +16,7 @@ from torch import nn
 from sparseg.config import LossConfig
 from sparseg.errors import SparsegError
 from sparseg.losses.region import DiceLoss, TverskyLoss
+from sparseg.models.outputs import split_outputs
 
 
 def _bce(config: LossConfig, pos_weight: float | None) -> nn.Module:
@@ -88,10 +90,33 @@ class DeepSupervisionLoss(nn.Module):
         return sum(w * self.loss(out, target) for w, out in zip(self.weights, outputs, strict=True))
 
 
+class PresenceLoss(nn.Module):
+    """``segmentation_loss + weight · BCE(presence_logit, image has foreground)`` for outputs
+    ``(segmentation, presence_logit (N, 1))``; a target image has foreground when any of its
+    pixels is above 0.5."""
+
+    def __init__(self, segmentation_loss: nn.Module, weight: float) -> None:
+        super().__init__()
+        self.segmentation_loss = segmentation_loss
+        self.weight = float(weight)
+
+    def forward(
+        self, outputs: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor
+    ) -> torch.Tensor:
+        segmentation, presence = split_outputs(outputs)
+        loss = self.segmentation_loss(segmentation, target)
+        if presence is None:
+            raise ValueError("the presence loss needs outputs (segmentation, presence_logit)")
+        present = (target.flatten(1) > 0.5).any(dim=1, keepdim=True).to(torch.float32)
+        bce = nn.functional.binary_cross_entropy_with_logits(presence.float(), present)
+        return loss + self.weight * bce
+
+
 def build_loss(
     config: LossConfig,
     deep_supervision_weights: Sequence[float] | None = None,
     pos_weight: float | None = None,
+    presence: bool = False,
 ) -> nn.Module:
     """The configured loss, called as ``loss(outputs, target)``.
 
@@ -99,6 +124,8 @@ def build_loss(
     first, as ``model.deep_supervision_weights``) also a list ``[main, aux_1, ...]``.
     ``pos_weight`` is the number that ``loss.pos_weight: auto`` resolves to (the caller takes
     it from the fingerprint's background:foreground ratio); a number in the config wins.
+    ``presence`` (``model.presence_head``): outputs are ``(segmentation, presence_logit)`` and
+    the presence BCE is added with weight ``loss.presence_weight``.
     """
     resolved_pos_weight = _resolve_pos_weight(config, pos_weight)
     active = {name: weight for name, weight in config.terms.items() if weight > 0}
@@ -106,6 +133,8 @@ def build_loss(
     loss: nn.Module = WeightedSumLoss(terms, active)
     if deep_supervision_weights is not None:
         loss = DeepSupervisionLoss(loss, deep_supervision_weights)
+    if presence:
+        loss = PresenceLoss(loss, config.presence_weight)
     return loss
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparseg.errors import SparsegError
+from sparseg.models.outputs import join_outputs, split_outputs
 
 SUPPORTED_ARCHITECTURES = ("unet", "unetplusplus")
 
@@ -57,15 +58,16 @@ def build_aux_heads(model: nn.Module, block_names: list[str]) -> nn.ModuleList:
 
 def forward_with_aux(
     model: nn.Module, heads: nn.ModuleList, block_names: list[str], images: torch.Tensor
-) -> list[torch.Tensor]:
-    """``[main_logits, aux_1, ...]``, every output bilinearly upsampled to the input size."""
+) -> list[torch.Tensor] | tuple[list[torch.Tensor], torch.Tensor]:
+    """``[main_logits, aux_1, ...]``, every output bilinearly upsampled to the input size (with
+    a presence head, paired with its logit as :mod:`sparseg.models.outputs` says)."""
     captured: dict[int, torch.Tensor] = {}
     hooks = [
         model.get_submodule(name).register_forward_hook(_capture_into(captured, index))
         for index, name in enumerate(block_names)
     ]
     try:
-        logits = model(images)
+        logits, presence = split_outputs(model(images))
     finally:
         for hook in hooks:
             hook.remove()
@@ -74,7 +76,7 @@ def forward_with_aux(
         F.interpolate(head(captured[index]), size=size, mode="bilinear", align_corners=False)
         for index, head in enumerate(heads)
     ]
-    return [logits, *aux]
+    return join_outputs([logits, *aux], presence)
 
 
 def _capture_into(captured: dict[int, torch.Tensor], index: int):

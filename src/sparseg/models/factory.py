@@ -47,6 +47,8 @@ class SegmentationNet(nn.Module):
 
     ``forward`` returns logits ``(N, 1, H, W)``; in training mode with heads it returns
     ``[main_logits, aux_1, ...]`` (output level first, then deeper levels), all at input size.
+    With ``model.presence_head`` either comes paired with the presence logit ``(N, 1)``
+    (:mod:`sparseg.models.outputs`).
     State-dict keys are ``model.*`` and ``aux_heads.*``, so :func:`plain_model` (or a
     ``model.``-prefixed slice of a checkpoint) is the inference network.
     """
@@ -97,6 +99,8 @@ def build_model(config: ModelConfig, in_channels: int) -> SegmentationNet:
         random_parts = [model.decoder] if weights is not None else [model.encoder, model.decoder]
         kaiming_init(random_parts, config.activation, config.leaky_slope)
         logit_layers = [model.segmentation_head, net.aux_heads]
+        if getattr(model, "classification_head", None) is not None:
+            logit_layers.append(model.classification_head)
         kaiming_init(logit_layers, config.activation, config.leaky_slope, mode="fan_in")
     if config.bn_momentum is not None:
         set_bn_momentum(net, config.bn_momentum)
@@ -124,6 +128,8 @@ def _create(
         extra[SMP_DROPOUT_ARGUMENT[architecture]] = config.decoder_dropout
     if config.decoder_channels is not None:
         extra.update(_decoder_channels(config, architecture))
+    if config.presence_head:
+        extra["aux_params"] = {"classes": 1, "dropout": config.presence_dropout, "pooling": "avg"}
 
     def create(weights: str | bool | None) -> nn.Module:
         try:

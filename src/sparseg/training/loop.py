@@ -28,6 +28,7 @@ from sparseg.models import build_model, plain_model
 from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.costs import Cadence, CostClock
+from sparseg.training.ema import build_weight_average
 from sparseg.training.feed import Feed, build_feed
 from sparseg.training.progress import TrainingProgress
 from sparseg.training.run_files import prepare_run_dir, write_metrics_csv, write_summary
@@ -39,7 +40,7 @@ from sparseg.training.run_state import (
     last_payload,
     restored_state,
 )
-from sparseg.training.schedule import run_length
+from sparseg.training.schedule import progressive_scale, run_length
 from sparseg.training.setup import (
     auto_pos_weight,
     build_optimizer,
@@ -104,9 +105,11 @@ class Trainer:
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         weights = cfg.model.deep_supervision_weights if cfg.model.deep_supervision else None
-        self.loss_fn = build_loss(cfg.loss, weights, pos_weight).to(fabric.device)
+        presence = cfg.model.presence_head
+        self.loss_fn = build_loss(cfg.loss, weights, pos_weight, presence).to(fabric.device)
         optimizer = build_optimizer(cfg, list(self.model.parameters()))
         self.wrapped, self.optimizer = fabric.setup(self.model, optimizer)
+        self.average = build_weight_average(self.model, cfg.training.ema)
         self.augment = build_augmentation(cfg.augment).to(fabric.device)
 
     def _build_schedule(self, feed: Feed) -> None:
@@ -212,8 +215,10 @@ class Trainer:
     def _forward_backward(
         self, batch: dict[str, Any], epoch: int, index: int, accumulate: int, sync: bool
     ) -> float:
+        progress = self._progress(time.monotonic() - self.started)
+        scale = progressive_scale(self.config.training.progressive, progress)
         with self.clock.measure("augment"), torch.no_grad():
-            images, masks = self.augment(batch["image"], batch["mask"])
+            images, masks = self.augment(batch["image"], batch["mask"], scale)
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
         with self.clock.measure("step"):
@@ -245,6 +250,8 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.step += 1
+        if self.average is not None:
+            self.average.update(self.model, self.state.step)
 
     def _progress(self, elapsed: float) -> float:
         budget = self.config.training.max_minutes
@@ -310,17 +317,17 @@ class Trainer:
     def _validate(self, row: dict[str, float]) -> bool:
         """Validate into ``row``; True when the Dice is the best so far."""
         cfg, state = self.config, self.state
-        threshold = cfg.inference.threshold
-        batch = cfg.training.batch_size
-        if cfg.data.mode == "patch":
-            val_pairs = [self.data.pairs[i] for i in self.data.split.val]
-            dice = validate_native(
-                self.fabric, self.wrapped, val_pairs, self.data.in_channels, cfg.data, threshold
-            )
-        elif self.feed.decision.enabled:
-            dice = validate_cached(self.fabric, self.wrapped, self.feed.val, batch, threshold)
-        else:
-            dice = validate(self.fabric, self.wrapped, self.data.val, batch, threshold)
+        threshold, batch, fabric = cfg.inference.threshold, cfg.training.batch_size, self.fabric
+        net = self.wrapped if self.average is None else self.average.synced(fabric)
+        with fabric.autocast():  # the average is not wrapped by Fabric's precision plugin
+            if cfg.data.mode == "patch":
+                val_pairs = [self.data.pairs[i] for i in self.data.split.val]
+                channels = self.data.in_channels
+                dice = validate_native(fabric, net, val_pairs, channels, cfg.data, threshold)
+            elif self.feed.decision.enabled:
+                dice = validate_cached(fabric, net, self.feed.val, batch, threshold)
+            else:
+                dice = validate(fabric, net, self.data.val, batch, threshold)
         row["val_dice"] = dice
         self.schedule.observe(dice)
         if dice > state.best_dice:
@@ -337,7 +344,8 @@ class Trainer:
         return common_payload(self.config, self.data.in_channels, self.pos_weight)
 
     def _save_best(self, epoch: int, dice: float) -> None:
-        payload = best_payload(plain_model(self.model).state_dict(), epoch, dice, self._common())
+        net = self.model if self.average is None else self.average.module
+        payload = best_payload(plain_model(net).state_dict(), epoch, dice, self._common())
         save_checkpoint(self.paths.best, payload)
 
     def _save_last(self) -> None:
@@ -353,6 +361,7 @@ class Trainer:
                 self.fabric.strategy.precision.state_dict(),
                 state,
                 self._common(),
+                None if self.average is None else self.average.state_dict(),
             )
             save_checkpoint(self.paths.last, payload)
 
@@ -361,6 +370,8 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.schedule.load_state_dict(checkpoint["schedule"])
         self.fabric.strategy.precision.load_state_dict(checkpoint["precision"])
+        if self.average is not None:
+            self.average.restore(checkpoint.get("ema"), self.model, self.paths.last)
 
     def _finish(self) -> dict[str, Any]:
         state = self.state

@@ -2,7 +2,7 @@
 
 ``best.ckpt`` holds the inference network's weights only (small, written on improvement);
 ``last.ckpt`` holds everything an exact resume needs: weights with training heads, optimiser,
-LR schedule, precision scaler and :class:`RunState`.
+LR schedule, precision scaler, the weight average (``training.ema``) and :class:`RunState`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import torch
 from sparseg.config import Config, TrainingConfig
 from sparseg.errors import SparsegError
 
-RESUME_MUST_MATCH = ("architecture", "encoder", "deep_supervision", "decoder_channels")
+RESUME_MUST_MATCH = (
+    "architecture",
+    "encoder",
+    "deep_supervision",
+    "decoder_channels",
+    "presence_head",
+)
 
 
 @dataclass
@@ -60,9 +66,11 @@ def last_payload(
     precision_state: dict[str, Any],
     state: RunState,
     common: dict[str, Any],
+    ema_state: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """``last.ckpt``: everything :func:`restore_state` needs for an exact resume."""
-    return {
+    """``last.ckpt``: everything :func:`restored_state` and ``Trainer._restore`` need for an
+    exact resume (``ema`` only when the run averages its weights)."""
+    payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "schedule": schedule_state,
@@ -70,6 +78,9 @@ def last_payload(
         "run": dict(vars(state)),
         **common,
     }
+    if ema_state is not None:
+        payload["ema"] = ema_state
+    return payload
 
 
 def check_resumable(checkpoint: dict[str, Any], config: Config, path: Path) -> None:

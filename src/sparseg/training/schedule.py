@@ -1,4 +1,5 @@
-"""Learning-rate schedule: warm-up, then constant / cosine over the run, or reduce-on-plateau.
+"""Learning-rate schedule (warm-up, then constant / cosine over the run, or reduce-on-plateau)
+and the progressive-resizing scale, both functions of the run's progress.
 
 Written by hand because the run's length may be a wall-clock budget, not a step count: the
 schedule is a function of *progress* in [0, 1] (steps or elapsed time, whichever ends first),
@@ -12,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sparseg.config import TrainingConfig
+from sparseg.config import ProgressiveConfig, TrainingConfig
 
 
 @dataclass
@@ -93,3 +94,11 @@ def run_length(
     if warmup is None:
         warmup = config.warmup_epochs * per_epoch / accumulate / total_steps
     return per_epoch, total_steps, LRSchedule(config, warmup)
+
+
+def progressive_scale(config: ProgressiveConfig | None, progress: float) -> float:
+    """Input-size factor at ``progress`` (the LR schedule's): ``start_scale`` until
+    ``until_fraction`` of the run, then 1; always 1 without ``training.progressive``."""
+    if config is None or progress >= config.until_fraction:
+        return 1.0
+    return config.start_scale

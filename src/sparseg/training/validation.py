@@ -14,6 +14,7 @@ from sparseg.data.dataset import load_image_tensor
 from sparseg.data.io import read_mask
 from sparseg.data.pairs import Pair
 from sparseg.inference.probability import probability_map
+from sparseg.models.outputs import mask_logits
 
 
 def per_image_dice(
@@ -58,7 +59,7 @@ def _mean_dice(
     for batch in batches:
         images = batch["image"].to(fabric.device)
         masks = batch["mask"].to(fabric.device)
-        dice = per_image_dice(torch.sigmoid(model(images)), masks, threshold)
+        dice = per_image_dice(torch.sigmoid(mask_logits(model(images))), masks, threshold)
         dice_sum += dice.sum()
         count += dice.numel()
     if fabric.world_size > 1:
