@@ -68,10 +68,10 @@ class PretrainedWeightsCheck:
         if model.encoder_weights is None:
             return None
         if key not in self.reasons:
-            from sparseg.data.io import image_info
+            from sparseg.data.items import item_info
             from sparseg.models import build_model
 
-            channels = image_info(discover_pairs(self.data)[0].image).channels
+            channels = item_info(discover_pairs(self.data)[0]).channels
             try:
                 build_model(model.model_copy(update={"deep_supervision": False}), channels)
                 self.reasons[key] = None

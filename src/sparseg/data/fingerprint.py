@@ -47,7 +47,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
+from sparseg.data.io import to_unit_float
+from sparseg.data.items import item_info, read_item_image, read_item_mask
 from sparseg.data.pairs import discover_pairs
 from sparseg.errors import SparsegWarning
 
@@ -79,16 +80,16 @@ def fingerprint(root: Path, label: int | None = None, progress: Progress | None 
     n_values = foreground_px = total_px = 0
 
     for done, pair in enumerate(pairs, start=1):
-        info = image_info(pair.image)
+        info = item_info(pair)
         channels[str(info.channels)] += 1
         bit_depths[str(info.bit_depth)] += 1
-        values = to_unit_float(read_image(pair.image))
+        values = to_unit_float(read_item_image(pair))
         histogram += np.bincount(_bin_indices(values), minlength=HISTOGRAM_BINS)
         value_sum += float(values.sum(dtype=np.float64))
         value_square_sum += float(np.square(values).sum(dtype=np.float64))
         n_values += values.size
 
-        mask = read_mask(pair.mask, label)  # discover_pairs checked it matches the image
+        mask = read_item_mask(pair, label)  # discover_pairs checked it matches the image
         height, width = mask.shape
         sizes[f"{height}x{width}"] += 1
         heights.append(height)

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import InferenceConfig
-from sparseg.data.io import read_mask
+from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import discover_pairs
 from sparseg.data.splits import choose_split
+from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import score_arrays
 from sparseg.inference.finish import finish_mask
@@ -128,12 +129,13 @@ def tune_steps(tuner: Tuner, base: InferenceConfig, mean_area: float) -> Inferen
 def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: int = 0) -> dict:
     """Tune the run's inference on validation; writes and returns ``inference.json``'s payload."""
     run_dir, data_root = Path(run_dir), Path(data_root)
-    pairs = {pair.id: pair for pair in discover_pairs(data_root)}
+    predictor = Predictor([run_dir], inference=InferenceConfig())
+    trained = predictor.config
+    slicing = Slicing.of(trained.data)
+    pairs = {pair.id: pair for pair in discover_pairs(data_root, slicing=slicing)}
     split = choose_split(pairs, split_file, fold, RunPaths(run_dir).split)
     if not split.val:
         raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
-    predictor = Predictor([run_dir], inference=InferenceConfig())
-    trained = predictor.config
     base = _with(
         InferenceConfig(),
         sliding_window=trained.inference.sliding_window,
@@ -143,12 +145,12 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     label = trained.data.label
     cases = []
     for image_id in split.val:
-        image = predictor.image(pairs[image_id].image)
+        image = predictor.image(pairs[image_id])
         cases.append(
             ValCase(
                 image_id,
                 image.mean(0).numpy(),
-                read_mask(pairs[image_id].mask, label),
+                read_item_mask(pairs[image_id], label),
                 predictor.probabilities(image, base),
                 predictor.probabilities(image, with_tta),
             )
