@@ -93,8 +93,9 @@ def discover_pairs(
 
 
 def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
-    """Prediction inputs, mask=None: one image or volume file, a folder of them, or a data set
-    root."""
+    """Prediction inputs, mask=None: one image or volume file, a folder of them (named
+    ``<case>_0000``, ``_0001``, ...: one case of several channels, as nnU-Net's imagesTs), or a
+    data set root."""
     path = Path(path)
     slicing = slicing or Slicing()
     if path.is_file():
@@ -106,9 +107,14 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
     if (path / "images").is_dir() or (path / "imagesTr").is_dir():
         pairs = discover_pairs(path, require_masks=False, slicing=slicing)
         return [_without_mask(pair) for pair in pairs]
+    files = _files_by_id(path)
+    if all(_NNUNET_CHANNEL.match(stem) for stem in files):  # nnU-Net's imagesTs convention
+        cases = _nnunet_cases(files)
+    else:
+        cases = {image_id: [image] for image_id, image in files.items()}
     pairs = []
-    for image_id, image in sorted(_files_by_id(path).items()):
-        pairs.extend(case_items(image_id, [image], None, slicing))
+    for case, channel_files in sorted(cases.items()):
+        pairs.extend(case_items(case, channel_files, None, slicing))
     return sorted(pairs, key=lambda pair: pair.id)
 
 

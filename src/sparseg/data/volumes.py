@@ -342,6 +342,7 @@ def _dicom_like(source: Path, volume: np.ndarray) -> pydicom.Dataset:
     dataset.PixelRepresentation = 0
     dataset.NumberOfFrames = volume.shape[0]
     dataset.PixelData = np.ascontiguousarray(volume, dtype=np.uint8).tobytes()
+    dataset["PixelData"].VR = "OB"
     return dataset
 
 
