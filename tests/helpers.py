@@ -56,7 +56,7 @@ def volume_case(shape=(32, 32, 6), seed: int = 0, channels: int = 1):
 
 
 def write_nifti_cases(root, cases=("a", "b", "c"), shape=(32, 32, 6), channels=1, affine=None):
-    """An nnU-Net raw folder of NIfTI volumes: imagesTr/<case>_000C.nii.gz, labelsTr/<case>.nii.gz."""
+    """nnU-Net raw folder of NIfTI volumes: imagesTr/<case>_000C.nii.gz, labelsTr/<case>.nii.gz."""
     from pathlib import Path
 
     import nibabel as nib
