@@ -356,7 +356,7 @@ def _volume_lines(volumes: dict | None) -> list[tuple[str, str]]:
         ("channels per case", _counts(volumes["channels"])),
         (
             "lesions per volume",
-            f"mean {lesions['mean']:.1f}  min {lesions['min']}  max {lesions['max']} (3D, 26-conn.)",
+            f"mean {lesions['mean']:.1f}  min {lesions['min']}  max {lesions['max']} (3D)",
         ),
         ("empty slices", f"{volumes['empty_slice_share']:.1%} of the kept slices"),
     ]
