@@ -251,9 +251,10 @@ def _as_channels_last(path: Path, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[..., :channels])
 
 
-def guarded(path: Path, read: Callable[[], T]) -> T:
+def guarded(path: Path, read: Callable[[], T], warn: bool = True) -> T:
     """Run a reader; turn every failure into one line naming the file, and the decoders' own
-    warnings and log lines (tifffile logs one per damaged tag: hundreds) into one warning."""
+    warnings and log lines (tifffile logs one per damaged tag: hundreds) into one warning
+    (none with ``warn=False``: a probe whose file is read again)."""
     noise: list[str] = []
     try:
         if path.stat().st_size == 0:
@@ -281,7 +282,7 @@ def guarded(path: Path, read: Callable[[], T]) -> T:
     # bytes; all of them mean "this file is not a readable image".
     except Exception as exc:
         raise SparsegError(f"{path}: cannot read image ({_reason(exc)})") from None
-    if noise:
+    if noise and warn:
         more = f" and {len(noise) - 1} more" if len(noise) > 1 else ""
         warnings.warn(
             f"{path}: read, but the decoder complained ({noise[0]}{more}); the file may be damaged",

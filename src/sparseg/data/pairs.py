@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparseg.data.io import INPUT_SUFFIXES, file_id, file_suffix, image_info
+from sparseg.data.io import INPUT_SUFFIXES, ImageInfo, file_id, file_suffix, image_info
 from sparseg.data.volumes import Slicing, VolumeInfo, nonzero_slices, slice_id, volume_info
 from sparseg.errors import SparsegError, SparsegWarning
 
@@ -218,22 +218,22 @@ def _nnunet_cases(files: dict[str, Path]) -> dict[str, list[Path]]:
 
 
 def _check_2d_case(files: Sequence[Path], mask: Path | None) -> None:
-    header = image_info(files[0])
+    headers = [image_info(files[0])]
     for other in files[1:]:
         if volume_info(other) is not None:
             raise SparsegError(f"{other}: a volume, but channel _0000 of its case is a 2D image")
-        other_header = image_info(other)
-        if (other_header.height, other_header.width) != (header.height, header.width):
+        headers.append(image_info(other))
+        if (headers[-1].height, headers[-1].width) != (headers[0].height, headers[0].width):
             raise SparsegError(
-                f"{other}: channel is {other_header.height}x{other_header.width} (HxW) but "
-                f"{files[0].name} is {header.height}x{header.width}"
+                f"{other}: channel is {headers[-1].height}x{headers[-1].width} (HxW) but "
+                f"{files[0].name} is {headers[0].height}x{headers[0].width}"
             )
     if len(files) > 1:
-        for path in files:
-            if image_info(path).channels != 1:
+        for path, header in zip(files, headers, strict=True):
+            if header.channels != 1:
                 raise SparsegError(f"{path}: a channel file must be grayscale (one channel)")
     if mask is not None:
-        _check_sizes(files[0], mask)
+        _check_sizes(files[0], headers[0], mask)
 
 
 def _check_volume_shape(reference: Path, info: VolumeInfo, other: Path, is_mask: bool) -> None:
@@ -249,10 +249,10 @@ def _check_volume_shape(reference: Path, info: VolumeInfo, other: Path, is_mask:
         )
 
 
-def _check_sizes(image: Path, mask: Path) -> None:
+def _check_sizes(image: Path, image_header: ImageInfo, mask: Path) -> None:
     if volume_info(mask) is not None:
         raise SparsegError(f"{mask}: mask is a volume but its image {image.name} is a 2D image")
-    image_header, mask_header = image_info(image), image_info(mask)
+    mask_header = image_info(mask)
     image_size = (image_header.height, image_header.width)
     mask_size = (mask_header.height, mask_header.width)
     if image_size != mask_size:

@@ -90,8 +90,8 @@ def volume_info(path: Path) -> VolumeInfo | None:
         return guarded(path, lambda: _nifti_info(path))
     if suffix == ".dcm":
         return guarded(path, lambda: _dicom_info(path))
-    if suffix in (".tif", ".tiff"):
-        return guarded(path, lambda: _tiff_info(path))
+    if suffix in (".tif", ".tiff"):  # a damaged 2D TIFF warns when it is read as an image
+        return guarded(path, lambda: _tiff_info(path), warn=False)
     return None
 
 
@@ -208,7 +208,13 @@ def _plane(volume: np.ndarray, axis: int, index: int, nifti: bool) -> np.ndarray
 def _nifti_image(path: Path) -> nib.Nifti1Image:
     try:
         image = nib.load(path)
-    except (ImageFileError, HeaderDataError, EOFError, ValueError, gzip.BadGzipFile) as exc:
+    except gzip.BadGzipFile:
+        raise SparsegError(
+            f"{path}: not a NIfTI file (not gzip-compressed, yet named .gz)"
+        ) from None
+    except ImageFileError:
+        raise SparsegError(f"{path}: not a NIfTI file (no NIfTI-1 or NIfTI-2 header)") from None
+    except (HeaderDataError, EOFError, ValueError) as exc:
         raise SparsegError(f"{path}: not a NIfTI file ({_first_line(exc)})") from None
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image):
         raise SparsegError(f"{path}: not a NIfTI file (nibabel reads it as {type(image).__name__})")
