@@ -19,6 +19,7 @@ from sparseg.data.io import INPUT_SUFFIXES, ImageInfo, file_id, file_suffix, ima
 from sparseg.data.volumes import Slicing, VolumeInfo, nonzero_slices, slice_id, volume_info
 from sparseg.errors import SparsegError, SparsegWarning
 
+NNUNET_IMAGE_FOLDERS = ("imagesTr", "imagesTs")
 _NNUNET_CHANNEL = re.compile(r"^(?P<id>.+)_(?P<channel>\d{4})$")
 
 
@@ -93,9 +94,9 @@ def discover_pairs(
 
 
 def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
-    """Prediction inputs, mask=None: one image or volume file, a folder of them (named
-    ``<case>_0000``, ``_0001``, ...: one case of several channels, as nnU-Net's imagesTs), or a
-    data set root."""
+    """Prediction inputs, mask=None: one image or volume file, a folder of them (an nnU-Net
+    ``imagesTr``/``imagesTs`` folder: ``<case>_0000``, ``_0001``, ... are one case's channels),
+    or a data set root."""
     path = Path(path)
     slicing = slicing or Slicing()
     if path.is_file():
@@ -108,7 +109,7 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
         pairs = discover_pairs(path, require_masks=False, slicing=slicing)
         return [_without_mask(pair) for pair in pairs]
     files = _files_by_id(path)
-    if all(_NNUNET_CHANNEL.match(stem) for stem in files):  # nnU-Net's imagesTs convention
+    if path.name in NNUNET_IMAGE_FOLDERS:  # channel files <case>_0000, _0001, ...
         cases = _nnunet_cases(files)
     else:
         cases = {image_id: [image] for image_id, image in files.items()}
