@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from sparseg.config import validate_config
 from sparseg.data.fingerprint import fingerprint, format_fingerprint
-from sparseg.data.plan import propose_config
+from sparseg.data.plan import plan_overrides, propose_config
 from tests.helpers import write_nifti_cases
 
 
@@ -39,6 +40,9 @@ def test_the_proposal_names_the_slice_axis(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a",), affine=np.diag([3.0, 1, 1, 1]))
     plan = propose_config(fingerprint(root), cpu_only=True)
     assert plan["data"]["slice_axis"] == 0 and plan["data"]["keep_slices"] == "nonzero"
+    smallest = fingerprint(root)["volumes"]["lesion_voxels_p5"]
+    assert plan["inference"]["postprocess"]["min_object_size_3d"] == int(smallest // 2)
+    validate_config(plan_overrides(plan))
     assert any(
         reason.startswith("slice_axis 0: the lowest-resolution axis") for reason in plan["reasons"]
     )

@@ -43,6 +43,18 @@ def test_training_splits_by_case_and_sees_every_channel(volume_run):
     assert Predictor([volume_run]).in_channels == 2
 
 
+def test_tune_decides_small_3d_object_removal_on_the_validation_volume(
+    volume_run, volume_data, run_cli
+):
+    result = run_cli("tune", "--run", volume_run, "--data", volume_data)
+    assert result.code == 0, result.stderr
+    payload = json.loads((volume_run / "inference.json").read_text())
+    (row,) = [r for r in payload["decisions"] if r["step"].startswith("remove small 3D objects")]
+    size = payload["inference"]["postprocess"]["min_object_size_3d"]
+    assert row["kept"] == (row["dice_with"] > row["dice_without"] + 1e-3)
+    assert (size > 0) == row["kept"]
+
+
 def test_predict_writes_one_nifti_per_case_with_the_input_affine(
     volume_run, volume_data, tmp_path, run_cli
 ):

@@ -110,13 +110,13 @@ def slice_size(info: VolumeInfo, axis: int) -> tuple[int, int]:
 
 def read_slice(path: Path, axis: int, index: int) -> np.ndarray:
     """One slice as (H, W, C) pixels in :func:`sparseg.data.io.read_image`'s dtypes."""
-    plane = _plane(read_volume(path), axis, index, is_nifti(path))
+    plane = volume_plane(read_volume(path), axis, index, is_nifti(path))
     return native_dtype(plane if plane.ndim == 3 else plane[..., None])
 
 
 def read_mask_slice(path: Path, axis: int, index: int, label: int | None) -> np.ndarray:
     """One boolean (H, W) slice of a mask volume; the mask rule is applied to the whole volume."""
-    return _plane(read_mask_volume(path, label), axis, index, is_nifti(path))
+    return volume_plane(read_mask_volume(path, label), axis, index, is_nifti(path))
 
 
 def nonzero_slices(path: Path, axis: int) -> list[int]:
@@ -197,14 +197,15 @@ def output_suffix(source: Path, probability: bool = False) -> str:
     return ".tif" if probability or suffix != ".dcm" else ".dcm"
 
 
-# ---------------------------------------------------------------- readers
-def _plane(volume: np.ndarray, axis: int, index: int, nifti: bool) -> np.ndarray:
+def volume_plane(volume: np.ndarray, axis: int, index: int, nifti: bool) -> np.ndarray:
+    """Slice ``index`` along ``axis`` of an array of a volume's shape, in the slice convention."""
     if not 0 <= index < volume.shape[axis]:
         raise SparsegError(f"slice {index} out of range (axis {axis} has {volume.shape[axis]})")
     plane = np.take(volume, index, axis=axis)
     return np.ascontiguousarray(np.rot90(plane) if nifti else plane)
 
 
+# ---------------------------------------------------------------- readers
 def _nifti_image(path: Path) -> nib.Nifti1Image:
     try:
         image = nib.load(path)

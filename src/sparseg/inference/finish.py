@@ -1,8 +1,9 @@
 """Probability map → final mask, the one finishing step of every prediction path (no torch):
-threshold (or dense CRF) → post-processing → empty-image gate.
+threshold (or dense CRF) → post-processing → empty-image gate; then, for volumes, the slices put
+back together → :func:`finish_volume` (small 3D objects).
 
-``Predictor`` (PyTorch), the ONNX predictor and ``tune`` all call :func:`finish_mask`, so a
-step added here reaches all three at once.
+``Predictor`` (PyTorch), the ONNX predictor and ``tune`` all call :func:`finish_mask` (and the
+volume writer :func:`finish_volume`), so a step added here reaches all three at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from sparseg.config import InferenceConfig
 from sparseg.inference.crf import crf_refine
 from sparseg.inference.gate import apply_empty_gate
-from sparseg.inference.postprocess import postprocess
+from sparseg.inference.postprocess import postprocess, remove_small_objects_3d
 
 
 def finish_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig) -> np.ndarray:
@@ -26,3 +27,10 @@ def finish_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig)
     else:
         mask = probability > cfg.threshold
     return apply_empty_gate(postprocess(mask, cfg.postprocess), probability, cfg.empty_gate)
+
+
+def finish_volume(volume: np.ndarray, cfg: InferenceConfig | None) -> np.ndarray:
+    """Boolean volume from the finished masks of its slices: 3D objects smaller than
+    ``postprocess.min_object_size_3d`` voxels removed."""
+    size = cfg.postprocess.min_object_size_3d if cfg is not None else 0
+    return remove_small_objects_3d(volume, size)

@@ -2,8 +2,9 @@
 
 A 2D image gives ``<id>.png``; the slices of a volume or stack are put back together into one
 file per case in the input's own format (:func:`sparseg.data.volumes.write_like`): NIfTI with the
-input's affine and header, a multi-frame DICOM or multi-page TIFF for a loop. Slices that were
-not predicted (``data.keep_slices``) are 0.
+input's affine and header, a multi-frame DICOM or multi-page TIFF for a loop, after
+:func:`sparseg.inference.finish.finish_volume`. Slices that were not predicted
+(``data.keep_slices``) are 0.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sparseg.config import InferenceConfig
 from sparseg.data.pairs import Pair, list_images
 from sparseg.data.volumes import Slicing, assemble, is_nifti, output_suffix, volume_info, write_like
 from sparseg.errors import SparsegError
+from sparseg.inference.finish import finish_volume
 from sparseg.io_utils import atomic_write, ensure_output_dir
 
 PROBABILITY_FOLDER = "probabilities"
@@ -50,9 +53,19 @@ class PredictionWriter:
     slices of a volume gathered and written when the next case starts (slices of one case
     arrive together), so only one volume is held at a time."""
 
-    def __init__(self, out_dir: Path, probabilities: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        probabilities: bool = False,
+        inference: InferenceConfig | None = None,
+        keep_volumes: bool = False,
+    ) -> None:
         self.out_dir = Path(out_dir)
         self.probabilities = probabilities
+        self.inference = inference
+        self.keep_volumes = keep_volumes
+        self.volumes: dict[str, np.ndarray] = {}
+        """The final boolean mask volume of each case written (with ``keep_volumes``)."""
         self.written: list[str] = []
         self._case: Pair | None = None
         self._masks: dict[int, np.ndarray] = {}
@@ -88,9 +101,11 @@ class PredictionWriter:
             return
         info = volume_info(pair.image)
         axis = int(pair.slice_axis)  # type: ignore[arg-type]
-        mask = assemble(self._masks, info, axis, np.uint8)
-        if not is_nifti(pair.image):
-            mask *= 255  # frames are images to look at, like the PNG masks
+        final = finish_volume(assemble(self._masks, info, axis, bool), self.inference)
+        if self.keep_volumes:
+            self.volumes[pair.group] = final
+        # frames are images to look at, like the PNG masks; NIfTI masks are label maps
+        mask = final.astype(np.uint8) * (1 if is_nifti(pair.image) else 255)
         write_like(pair.image, mask, self.out_dir / f"{pair.group}{output_suffix(pair.image)}")
         if self.probabilities:
             volume = assemble(self._probabilities, info, axis, np.float32)
@@ -103,12 +118,16 @@ class PredictionWriter:
 
 
 def write_predictions(
-    results: Iterable[tuple[Pair, np.ndarray, np.ndarray]], out_dir: Path, probabilities: bool
+    results: Iterable[tuple[Pair, np.ndarray, np.ndarray]],
+    out_dir: Path,
+    probabilities: bool,
+    inference: InferenceConfig | None = None,
 ) -> list[str]:
     """``OUT/<id>.png`` masks (0/255) or ``OUT/<case>.nii.gz`` (etc.) volumes and, on request,
     ``OUT/probabilities/`` (16-bit PNG: value / 65535; float32 NIfTI or TIFF for volumes, since
-    NIfTI has no float16). Returns the ids and cases written."""
-    writer = PredictionWriter(out_dir, probabilities)
+    NIfTI has no float16); volumes finished with ``inference``. Returns the ids and cases
+    written."""
+    writer = PredictionWriter(out_dir, probabilities, inference)
     for pair, probability, mask in results:
         writer.add(pair, probability, mask)
     return writer.close()

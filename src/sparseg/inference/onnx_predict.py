@@ -166,4 +166,4 @@ def predict_folder_onnx(
             probability = predictor.probability(unit)
             yield pair, probability, predictor.mask(unit, probability)
 
-    return write_predictions(results(), out_dir, probabilities)
+    return write_predictions(results(), out_dir, probabilities, predictor.inference)

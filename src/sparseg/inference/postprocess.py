@@ -1,4 +1,5 @@
-"""Morphological clean-up of a binary mask: small objects, closing, largest component, holes."""
+"""Morphological clean-up of a binary mask: small objects, closing, largest component, holes;
+and of a reassembled volume: small 3D objects."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def remove_small_objects(mask: np.ndarray, min_object_size: int) -> np.ndarray:
     return morphology.remove_small_objects(
         mask, max_size=min_object_size - 1, connectivity=CONNECTIVITY
     )
+
+
+def remove_small_objects_3d(volume: np.ndarray, min_voxels: int) -> np.ndarray:
+    """Drop 26-connected 3D components with fewer than ``min_voxels`` voxels (0 or 1: off)."""
+    volume = np.asarray(volume, dtype=bool)
+    if min_voxels <= 1:
+        return volume.copy()
+    return morphology.remove_small_objects(volume, max_size=min_voxels - 1, connectivity=3)
 
 
 def close(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.pairs import discover_pairs
 from sparseg.data.splits import check_subset, choose_split
-from sparseg.data.volumes import Slicing, assemble, volume_info
+from sparseg.data.volumes import Slicing, is_nifti, volume_plane
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import (
     add_volume_scores,
@@ -32,7 +32,8 @@ def predict_folder(
     volume per input volume or stack, named by case (see :mod:`sparseg.inference.mask_files`)."""
     predictor = Predictor(runs)
     pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.config.data))
-    return write_predictions(predictor.predict_pairs(pairs), out_dir, probabilities)
+    results = predictor.predict_pairs(pairs)
+    return write_predictions(results, out_dir, probabilities, predictor.inference)
 
 
 def evaluate_runs(
@@ -64,15 +65,20 @@ def evaluate_runs(
     selected = sorted((pairs[i] for i in ids), key=lambda pair: (pair.group, pair.slice_index or 0))
     preds: dict[str, np.ndarray] = {}
     truths: dict[str, np.ndarray] = {}
-    writer = PredictionWriter(out_dir / MASKS_DIR)
+    writer = PredictionWriter(out_dir / MASKS_DIR, inference=predictor.inference, keep_volumes=True)
     for pair, probability, mask in predictor.predict_pairs(selected):
         preds[pair.id], truths[pair.id] = mask, read_item_mask(pair, label)
         writer.add(pair, probability, mask)
     writer.close()
+    for pair in selected:  # slices as written, after the 3D step
+        if pair.is_slice:
+            nifti = is_nifti(pair.image)
+            volume = writer.volumes[pair.group]
+            preds[pair.id] = volume_plane(volume, pair.slice_axis, pair.slice_index, nifti)  # type: ignore[arg-type]
     rows, summary = score_arrays(
         preds, truths, predictor.config.evaluation, full=True, seed=predictor.config.seed
     )
-    volumes = score_volumes(selected, lambda case: _volume(selected, preds, case), label)
+    volumes = score_volumes(selected, writer.volumes.__getitem__, label)
     summary = {
         **summary,
         "subset": subset,
@@ -83,11 +89,3 @@ def evaluate_runs(
     write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
     atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
     return summary
-
-
-def _volume(pairs: list[Pair], preds: dict[str, np.ndarray], case: str) -> np.ndarray:
-    """A case's predicted volume from its slices' masks (slices not kept are empty)."""
-    slices = [pair for pair in pairs if pair.group == case]
-    info = volume_info(slices[0].image)
-    planes = {int(pair.slice_index): preds[pair.id] for pair in slices}  # type: ignore[arg-type]
-    return assemble(planes, info, int(slices[0].slice_axis), bool)  # type: ignore[arg-type]
