@@ -157,3 +157,18 @@ def test_prediction_input_of_a_volume_file_is_its_slices(tmp_path, keep):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
     pairs = list_images(root / "imagesTr/a_0000.nii.gz", Slicing(keep=keep))
     assert len(pairs) == (6 if keep == "all" else 5) and all(p.mask is None for p in pairs)
+
+
+def test_decoded_volumes_are_bounded_whatever_the_number_of_cases(tmp_path):
+    from sparseg.data.volumes import VOLUMES_KEPT, read_mask_volume, read_volume
+
+    cases = tuple(f"c{i}" for i in range(VOLUMES_KEPT + 4))
+    root = write_nifti_cases(tmp_path / "data", cases=cases, shape=(24, 24, 4))
+    read_volume.cache_clear()
+    read_mask_volume.cache_clear()
+    for pair in discover_pairs(root):
+        read_item_image(pair)
+        read_item_mask(pair)
+    assert read_volume.cache_info().currsize <= VOLUMES_KEPT
+    assert read_mask_volume.cache_info().currsize <= VOLUMES_KEPT
+    assert read_volume.cache_info().misses > VOLUMES_KEPT  # every case was read

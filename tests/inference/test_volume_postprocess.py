@@ -41,3 +41,12 @@ def test_the_writer_removes_small_3d_objects_across_slices(tmp_path):
     expected[20, 20, 3:5] = False
     assert np.array_equal(written, expected) and np.array_equal(writer.volumes["a"], expected)
     assert read_item_mask(pairs[0]).shape == (32, 32)
+
+
+def test_volume_steps_are_off_by_default():
+    from sparseg.inference.finish import finish_volume
+
+    volume = np.zeros((4, 4, 4), bool)
+    volume[1, 1, 1] = True
+    assert np.array_equal(finish_volume(volume, InferenceConfig()), volume)
+    assert np.array_equal(finish_volume(volume, None), volume)

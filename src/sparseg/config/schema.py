@@ -282,14 +282,14 @@ class TrainingConfig(Section):
 # ---------------------------------------------------------------- inference
 class PostprocessConfig(Section):
     min_object_size: Annotated[int, Field(ge=0)] = Field(0, description="remove smaller objects")
+    closing_radius: Annotated[int, Field(ge=0)] = Field(0, description="binary closing disk")
+    keep_largest: bool = False
+    fill_holes: bool = False
     min_object_size_3d: Annotated[int, Field(ge=0)] = Field(
         0,
         description="volumes: remove 26-connected 3D objects of fewer voxels once the slices are "
         "put back together (0: off)",
     )
-    closing_radius: Annotated[int, Field(ge=0)] = Field(0, description="binary closing disk")
-    keep_largest: bool = False
-    fill_holes: bool = False
 
 
 class CrfConfig(Section):

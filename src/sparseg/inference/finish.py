@@ -13,7 +13,7 @@ import numpy as np
 from sparseg.config import InferenceConfig
 from sparseg.inference.crf import crf_refine
 from sparseg.inference.gate import apply_empty_gate
-from sparseg.inference.postprocess import postprocess, remove_small_objects_3d
+from sparseg.inference.postprocess import postprocess, postprocess_volume
 
 
 def finish_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig) -> np.ndarray:
@@ -32,5 +32,6 @@ def finish_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig)
 def finish_volume(volume: np.ndarray, cfg: InferenceConfig | None) -> np.ndarray:
     """Boolean volume from the finished masks of its slices: 3D objects smaller than
     ``postprocess.min_object_size_3d`` voxels removed."""
-    size = cfg.postprocess.min_object_size_3d if cfg is not None else 0
-    return remove_small_objects_3d(volume, size)
+    if cfg is None:
+        return np.asarray(volume, dtype=bool)
+    return postprocess_volume(volume, cfg.postprocess)

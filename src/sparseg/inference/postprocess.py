@@ -63,6 +63,20 @@ POSTPROCESS_STEPS: dict[str, PostprocessStep] = {
 leaves the mask as it is); :func:`postprocess` applies them in this order."""
 
 
+VOLUME_POSTPROCESS_STEPS: dict[str, PostprocessStep] = {
+    "min_object_size_3d": remove_small_objects_3d,
+}
+"""The ``PostprocessConfig`` fields that act on a reassembled volume (after every 2D step)."""
+
+
+def postprocess_volume(volume: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
+    """Apply the volume steps switched on in ``cfg`` to a boolean 3D mask (a new array)."""
+    result = np.asarray(volume, dtype=bool).copy()
+    for field, step in VOLUME_POSTPROCESS_STEPS.items():
+        result = step(result, getattr(cfg, field))
+    return result
+
+
 def postprocess(mask: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
     """Apply the steps switched on in ``cfg``, in the order of ``POSTPROCESS_STEPS``: remove
     objects smaller than ``min_object_size`` (0 or 1: off), closing with a disk of
