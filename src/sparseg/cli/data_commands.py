@@ -107,7 +107,9 @@ def split(
 
     def count(ids: list[str]) -> str:
         groups = len({cases[i] for i in ids})
-        return f"{len(ids)}" if groups == len(ids) else f"{len(ids)} ({groups} cases)"
+        if groups == len(ids):
+            return f"{len(ids)}"
+        return f"{len(ids)} ({groups} case{'' if groups == 1 else 's'})"
 
     sizes = ", ".join(f"{count(f['train'])}/{count(f['val'])}" for f in result["folds"])
     out.print(f"wrote {out_file}: test {count(result['test'])}, folds (train/val) {sizes}")
