@@ -172,3 +172,18 @@ def test_decoded_volumes_are_bounded_whatever_the_number_of_cases(tmp_path):
     assert read_volume.cache_info().currsize <= VOLUMES_KEPT
     assert read_mask_volume.cache_info().currsize <= VOLUMES_KEPT
     assert read_volume.cache_info().misses > VOLUMES_KEPT  # every case was read
+
+
+def test_the_split_command_groups_slices_by_case(tmp_path, run_cli):
+    import json
+
+    root = write_nifti_cases(tmp_path / "data", cases=("a", "b", "c", "d"))
+    out = tmp_path / "split.json"
+    result = run_cli("split", root, "--folds", "2", "--test-fraction", "0.25", "--out", out)
+    assert result.code == 0, result.stderr
+    assert "test 5 (1 case)" in result.stdout
+    split = json.loads(out.read_text())
+    test = {i.rsplit("_z", 1)[0] for i in split["test"]}
+    for fold in split["folds"]:
+        train, val = ({i.rsplit("_z", 1)[0] for i in fold[part]} for part in ("train", "val"))
+        assert not (train & val or train & test or val & test)
