@@ -21,3 +21,54 @@ def tiny_config(*overrides: str):
     from sparseg.config import load_config
 
     return load_config(None, [*TINY_OVERRIDES, *overrides])
+
+
+# A non-trivial affine: 0.8 x 0.8 x 2.5 mm voxels, rotated about z, shifted.
+VOLUME_AFFINE = [
+    [0.0, -0.8, 0.0, 12.5],
+    [0.8, 0.0, 0.0, -30.0],
+    [0.0, 0.0, 2.5, 7.0],
+    [0.0, 0.0, 0.0, 1.0],
+]
+
+
+def volume_case(shape=(32, 32, 6), seed: int = 0, channels: int = 1):
+    """Images (one float32 array per channel, zero outside a 'head' and on the first slice) and
+    a uint8 {0, 1} mask with a few small blobs, all of ``shape``."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x, y = np.mgrid[: shape[0], : shape[1]]
+    head = (x - shape[0] / 2) ** 2 + (y - shape[1] / 2) ** 2 < (min(shape[:2]) / 2.2) ** 2
+    images = []
+    for channel in range(channels):
+        image = rng.normal(100 + 50 * channel, 10, shape).astype(np.float32) * head[..., None]
+        image[..., 0] = 0
+        images.append(image)
+    mask = np.zeros(shape, np.uint8)
+    for _ in range(3):
+        cx, cy = rng.integers(10, shape[0] - 10), rng.integers(10, shape[1] - 10)
+        cz = rng.integers(2, shape[2])
+        mask[cx - 2 : cx + 2, cy - 2 : cy + 2, max(cz - 1, 1) : cz + 1] = 1
+    for image in images:
+        image[mask > 0] += 80  # lesions are bright, as on FLAIR
+    return images, mask
+
+
+def write_nifti_cases(root, cases=("a", "b", "c"), shape=(32, 32, 6), channels=1, affine=None):
+    """nnU-Net raw folder of NIfTI volumes: imagesTr/<case>_000C.nii.gz, labelsTr/<case>.nii.gz."""
+    from pathlib import Path
+
+    import nibabel as nib
+    import numpy as np
+
+    root = Path(root)
+    affine = np.asarray(affine if affine is not None else VOLUME_AFFINE, dtype=np.float64)
+    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (root / "labelsTr").mkdir(parents=True, exist_ok=True)
+    for seed, case in enumerate(cases):
+        images, mask = volume_case(shape, seed, channels)
+        for channel, image in enumerate(images):
+            nib.save(nib.Nifti1Image(image, affine), root / f"imagesTr/{case}_{channel:04d}.nii.gz")
+        nib.save(nib.Nifti1Image(mask, affine), root / f"labelsTr/{case}.nii.gz")
+    return root

@@ -27,6 +27,7 @@ TENSORBOARD_DIR = "tb"
 EVAL_PREFIX = "eval_"
 METRICS_JSON = "metrics.json"
 PER_IMAGE_CSV = "metrics_per_image.csv"
+PER_VOLUME_CSV = "metrics_per_volume.csv"
 MASKS_DIR = "masks"
 FOLD_PREFIX = "fold_"
 # A hidden temporary file a killed checkpoint write can leave (see io_utils.atomic_write).

@@ -105,8 +105,8 @@ def test_patch_mode_keeps_decoded_arrays_in_their_dtype(make_dataset, monkeypatc
     kept = PatchDataset(pairs, (32, 32), 0.5, length=6, seed=1, cache_decoded=True)
     first = [kept[i] for i in range(6)]
     reads = []
-    original = dataset_module.read_image
-    monkeypatch.setattr(dataset_module, "read_image", lambda p: reads.append(p) or original(p))
+    original = dataset_module.read_item_image
+    monkeypatch.setattr(dataset_module, "read_item_image", lambda p: reads.append(p) or original(p))
     for index in range(6):
         again, fresh = kept[index], plain[index]
         assert torch.equal(again["image"], first[index]["image"])

@@ -23,18 +23,18 @@ from sparseg.errors import SparsegError
 def counted_reads(monkeypatch):
     """Count the image and mask files the datasets read."""
     calls = {"image": 0, "mask": 0}
-    read_image, read_mask = dataset_module.read_image, dataset_module.read_mask
+    read_image, read_mask = dataset_module.read_item_image, dataset_module.read_item_mask
 
-    def count_image(path):
+    def count_image(pair):
         calls["image"] += 1
-        return read_image(path)
+        return read_image(pair)
 
-    def count_mask(path, label=None):
+    def count_mask(pair, label=None):
         calls["mask"] += 1
-        return read_mask(path, label)
+        return read_mask(pair, label)
 
-    monkeypatch.setattr(dataset_module, "read_image", count_image)
-    monkeypatch.setattr(dataset_module, "read_mask", count_mask)
+    monkeypatch.setattr(dataset_module, "read_item_image", count_image)
+    monkeypatch.setattr(dataset_module, "read_item_mask", count_mask)
     return calls
 
 
@@ -83,7 +83,7 @@ def test_channels_are_forced(tmp_path, write_image):
     assert three.shape == (3, 4, 4) and torch.allclose(three, torch.full((3, 4, 4), 0.2))
     one = load_image_tensor(red, 1)
     assert one.shape == (1, 4, 4) and torch.allclose(one, torch.full((1, 4, 4), 0.299))
-    with pytest.raises(SparsegError, match="channels must be 1 or 3"):
+    with pytest.raises(SparsegError, match=r"image has 1 channel\(s\) but 2 are expected"):
         load_image_tensor(gray, 2)
 
 

@@ -43,11 +43,21 @@ def test_nnunet_raw_layout(tmp_path, write_image):
     assert pairs[0].image.name == "case_000_0000.png" and pairs[0].mask.name == "case_000.png"
 
 
-def test_nnunet_extra_channel_is_refused(tmp_path, write_image):
-    write_image(tmp_path / "imagesTr/case_0000.png", GRAY)
-    extra = write_image(tmp_path / "imagesTr/case_0001.png", GRAY)
+def test_nnunet_channel_files_become_one_item_with_channels_in_order(tmp_path, write_image):
+    first = write_image(tmp_path / "imagesTr/case_0000.png", GRAY)
+    second = write_image(tmp_path / "imagesTr/case_0001.png", GRAY)
     write_image(tmp_path / "labelsTr/case.png", MASK)
-    with pytest.raises(SparsegError, match=starts(extra, "extra nnU-Net input channel")):
+    (pair,) = discover_pairs(tmp_path)
+    assert pair.id == "case" and pair.files == (first, second)
+
+
+def test_nnunet_channel_missing_for_one_case_is_refused(tmp_path, write_image):
+    for case in ("a", "b"):
+        write_image(tmp_path / f"imagesTr/{case}_0000.png", GRAY)
+        write_image(tmp_path / f"labelsTr/{case}.png", MASK)
+    write_image(tmp_path / "imagesTr/a_0001.png", GRAY)
+    missing = tmp_path / "imagesTr/b_0001.png"
+    with pytest.raises(SparsegError, match=starts(missing, "channel file missing for case 'b'")):
         discover_pairs(tmp_path)
 
 

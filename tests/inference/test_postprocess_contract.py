@@ -1,5 +1,6 @@
 """Every post-processing step keeps the same contract; a new step is one entry in
-``POSTPROCESS_STEPS`` plus its "on" value in ``ON_VALUES`` here."""
+``POSTPROCESS_STEPS`` plus its "on" value in ``ON_VALUES`` here (volume steps, after them, are
+in ``VOLUME_POSTPROCESS_STEPS``; tests/inference/test_volume_postprocess.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import numpy as np
 import pytest
 
 from sparseg.config import PostprocessConfig
-from sparseg.inference.postprocess import POSTPROCESS_STEPS, postprocess
+from sparseg.inference.postprocess import (
+    POSTPROCESS_STEPS,
+    VOLUME_POSTPROCESS_STEPS,
+    postprocess,
+)
 
 ON_VALUES = {"min_object_size": 5, "closing_radius": 1, "keep_largest": True, "fill_holes": True}
 
@@ -21,7 +26,8 @@ def blobs() -> np.ndarray:
 
 
 def test_the_steps_are_the_schema_fields_and_each_has_a_test_value() -> None:
-    assert list(POSTPROCESS_STEPS) == list(PostprocessConfig.model_fields)
+    fields = list(PostprocessConfig.model_fields)
+    assert list(POSTPROCESS_STEPS) + list(VOLUME_POSTPROCESS_STEPS) == fields
     assert set(ON_VALUES) == set(POSTPROCESS_STEPS)
 
 

@@ -69,10 +69,10 @@ class PretrainedWeightsCheck:
         if model.encoder_weights is None:
             return None
         if key not in self.reasons:
-            from sparseg.data.io import image_info
+            from sparseg.data.items import item_info
             from sparseg.models import build_model
 
-            channels = image_info(discover_pairs(self.data)[0].image).channels
+            channels = item_info(discover_pairs(self.data)[0]).channels
             try:
                 build_model(model.model_copy(update={"deep_supervision": False}), channels)
                 self.reasons[key] = None
@@ -82,11 +82,11 @@ class PretrainedWeightsCheck:
 
 
 def median_aspect(data: Path) -> float:
-    """Median width / height of the data set's images (headers only): what a ladder's
+    """Median width / height of the data set's images or slices (headers only): what a ladder's
     ``data.input_size: aspect_true`` keeps."""
-    from sparseg.data.io import image_info
+    from sparseg.data.items import item_info
 
-    shapes = [image_info(pair.image) for pair in discover_pairs(data)]
+    shapes = [item_info(pair) for pair in discover_pairs(data)]
     return statistics.median(info.width / info.height for info in shapes)
 
 

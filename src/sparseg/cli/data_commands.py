@@ -95,15 +95,24 @@ def split(
     ] = None,
     seed: int = 0,
 ) -> None:
-    """Write a (subject-grouped) k-fold split with a held-out test set."""
+    """Write a k-fold split with a held-out test set, grouped by case (a volume's slices stay
+    together) and optionally by subject."""
     from sparseg.data.pairs import discover_pairs
     from sparseg.data.splits import make_splits, save_split
 
-    ids = [pair.id for pair in discover_pairs(data)]
-    result = make_splits(ids, folds, test_fraction, seed, group_regex)
+    pairs = discover_pairs(data)
+    cases = {pair.id: pair.group for pair in pairs}
+    result = make_splits(list(cases), folds, test_fraction, seed, group_regex, cases)
     save_split(result, out_file)
-    sizes = ", ".join(f"{len(f['train'])}/{len(f['val'])}" for f in result["folds"])
-    out.print(f"wrote {out_file}: test {len(result['test'])}, folds (train/val) {sizes}")
+
+    def count(ids: list[str]) -> str:
+        groups = len({cases[i] for i in ids})
+        if groups == len(ids):
+            return f"{len(ids)}"
+        return f"{len(ids)} ({groups} case{'' if groups == 1 else 's'})"
+
+    sizes = ", ".join(f"{count(f['train'])}/{count(f['val'])}" for f in result["folds"])
+    out.print(f"wrote {out_file}: test {count(result['test'])}, folds (train/val) {sizes}")
 
 
 @config_app.command("show")

@@ -40,17 +40,23 @@ def tune(
 
 @app.command()
 def predict(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="folder for the mask PNGs")],
-    input_path: Annotated[Path, typer.Option("--input", "-i", help="image file or folder")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="folder for the masks")],
+    input_path: Annotated[
+        Path, typer.Option("--input", "-i", help="image or volume file, or a folder of them")
+    ],
     runs: Annotated[
         list[Path] | None, typer.Option("--run", "-r", help="run directory (repeat: ensemble)")
     ] = None,
     onnx: Annotated[Path | None, typer.Option(help="predict with an exported ONNX model")] = None,
     probabilities: Annotated[
-        bool, typer.Option(help="also write 16-bit probability PNGs into OUT/probabilities/")
+        bool,
+        typer.Option(
+            help="also write probabilities into OUT/probabilities/ (16-bit PNG; float32 volumes)"
+        ),
     ] = False,
 ) -> None:
-    """Write one binary mask PNG per image, at the image's native size."""
+    """Write one binary mask PNG per image at its native size; one mask volume per input
+    volume (NIfTI with the input's affine and header) or stack (multi-frame DICOM / TIFF)."""
     if bool(runs) == (onnx is not None):
         raise SparsegError("predict: give either --run (one or more) or --onnx, not both")
     if onnx is not None:
@@ -77,12 +83,11 @@ def evaluate(
     from sparseg.evaluation.score import json_safe
     from sparseg.inference.predict import evaluate_runs
     from sparseg.io_utils import atomic_write_json, ensure_output_file
-    from sparseg.reporting.tables import format_metrics_table
 
     if json_out is not None:
         ensure_output_file(json_out, (".json",), *([split_file] if split_file else []))
     summary = evaluate_runs(runs, data, split_file, fold, subset)
-    out.print(format_metrics_table(summary))
+    _print_metrics(summary)
     if json_out is not None:
         atomic_write_json(json_out, json_safe(summary))
 
@@ -102,7 +107,6 @@ def score(
     from sparseg.data.pairs import discover_pairs
     from sparseg.data.splits import check_subset, load_split
     from sparseg.evaluation.score import score_folder
-    from sparseg.reporting.tables import format_metrics_table
 
     check_subset(subset)
     ids = None
@@ -110,7 +114,17 @@ def score(
         known = [pair.id for pair in discover_pairs(data)]
         ids = load_split(split_file, 0, known).subset(subset, known)
     summary = score_folder(pred, data, ids, out_dir, label=label)
+    _print_metrics(summary)
+
+
+def _print_metrics(summary: dict) -> None:
+    """The slice table, then the per-volume table for volume data."""
+    from sparseg.reporting.tables import format_metrics_table, format_volume_table
+
     out.print(format_metrics_table(summary))
+    volumes = format_volume_table(summary)
+    if volumes is not None:
+        out.print(volumes)
 
 
 @app.command()

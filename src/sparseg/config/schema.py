@@ -41,6 +41,16 @@ class DataConfig(Section):
     group_regex: str | None = Field(
         None, description="regex whose first group names the subject of an id (grouped splits)"
     )
+    slice_axis: Annotated[int, Field(ge=0, le=2)] | None = Field(
+        None,
+        description="volume axis cut into 2D slices (None: the lowest-resolution axis, else the "
+        "last; stacks are always cut into frames)",
+    )
+    keep_slices: Literal["all", "nonzero"] | Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        "nonzero",
+        description="volume slices kept as items: all, nonzero (first-channel image not all "
+        "zero), or a share of the lesion-free non-zero slices kept for training",
+    )
     num_workers: Annotated[int, Field(ge=0)] = Field(0, description="DataLoader worker processes")
     cache: Literal["auto", "ram", "none"] = Field(
         "auto",
@@ -312,6 +322,11 @@ class PostprocessConfig(Section):
     closing_radius: Annotated[int, Field(ge=0)] = Field(0, description="binary closing disk")
     keep_largest: bool = False
     fill_holes: bool = False
+    min_object_size_3d: Annotated[int, Field(ge=0)] = Field(
+        0,
+        description="volumes: remove 26-connected 3D objects of fewer voxels once the slices are "
+        "put back together (0: off)",
+    )
 
 
 class CrfConfig(Section):

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import track
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
-from sparseg.data.io import image_info
+from sparseg.data.items import item_info
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 
@@ -54,7 +54,7 @@ def native_set_bytes(pairs: Sequence[Pair]) -> int:
     """Bytes of the decoded native-size images (as stored) and their boolean masks."""
     total = 0
     for pair in pairs:
-        info = image_info(pair.image)
+        info = item_info(pair)
         sample_bytes = 1 if info.bit_depth <= 8 else 2 if info.bit_depth <= 16 else 4
         total += info.height * info.width * (info.channels * sample_bytes + 1)
     return total

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from kornia.color import rgb_to_grayscale
 from torch.utils.data import Dataset
 
-from sparseg.data.io import ImageInfo, image_info, read_image, read_mask, to_unit_float
+from sparseg.data.io import ImageInfo, to_unit_float
+from sparseg.data.items import as_item, item_info, read_item_image, read_item_mask
 from sparseg.data.pairs import Pair
 from sparseg.data.sampling import choose_patch_origin, extract_patch
 from sparseg.errors import SparsegError
@@ -24,22 +25,22 @@ from sparseg.errors import SparsegError
 NORMALIZATIONS = ("zscore", "minmax", "none")
 
 
-def load_image_tensor(path: Path, channels: int) -> torch.Tensor:
+def load_image_tensor(item: Pair | Path, channels: int) -> torch.Tensor:
     """(C, H, W) float32 in [0, 1] with exactly ``channels`` channels.
 
     Grayscale is repeated to 3 channels, RGB reduced to luminance for 1, so a data set that
-    mixes gray and RGB files feeds one model.
+    mixes gray and RGB files feeds one model; multi-channel cases keep their channels.
     """
-    return image_tensor(read_image(path), channels)
+    return image_tensor(read_item_image(as_item(item)), channels)
 
 
 def image_tensor(pixels: np.ndarray, channels: int) -> torch.Tensor:
-    """:func:`load_image_tensor` for pixels already read with :func:`read_image`."""
-    if channels not in (1, 3):
-        raise SparsegError(f"channels must be 1 or 3, got {channels}")
+    """:func:`load_image_tensor` for pixels already read with :func:`read_item_image`."""
     image = torch.from_numpy(to_unit_float(pixels)).permute(2, 0, 1)
     if image.shape[0] == channels:
         return image.contiguous()
+    if channels not in (1, 3) or image.shape[0] not in (1, 3):
+        raise SparsegError(f"image has {image.shape[0]} channel(s) but {channels} are expected")
     if channels == 3:
         return image.expand(3, -1, -1).contiguous()
     return rgb_to_grayscale(image)
@@ -96,7 +97,7 @@ def _check_normalize(mode: str) -> str:
 
 
 def _read_checked_mask(pair: Pair, label: int | None, image_size: tuple[int, int]) -> np.ndarray:
-    mask = read_mask(pair.mask, label)
+    mask = read_item_mask(pair, label)
     if mask.shape != tuple(image_size):
         raise SparsegError(
             f"{pair.mask}: mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
@@ -128,7 +129,7 @@ class SegDataset(Dataset):
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.normalize = _check_normalize(normalize)
         self.label = label
-        self._channels = channels or image_info(self.pairs[0].image).channels
+        self._channels = channels or item_info(self.pairs[0]).channels
 
     @property
     def in_channels(self) -> int:
@@ -139,7 +140,7 @@ class SegDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         pair = self.pairs[index]
-        image = load_image_tensor(pair.image, self._channels)
+        image = load_image_tensor(pair, self._channels)
         original_size = (image.shape[1], image.shape[2])
         item = {
             "image": normalize_image(resize_image(image, self.input_size), self.normalize),
@@ -193,7 +194,7 @@ class PatchDataset(Dataset):
         self.epoch = 0
         self.cache_decoded = cache_decoded
         self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        headers = [image_info(pair.image) for pair in self.pairs]
+        headers = [item_info(pair) for pair in self.pairs]
         self._require_fitting_image(headers)
         self._channels = channels or headers[0].channels
 
@@ -238,7 +239,7 @@ class PatchDataset(Dataset):
         if pair_index in self._decoded:
             return self._decoded[pair_index]
         pair = self.pairs[pair_index]
-        pixels = read_image(pair.image)
+        pixels = read_item_image(pair)
         mask = _read_checked_mask(pair, self.label, pixels.shape[:2])
         if self.cache_decoded:
             self._decoded[pair_index] = (pixels, mask)

@@ -31,6 +31,18 @@ field                                     meaning
 ``components.area_fraction``              the same, as a share of the component's image area
 ``components.smallest_per_mask_fraction`` median over non-empty masks of the smallest
                                           component's share of its image (null: no foreground)
+``volumes``                               null for 2D data; for volumes and stacks (per case):
+``volumes.n_cases`` / ``.cases``          number of volumes; per case: shape, spacing_mm,
+                                          slice_axis, slices_kept / slices_total, channels,
+                                          lesions (26-connected 3D components), lesion_ml
+``volumes.slices_per_case``               ``min``, ``median``, ``max`` kept slices per case
+``volumes.spacing_mm``                    median voxel spacing per axis (mm)
+``volumes.channels``                      cases per channel count (channel files x samples)
+``volumes.lesions_per_volume``            ``mean``, ``min``, ``max`` 3D lesions per volume
+``volumes.lesion_volume_ml``              ``median``, ``p5``, ``p95``, ``min``, ``max`` of one
+                                          lesion's volume in mL (null: no lesion)
+``volumes.lesion_voxels_p5``              5th percentile of lesion size in voxels
+``volumes.empty_slice_share``             kept slices without foreground / kept slices
 ========================================= =========================================================
 
 Percentiles are numpy's default (linear interpolation); ``median`` is ``p50``.
@@ -47,12 +59,15 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.io import to_unit_float
+from sparseg.data.items import item_info, read_item_image, read_item_mask
+from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.volumes import read_mask_volume, volume_info
 from sparseg.errors import SparsegWarning
 
 HISTOGRAM_BINS = 4096
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+TWENTY_SIX_CONNECTED = np.ones((3, 3, 3), dtype=bool)
 FEW_EMPTY_SHARE = 0.02  # up to this share of empty masks among non-empty ones looks like a mistake
 LISTED_IDS = 20
 
@@ -79,16 +94,16 @@ def fingerprint(root: Path, label: int | None = None, progress: Progress | None 
     n_values = foreground_px = total_px = 0
 
     for done, pair in enumerate(pairs, start=1):
-        info = image_info(pair.image)
+        info = item_info(pair)
         channels[str(info.channels)] += 1
         bit_depths[str(info.bit_depth)] += 1
-        values = to_unit_float(read_image(pair.image))
+        values = to_unit_float(read_item_image(pair))
         histogram += np.bincount(_bin_indices(values), minlength=HISTOGRAM_BINS)
         value_sum += float(values.sum(dtype=np.float64))
         value_square_sum += float(np.square(values).sum(dtype=np.float64))
         n_values += values.size
 
-        mask = read_mask(pair.mask, label)  # discover_pairs checked it matches the image
+        mask = read_item_mask(pair, label)  # discover_pairs checked it matches the image
         height, width = mask.shape
         sizes[f"{height}x{width}"] += 1
         heights.append(height)
@@ -150,6 +165,74 @@ def fingerprint(root: Path, label: int | None = None, progress: Progress | None 
                 float(np.median(smallest_fractions)) if smallest_fractions else None
             ),
         },
+        "volumes": volume_fingerprint(pairs, label),
+    }
+
+
+def volume_fingerprint(pairs: list[Pair], label: int | None) -> dict | None:
+    """The per-case statistics of volume data (``volumes.*`` fields); None for 2D data.
+    One case's mask volume is held at a time."""
+    cases: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        if pair.is_slice:
+            cases.setdefault(pair.group, []).append(pair)
+    if not cases:
+        return None
+    rows, lesion_ml, lesion_voxels = [], [], []
+    empty_slices = kept_slices = 0
+    for case, items in sorted(cases.items()):
+        first = items[0]
+        info = volume_info(first.image)
+        axis = int(first.slice_axis)  # type: ignore[arg-type]
+        mask = read_mask_volume(first.mask, label)  # type: ignore[arg-type]
+        labelled, count = ndimage.label(mask, structure=TWENTY_SIX_CONNECTED)
+        voxels = np.bincount(labelled.ravel())[1:]
+        voxel_ml = float(np.prod(info.spacing)) / 1000  # type: ignore[union-attr]
+        lesion_voxels.extend(voxels.tolist())
+        lesion_ml.extend((voxels * voxel_ml).tolist())
+        other = tuple(a for a in range(3) if a != axis)
+        has_lesion = np.any(mask, axis=other)
+        empty_slices += sum(not has_lesion[int(p.slice_index)] for p in items)  # type: ignore[arg-type]
+        kept_slices += len(items)
+        rows.append(
+            {
+                "case": case,
+                "shape": list(info.shape),  # type: ignore[union-attr]
+                "spacing_mm": list(info.spacing),  # type: ignore[union-attr]
+                "slice_axis": axis,
+                "slices_kept": len(items),
+                "slices_total": info.shape[axis],  # type: ignore[union-attr]
+                "channels": item_info(first).channels,
+                "lesions": int(count),
+                "lesion_ml": float(voxels.sum() * voxel_ml),
+            }
+        )
+    lesions = [row["lesions"] for row in rows]
+    return {
+        "n_cases": len(rows),
+        "slice_axis": dict(Counter(str(row["slice_axis"]) for row in rows)),
+        "slices_per_case": _min_median_max([row["slices_kept"] for row in rows]),
+        "spacing_mm": [float(np.median([row["spacing_mm"][a] for row in rows])) for a in range(3)],
+        "channels": dict(Counter(str(row["channels"]) for row in rows)),
+        "lesions_per_volume": {
+            "mean": float(np.mean(lesions)),
+            "min": int(np.min(lesions)),
+            "max": int(np.max(lesions)),
+        },
+        "lesion_volume_ml": (
+            {
+                "median": float(np.median(lesion_ml)),
+                "p5": float(np.percentile(lesion_ml, 5)),
+                "p95": float(np.percentile(lesion_ml, 95)),
+                "min": float(np.min(lesion_ml)),
+                "max": float(np.max(lesion_ml)),
+            }
+            if lesion_ml
+            else None
+        ),
+        "lesion_voxels_p5": float(np.percentile(lesion_voxels, 5)) if lesion_voxels else None,
+        "empty_slice_share": empty_slices / kept_slices,
+        "cases": rows,
     }
 
 
@@ -255,7 +338,46 @@ def format_fingerprint(fp: dict[str, Any]) -> str:
                 f"median {area['median']:g}  p5 {area['p5']:g}  min {area['min']:g}",
             )
         )
+    rows += _volume_lines(fp.get("volumes"))
     return "\n".join(f"{name:<23}{value}" for name, value in rows)
+
+
+def _volume_lines(volumes: dict | None) -> list[tuple[str, str]]:
+    if not volumes:
+        return []
+    slices, lesions = volumes["slices_per_case"], volumes["lesions_per_volume"]
+    ml = volumes["lesion_volume_ml"]
+    spacing = " x ".join(f"{side:g}" for side in volumes["spacing_mm"])
+    lines = [
+        ("volumes (cases)", str(volumes["n_cases"])),
+        ("slice axis", _counts(volumes["slice_axis"])),
+        ("slices per case", f"{slices['min']}-{slices['max']} (median {slices['median']:g})"),
+        ("spacing (mm)", f"{spacing} (median)"),
+        ("channels per case", _counts(volumes["channels"])),
+        (
+            "lesions per volume",
+            f"mean {lesions['mean']:.1f}  min {lesions['min']}  max {lesions['max']} (3D)",
+        ),
+        ("empty slices", f"{volumes['empty_slice_share']:.1%} of the kept slices"),
+    ]
+    if ml:
+        lines.append(
+            (
+                "lesion volume (mL)",
+                f"median {ml['median']:.3f}  p5 {ml['p5']:.3f}  p95 {ml['p95']:.3f}  "
+                f"max {ml['max']:.2f}",
+            )
+        )
+    for row in volumes["cases"][:LISTED_IDS]:
+        lines.append(
+            (
+                f"  {row['case']}",
+                f"{'x'.join(map(str, row['shape']))}, {row['slices_kept']}/{row['slices_total']} "
+                f"slices, {row['channels']} channel(s), {row['lesions']} lesions, "
+                f"{row['lesion_ml']:.2f} mL",
+            )
+        )
+    return lines
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -1,4 +1,5 @@
-"""Reading images and masks: PNG/JPG/BMP via Pillow, TIFF via tifffile, DICOM via pydicom.
+"""Reading 2D images and masks: PNG/JPG/BMP via Pillow, TIFF via tifffile, DICOM via pydicom
+(volumes and stacks: :mod:`sparseg.data.volumes`).
 
 Every problem with a file (missing, empty, truncated, not an image, unreadable, a symlink loop)
 becomes one :class:`SparsegError` line that starts with the file's path.
@@ -26,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 from sparseg.errors import SparsegError, SparsegWarning
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm")
+INPUT_SUFFIXES = (*IMAGE_SUFFIXES, ".nii", ".nii.gz")  # plus volumes (sparseg.data.volumes)
 TIFF_SUFFIXES = (".tif", ".tiff")
 
 # Pillow mode → (channels after read_image, bits per sample).
@@ -64,15 +66,27 @@ class ImageInfo:
     bit_depth: int
 
 
+def file_suffix(path: Path) -> str:
+    """The lower-case suffix, ``.nii.gz`` counted as one."""
+    name = Path(path).name.lower()
+    return ".nii.gz" if name.endswith(".nii.gz") else Path(name).suffix
+
+
+def file_id(path: Path) -> str:
+    """The file name without its :func:`file_suffix`: the id of an image, case or prediction."""
+    name = Path(path).name
+    return name[: len(name) - len(file_suffix(path))]
+
+
 def image_info(path: Path) -> ImageInfo:
     """Read only the header (Pillow's lazy open, tifffile's page tags, DICOM without pixels)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".dcm":
-        return _guarded(path, lambda: _dicom_info(path))
+        return guarded(path, lambda: _dicom_info(path))
     if suffix in TIFF_SUFFIXES:
-        return _guarded(path, lambda: _tiff_info(path))
-    return _guarded(path, lambda: _pil_info(path))
+        return guarded(path, lambda: _tiff_info(path))
+    return guarded(path, lambda: _pil_info(path))
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -106,7 +120,11 @@ def read_mask(path: Path, label: int | None = None) -> np.ndarray:
     """
     path = Path(path)
     values = _read_pixels(path, palette_as_indices=True)
-    values = values[..., 0] if values.shape[-1] == 1 else values.max(axis=-1)
+    return foreground(path, values[..., 0] if values.shape[-1] == 1 else values.max(axis=-1), label)
+
+
+def foreground(path: Path, values: np.ndarray, label: int | None) -> np.ndarray:
+    """:func:`read_mask`'s rule on a whole label array (a 2D image or a 3D volume) of ``path``."""
     if label is not None:
         return values == label
     distinct = np.unique(values)
@@ -173,12 +191,12 @@ def _single_frame(path: Path, dataset: pydicom.Dataset) -> None:
 def _read_pixels(path: Path, palette_as_indices: bool) -> np.ndarray:
     suffix = path.suffix.lower()
     if suffix == ".dcm":
-        array = _guarded(path, lambda: _dicom_pixels(path))
+        array = guarded(path, lambda: _dicom_pixels(path))
     elif suffix in TIFF_SUFFIXES:
-        array = _guarded(path, lambda: _tiff_pixels(path))
+        array = guarded(path, lambda: _tiff_pixels(path))
     else:
-        array = _guarded(path, lambda: _pil_pixels(path, palette_as_indices))
-    return _as_channels_last(path, _native_dtype(array))
+        array = guarded(path, lambda: _pil_pixels(path, palette_as_indices))
+    return _as_channels_last(path, native_dtype(array))
 
 
 def _pil_pixels(path: Path, palette_as_indices: bool) -> np.ndarray:
@@ -213,7 +231,7 @@ def _dicom_pixels(path: Path) -> np.ndarray:
     return array
 
 
-def _native_dtype(array: np.ndarray) -> np.ndarray:
+def native_dtype(array: np.ndarray) -> np.ndarray:
     """uint8 and uint16 stay; bool → 0/255 uint8; other integers → uint16 when they fit."""
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
@@ -233,9 +251,10 @@ def _as_channels_last(path: Path, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[..., :channels])
 
 
-def _guarded(path: Path, read: Callable[[], T]) -> T:
+def guarded(path: Path, read: Callable[[], T], warn: bool = True) -> T:
     """Run a reader; turn every failure into one line naming the file, and the decoders' own
-    warnings and log lines (tifffile logs one per damaged tag: hundreds) into one warning."""
+    warnings and log lines (tifffile logs one per damaged tag: hundreds) into one warning
+    (none with ``warn=False``: a probe whose file is read again)."""
     noise: list[str] = []
     try:
         if path.stat().st_size == 0:
@@ -263,7 +282,7 @@ def _guarded(path: Path, read: Callable[[], T]) -> T:
     # bytes; all of them mean "this file is not a readable image".
     except Exception as exc:
         raise SparsegError(f"{path}: cannot read image ({_reason(exc)})") from None
-    if noise:
+    if noise and warn:
         more = f" and {len(noise) - 1} more" if len(noise) > 1 else ""
         warnings.warn(
             f"{path}: read, but the decoder complained ({noise[0]}{more}); the file may be damaged",

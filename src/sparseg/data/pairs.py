@@ -1,44 +1,76 @@
 """Finding image/mask pairs in a data set folder and checking they belong together.
 
 Two layouts are read: ``images/<id>.<ext>`` + ``masks/<id>.<ext>``, and nnU-Net's raw layout
-``imagesTr/<id>_0000.<ext>`` + ``labelsTr/<id>.<ext>``. Only headers are read here.
+``imagesTr/<case>_0000.<ext>`` (``_0001``, ... for more input channels) + ``labelsTr/<case>.<ext>``.
+A volume or stack (NIfTI, multi-frame DICOM, multi-page TIFF) is a case whose slices are the
+items (:mod:`sparseg.data.volumes`); a 2D file is a case of one item. Only headers are read,
+except that keeping the non-zero slices of a volume reads its first channel.
 """
 
 from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparseg.data.io import IMAGE_SUFFIXES, image_info
+from sparseg.data.io import INPUT_SUFFIXES, ImageInfo, file_id, file_suffix, image_info
+from sparseg.data.volumes import Slicing, VolumeInfo, nonzero_slices, slice_id, volume_info
 from sparseg.errors import SparsegError, SparsegWarning
 
+NNUNET_IMAGE_FOLDERS = ("imagesTr", "imagesTs")
 _NNUNET_CHANNEL = re.compile(r"^(?P<id>.+)_(?P<channel>\d{4})$")
 
 
 @dataclass(frozen=True)
 class Pair:
-    """One sample: its id (the file stem), the image file and the mask file (None: unlabelled)."""
+    """One item: its id, the (first-channel) image file and the mask file (None: unlabelled).
+
+    ``channels`` lists every channel file in order when a case has several (``image`` is the
+    first). Slices of a volume carry their ``case`` (the volume's id, the group of the splits),
+    ``slice_axis`` and ``slice_index``.
+    """
 
     id: str
     image: Path
     mask: Path | None
+    channels: tuple[Path, ...] = ()
+    case: str | None = None
+    slice_axis: int | None = None
+    slice_index: int | None = None
+
+    @property
+    def group(self) -> str:
+        """The case the item belongs to (itself for a 2D image)."""
+        return self.case or self.id
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """The image files of the item, one per input channel."""
+        return self.channels or (self.image,)
+
+    @property
+    def is_slice(self) -> bool:
+        return self.slice_index is not None
 
 
-def discover_pairs(root: Path, require_masks: bool = True) -> list[Pair]:
-    """All pairs under ``root``, sorted by id, with sizes checked from the file headers.
+def discover_pairs(
+    root: Path, require_masks: bool = True, slicing: Slicing | None = None
+) -> list[Pair]:
+    """All items under ``root``, sorted by id, with sizes and channels checked from the headers.
 
-    ``require_masks=False`` (prediction input) lets images go without a mask.
+    ``require_masks=False`` (prediction input) lets images go without a mask; ``slicing`` says
+    how volumes become slices (default: :class:`Slicing`'s defaults).
     """
     root = Path(root)
     if not root.is_dir():
         raise SparsegError(f"{root}: data folder not found")
     if (root / "images").is_dir():
-        images = _files_by_id(root / "images")
+        cases = {case: [path] for case, path in _files_by_id(root / "images").items()}
         masks_dir = root / "masks"
     elif (root / "imagesTr").is_dir():
-        images = _nnunet_images(_files_by_id(root / "imagesTr"))
+        cases = _nnunet_cases(_files_by_id(root / "imagesTr"))
         masks_dir = root / "labelsTr"
     else:
         raise SparsegError(f"{root}: expected an images/ (or nnU-Net imagesTr/) folder in it")
@@ -50,59 +82,99 @@ def discover_pairs(root: Path, require_masks: bool = True) -> list[Pair]:
         masks = _files_by_id(masks_dir, allow_empty=not require_masks)
 
     for mask_id, mask in masks.items():
-        if mask_id not in images:
+        if mask_id not in cases:
             raise SparsegError(f"{mask}: mask without an image (no image with id {mask_id!r})")
     pairs = []
-    for image_id, image in sorted(images.items()):
-        mask = masks.get(image_id)
+    for case, files in sorted(cases.items()):
+        mask = masks.get(case)
         if mask is None and require_masks:
-            raise SparsegError(f"{image}: image without a mask (no {image_id}.* in {masks_dir})")
-        if mask is None:
-            image_info(image)
-        else:
-            _check_sizes(image, mask)
-        pairs.append(Pair(id=image_id, image=image, mask=mask))
-    return pairs
+            raise SparsegError(f"{files[0]}: image without a mask (no {case}.* in {masks_dir})")
+        pairs.extend(case_items(case, files, mask, slicing or Slicing()))
+    return sorted(pairs, key=lambda pair: pair.id)
 
 
-def list_images(path: Path) -> list[Pair]:
-    """Prediction inputs, mask=None: one image file, a folder of images, or a data set root."""
+def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
+    """Prediction inputs, mask=None: one image or volume file, a folder of them (an nnU-Net
+    ``imagesTr``/``imagesTs`` folder: ``<case>_0000``, ``_0001``, ... are one case's channels),
+    or a data set root."""
     path = Path(path)
+    slicing = slicing or Slicing()
     if path.is_file():
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise SparsegError(f"{path}: not an image file (expected {', '.join(IMAGE_SUFFIXES)})")
-        image_info(path)
-        return [Pair(id=path.stem, image=path, mask=None)]
+        if file_suffix(path) not in INPUT_SUFFIXES:
+            raise SparsegError(f"{path}: not an image file (expected {', '.join(INPUT_SUFFIXES)})")
+        return case_items(file_id(path), [path], None, slicing)
     if not path.is_dir():
         raise SparsegError(f"{path}: input not found")
     if (path / "images").is_dir() or (path / "imagesTr").is_dir():
-        pairs = discover_pairs(path, require_masks=False)
-        return [Pair(id=pair.id, image=pair.image, mask=None) for pair in pairs]
+        pairs = discover_pairs(path, require_masks=False, slicing=slicing)
+        return [_without_mask(pair) for pair in pairs]
+    files = _files_by_id(path)
+    if path.name in NNUNET_IMAGE_FOLDERS:  # channel files <case>_0000, _0001, ...
+        cases = _nnunet_cases(files)
+    else:
+        cases = {image_id: [image] for image_id, image in files.items()}
     pairs = []
-    for image_id, image in sorted(_files_by_id(path).items()):
-        image_info(image)
-        pairs.append(Pair(id=image_id, image=image, mask=None))
-    return pairs
+    for case, channel_files in sorted(cases.items()):
+        pairs.extend(case_items(case, channel_files, None, slicing))
+    return sorted(pairs, key=lambda pair: pair.id)
+
+
+def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Slicing) -> list[Pair]:
+    """The items of one case: itself (a 2D image) or its kept slices (a volume or stack), with
+    channel files and mask checked to match the first channel."""
+    info = volume_info(files[0])
+    channels = tuple(files) if len(files) > 1 else ()
+    if info is None:
+        _check_2d_case(files, mask)
+        return [Pair(id=case, image=files[0], mask=mask, channels=channels)]
+    for other in (*files[1:], *([mask] if mask is not None else [])):
+        _check_volume_shape(files[0], info, other, is_mask=other is mask)
+    axis = slicing.axis_for(info)
+    if not 0 <= axis < 3:
+        raise SparsegError(f"data.slice_axis: {axis} is not a volume axis (0, 1 or 2)")
+    if slicing.keep == "all":
+        indices = list(range(info.shape[axis]))
+    else:
+        indices = nonzero_slices(files[0], axis)
+    return [
+        Pair(
+            id=slice_id(case, info, axis, index),
+            image=files[0],
+            mask=mask,
+            channels=channels,
+            case=case,
+            slice_axis=axis,
+            slice_index=index,
+        )
+        for index in indices
+    ]
+
+
+def _without_mask(pair: Pair) -> Pair:
+    return Pair(
+        pair.id, pair.image, None, pair.channels, pair.case, pair.slice_axis, pair.slice_index
+    )
 
 
 def _files_by_id(folder: Path, allow_empty: bool = False) -> dict[str, Path]:
-    """Image files of ``folder`` by stem; other and hidden files (macOS ``._*``) are skipped
-    with one warning."""
+    """Image and volume files of ``folder`` by id; other and hidden files (macOS ``._*``) are
+    skipped with one warning."""
     found: dict[str, Path] = {}
     skipped = []
     for entry in sorted(folder.iterdir()):
         hidden = entry.name.startswith(".")
-        if hidden or entry.is_dir() or entry.suffix.lower() not in IMAGE_SUFFIXES:
+        if hidden or entry.is_dir() or file_suffix(entry) not in INPUT_SUFFIXES:
             skipped.append(entry.name)
             continue
         if entry.is_symlink() and not entry.exists():
             image_info(entry)  # raises the precise reason: broken link or link loop
-        if entry.stem in found:
+        entry_id = file_id(entry)
+        if entry_id in found:
             raise SparsegError(
-                f"{entry}: duplicate id {entry.stem!r} (also {found[entry.stem].name}); "
+                f"{entry}: duplicate id {entry_id!r} (also {found[entry_id].name}); "
                 "keep one file per id"
             )
-        found[entry.stem] = entry
+        found[entry_id] = entry
     if skipped:
         shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         warnings.warn(
@@ -112,29 +184,76 @@ def _files_by_id(folder: Path, allow_empty: bool = False) -> dict[str, Path]:
             stacklevel=3,
         )
     if not found and not allow_empty:
-        raise SparsegError(f"{folder}: no images found (suffixes {', '.join(IMAGE_SUFFIXES)})")
+        raise SparsegError(f"{folder}: no images found (suffixes {', '.join(INPUT_SUFFIXES)})")
     return found
 
 
-def _nnunet_images(files: dict[str, Path]) -> dict[str, Path]:
-    """``<id>_0000`` → ``<id>``; other channel numbers are multi-modal inputs we cannot use."""
-    images = {}
+def _nnunet_cases(files: dict[str, Path]) -> dict[str, list[Path]]:
+    """``<case>_0000``, ``<case>_0001``, ... → ``{case: [channel files in order]}``; every case
+    needs the same channels, numbered from 0000 without gaps."""
+    channels: dict[str, dict[int, Path]] = {}
     for stem, path in files.items():
         match = _NNUNET_CHANNEL.match(stem)
         if match is None:
             raise SparsegError(
-                f"{path}: nnU-Net image names must end in _0000 (e.g. case_0000.png)"
+                f"{path}: nnU-Net image names must end in a channel number, _0000 (e.g. "
+                "case_0000.nii.gz; _0001, ... for more input channels)"
             )
-        if match["channel"] != "0000":
+        channels.setdefault(match["id"], {})[int(match["channel"])] = path
+    count = max(len(found) for found in channels.values())
+    for case, found in sorted(channels.items()):
+        for channel in range(count):
+            if channel not in found:
+                some = next(iter(found.values()))
+                missing = some.parent / f"{case}_{channel:04d}{file_suffix(some)}"
+                raise SparsegError(
+                    f"{missing}: channel file missing for case {case!r} (other cases have "
+                    f"{count} channels, _0000 to _{count - 1:04d})"
+                )
+        extra = sorted(set(found) - set(range(count)))
+        if extra:
             raise SparsegError(
-                f"{path}: extra nnU-Net input channel; only single-channel _0000 inputs work"
+                f"{found[extra[0]]}: channel number out of sequence (a gap before it)"
             )
-        images[match["id"]] = path
-    return images
+    return {case: [found[c] for c in range(count)] for case, found in channels.items()}
 
 
-def _check_sizes(image: Path, mask: Path) -> None:
-    image_header, mask_header = image_info(image), image_info(mask)
+def _check_2d_case(files: Sequence[Path], mask: Path | None) -> None:
+    headers = [image_info(files[0])]
+    for other in files[1:]:
+        if volume_info(other) is not None:
+            raise SparsegError(f"{other}: a volume, but channel _0000 of its case is a 2D image")
+        headers.append(image_info(other))
+        if (headers[-1].height, headers[-1].width) != (headers[0].height, headers[0].width):
+            raise SparsegError(
+                f"{other}: channel is {headers[-1].height}x{headers[-1].width} (HxW) but "
+                f"{files[0].name} is {headers[0].height}x{headers[0].width}"
+            )
+    if len(files) > 1:
+        for path, header in zip(files, headers, strict=True):
+            if header.channels != 1:
+                raise SparsegError(f"{path}: a channel file must be grayscale (one channel)")
+    if mask is not None:
+        _check_sizes(files[0], headers[0], mask)
+
+
+def _check_volume_shape(reference: Path, info: VolumeInfo, other: Path, is_mask: bool) -> None:
+    other_info = volume_info(other)
+    what = "mask" if is_mask else "channel"
+    if other_info is None:
+        raise SparsegError(f"{other}: {what} is a 2D image but {reference.name} is a volume")
+    if other_info.shape != info.shape:
+        shape = "x".join(map(str, other_info.shape))
+        raise SparsegError(
+            f"{other}: {what} volume is {shape} but {reference.name} is "
+            f"{'x'.join(map(str, info.shape))}"
+        )
+
+
+def _check_sizes(image: Path, image_header: ImageInfo, mask: Path) -> None:
+    if volume_info(mask) is not None:
+        raise SparsegError(f"{mask}: mask is a volume but its image {image.name} is a 2D image")
+    mask_header = image_info(mask)
     image_size = (image_header.height, image_header.width)
     mask_size = (mask_header.height, mask_header.width)
     if image_size != mask_size:

@@ -1,4 +1,7 @@
-"""Seeded, optionally subject-grouped splits, and reading/writing split files.
+"""Seeded, case- and optionally subject-grouped splits, and reading/writing split files.
+
+The items of one case (the slices of a volume, the frames of a loop) always land in the same
+part; ``group_regex`` then groups cases into subjects.
 
 Two file formats (ids are file stems):
 ``{"test": [...], "folds": [{"train": [...], "val": [...]}, ...]}`` (k-fold) and
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,16 +62,18 @@ def make_splits(
     test_fraction: float,
     seed: int,
     group_regex: str | None = None,
+    cases: Mapping[str, str] | None = None,
 ) -> dict:
     """A held-out test set plus ``folds``-fold cross-validation over the remaining ids.
 
-    With ``group_regex`` all ids of one subject (the regex's first group, or its whole match)
-    land in the same part. Folds are balanced by id count (largest subjects placed first).
+    ``cases`` maps an id to its case (ids not in it are their own case): a case's ids land in
+    the same part. With ``group_regex`` all cases of one subject (the regex's first group, or
+    its whole match, on the case id) do too. Folds are balanced by id count (largest first).
     """
     if folds < 2:
         raise SparsegError(f"--folds: need at least 2 folds, got {folds}")
     _check_fraction("--test-fraction", test_fraction)
-    groups = _shuffled_groups(ids, seed, group_regex)
+    groups = _shuffled_groups(ids, seed, group_regex, cases)
     test_target = _target(len(ids), test_fraction)
     _require_groups(groups, folds + (test_target > 0), f"{folds} folds and a test set")
     test, rest = _take(groups, test_target, keep=folds)
@@ -94,11 +99,13 @@ def default_split(
     test_fraction: float,
     seed: int,
     group_regex: str | None = None,
+    cases: Mapping[str, str] | None = None,
 ) -> dict:
-    """The seeded ``{"train", "val", "test"}`` split made when no split file is given."""
+    """The seeded ``{"train", "val", "test"}`` split made when no split file is given (grouped
+    as in :func:`make_splits`)."""
     _check_fraction("data.val_fraction", val_fraction)
     _check_fraction("data.test_fraction", test_fraction)
-    groups = _shuffled_groups(ids, seed, group_regex)
+    groups = _shuffled_groups(ids, seed, group_regex, cases)
     test_target, val_target = _target(len(ids), test_fraction), _target(len(ids), val_fraction)
     _require_groups(groups, 1 + (val_target > 0) + (test_target > 0), "train, val and test")
     test, rest = _take(groups, test_target, keep=1 + (val_target > 0))
@@ -112,12 +119,14 @@ def choose_split(
     fold: int,
     saved: Path,
     default: DefaultSplit | None = None,
+    cases: Mapping[str, str] | None = None,
 ) -> SplitIds:
     """The split a command uses, chosen the same way by every command.
 
     ``split_file`` (its fold ``fold``) when given; otherwise ``saved`` (a run's or a sweep's own
     ``split.json``, always fold 0) when it exists; otherwise, with ``default``, a new seeded
-    default split written to ``saved``; otherwise an error asking for ``--split``.
+    default split written to ``saved`` (grouped by ``cases``); otherwise an error asking for
+    ``--split``.
     """
     known = sorted(known_ids)
     if split_file is not None:
@@ -127,7 +136,12 @@ def choose_split(
         if default is None:
             raise SparsegError(f"{saved}: no split file (pass --split FILE)")
         made = default_split(
-            known, default.val_fraction, default.test_fraction, default.seed, default.group_regex
+            known,
+            default.val_fraction,
+            default.test_fraction,
+            default.seed,
+            default.group_regex,
+            cases,
         )
         save_split(made, saved)
     return load_split(saved, 0, known)
@@ -185,21 +199,26 @@ def _target(total: int, fraction: float) -> int:
     return max(1, round(total * fraction)) if fraction > 0 else 0
 
 
-def _shuffled_groups(ids: list[str], seed: int, group_regex: str | None) -> list[list[str]]:
-    """Ids grouped by subject (or one group per id), in an order that depends only on the seed."""
+def _shuffled_groups(
+    ids: list[str], seed: int, group_regex: str | None, cases: Mapping[str, str] | None = None
+) -> list[list[str]]:
+    """Ids grouped by case, then by subject (or one group per case), in an order that depends
+    only on the seed."""
     repeated = [id_ for id_, count in Counter(ids).items() if count > 1]
     if repeated:
         raise SparsegError(f"id {repeated[0]!r} appears more than once")
+    cases = cases or {}
     groups: dict[str, list[str]] = {}
     pattern = _compile(group_regex) if group_regex else None
     unmatched = []
     for id_ in sorted(ids):
+        case = cases.get(id_, id_)
         if pattern is None:
-            groups[id_] = [id_]
+            groups.setdefault(case, []).append(id_)
             continue
-        match = pattern.search(id_)
+        match = pattern.search(case)
         if match is None:
-            unmatched.append(id_)
+            unmatched.append(case)
             continue
         subject = match.group(1) if pattern.groups else match.group(0)
         groups.setdefault(subject, []).append(id_)
@@ -235,7 +254,7 @@ def _take(
 def _require_groups(groups: list[list[str]], needed: int, parts: str) -> None:
     if len(groups) < needed:
         raise SparsegError(
-            f"{parts} need at least {needed} subjects (ids, or groups of --group-regex), "
+            f"{parts} need at least {needed} subjects (cases, or groups of --group-regex), "
             f"found {len(groups)}"
         )
 

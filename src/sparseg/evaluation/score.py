@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sparseg.config import EvaluationConfig
-from sparseg.data.io import IMAGE_SUFFIXES, read_mask
+from sparseg.data.io import INPUT_SUFFIXES, file_id, file_suffix, read_mask
+from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.volumes import read_mask_slice, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS, aggregate
 from sparseg.evaluation.metrics import image_metrics
+from sparseg.evaluation.volume_metrics import aggregate_volumes, volume_metrics
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir
-from sparseg.run_layout import METRICS_JSON, PER_IMAGE_CSV
+from sparseg.run_layout import METRICS_JSON, PER_IMAGE_CSV, PER_VOLUME_CSV
+
+LESION_MATCHING = (
+    "26-connected 3D components; a true lesion is detected when any of its voxels is predicted, "
+    "a predicted component is a true positive when it touches any true lesion"
+)
 
 _SHOWN_IDS = 5
 
@@ -87,19 +95,61 @@ def score_arrays(
     return rows, aggregate(rows, bootstrap=resamples, seed=seed)
 
 
+def score_volumes(
+    pairs: Iterable[Pair], prediction: Callable[[str], np.ndarray], label: int | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """Per-volume rows and their aggregate for the volumes among ``pairs`` (None when there
+    are none); ``prediction(case)`` is the boolean predicted volume of a case."""
+    cases: dict[str, Pair] = {}
+    for pair in pairs:
+        if pair.is_slice and pair.mask is not None:
+            cases.setdefault(pair.group, pair)
+    if not cases:
+        return None
+    rows = []
+    for case, pair in sorted(cases.items()):
+        truth = read_mask_volume(pair.mask, label)  # type: ignore[arg-type]
+        pred = prediction(case)
+        if pred.shape != truth.shape:
+            raise SparsegError(
+                f"{case}: predicted volume is {_size(pred.shape)} but the ground truth "
+                f"{pair.mask} is {_size(truth.shape)}"
+            )
+        info = volume_info(pair.image)
+        rows.append({"case": case, **volume_metrics(pred, truth, info.spacing)})  # type: ignore[union-attr]
+    return rows, {**aggregate_volumes(rows), "lesion_matching": LESION_MATCHING}
+
+
+def add_volume_scores(
+    summary: dict[str, Any],
+    scored: tuple[list[dict[str, Any]], dict[str, Any]] | None,
+    out_dir: Path | None,
+) -> dict[str, Any]:
+    """``summary`` with ``volumes`` (aggregate and per-volume rows) beside the slice figures;
+    ``metrics_per_volume.csv`` written into ``out_dir``."""
+    if scored is None:
+        return summary
+    rows, volumes = scored
+    if out_dir is not None:
+        write_per_image_csv(Path(out_dir) / PER_VOLUME_CSV, rows)
+    return {**summary, "volumes": {**volumes, "per_volume": rows}}
+
+
 def _prediction_files(pred_dir: Path) -> dict[str, Path]:
-    """Mask files of the prediction folder by id; other files (JSON, CSV, hidden) are ignored."""
+    """Mask files of the prediction folder by id (a volume's by case); other files (JSON, CSV,
+    hidden) are ignored."""
     if not pred_dir.is_dir():
         raise SparsegError(f"{pred_dir}: prediction folder not found")
     files: dict[str, Path] = {}
     for entry in sorted(pred_dir.iterdir()):
-        if entry.name.startswith(".") or entry.suffix.lower() not in IMAGE_SUFFIXES:
+        if entry.name.startswith(".") or file_suffix(entry) not in INPUT_SUFFIXES:
             continue
-        if entry.stem in files:
+        entry_id = file_id(entry)
+        if entry_id in files:
             raise SparsegError(
-                f"{entry}: duplicate prediction id {entry.stem!r} (also {files[entry.stem].name})"
+                f"{entry}: duplicate prediction id {entry_id!r} (also {files[entry_id].name})"
             )
-        files[entry.stem] = entry
+        files[entry_id] = entry
     return files
 
 
@@ -124,7 +174,8 @@ def score_folder(
     label: int | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Score the mask files ``<id>.<ext>`` of ``pred_dir`` against the data set at ``data_root``.
+    """Score the mask files ``<id>.<ext>`` of ``pred_dir`` against the data set at ``data_root``
+    (volume data: one ``<case>.nii.gz`` etc. per volume, scored per slice and per volume).
 
     Every selected id (all of the data set, or ``ids``) needs a prediction; a prediction whose
     id is not in the data set is an error, one in the data set but outside ``ids`` is ignored.
@@ -137,17 +188,18 @@ def score_folder(
     predictions = _prediction_files(pred_dir)
     all_pairs = discover_pairs(data_root)
     pairs = _select(all_pairs, ids, data_root)
-    known = {pair.id for pair in all_pairs}
-    _check_ids({pair.id for pair in pairs}, set(predictions), known, str(pred_dir))
+    known = {pair.group for pair in all_pairs}
+    _check_ids({pair.group for pair in pairs}, set(predictions), known, str(pred_dir))
     if out_dir is not None:
         out_dir = ensure_output_dir(Path(out_dir), data_root)
 
     rows = []
     for pair in pairs:
-        truth = read_mask(pair.mask, label=label)
-        pred_path = predictions[pair.id]
-        pred = read_mask(pred_path)
+        truth = read_item_mask(pair, label=label)
+        pred_path = predictions[pair.group]
+        pred = _predicted_item(pair, pred_path)
         rows.append(_row(pair.id, pred, truth, str(pred_path), config, full=True))
+    volumes = score_volumes(pairs, lambda case: read_mask_volume(predictions[case]), label)
     summary = {
         **aggregate(rows, bootstrap=config.bootstrap, seed=seed),
         "conventions": dict(CONVENTIONS),
@@ -157,10 +209,25 @@ def score_folder(
         "spacing_mm": config.spacing_mm,
         "label": label,
     }
+    summary = add_volume_scores(summary, volumes, out_dir)
     if out_dir is not None:
         write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
         atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
     return summary
+
+
+def _predicted_item(pair: Pair, pred_path: Path) -> np.ndarray:
+    """The prediction of one item: its mask file, or its slice of the case's predicted volume."""
+    if not pair.is_slice:
+        return read_mask(pred_path)
+    predicted, info = volume_info(pred_path), volume_info(pair.image)
+    if predicted is None or info is None or predicted.shape != info.shape:
+        shape = "a 2D image" if predicted is None else _size(predicted.shape)
+        raise SparsegError(
+            f"{pred_path}: predicted volume is {shape} but {pair.image.name} is "
+            f"{_size(info.shape) if info else '2D'}"
+        )
+    return read_mask_slice(pred_path, int(pair.slice_axis), int(pair.slice_index), None)  # type: ignore[arg-type]
 
 
 def json_safe(value: Any) -> Any:

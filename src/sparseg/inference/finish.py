@@ -1,8 +1,9 @@
 """Probability map → final mask, the one finishing step of every prediction path (no torch):
-threshold (or dense CRF) → post-processing → empty-image gate.
+threshold (or dense CRF) → post-processing → empty-image gate; then, for volumes, the slices put
+back together → :func:`finish_volume` (small 3D objects).
 
-``Predictor`` (PyTorch), the ONNX predictor and ``tune`` all call :func:`finish_mask`, so a
-step added here reaches all three at once.
+``Predictor`` (PyTorch), the ONNX predictor and ``tune`` all call :func:`finish_mask` (and the
+volume writer :func:`finish_volume`), so a step added here reaches all three at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 from sparseg.config import InferenceConfig
 from sparseg.inference.crf import crf_refine
 from sparseg.inference.gate import apply_empty_gate
-from sparseg.inference.postprocess import postprocess
+from sparseg.inference.postprocess import postprocess, postprocess_volume
 
 
 def finish_mask(
@@ -34,3 +35,11 @@ def finish_mask(
     return apply_empty_gate(
         postprocess(mask, cfg.postprocess), probability, cfg.empty_gate, presence
     )
+
+
+def finish_volume(volume: np.ndarray, cfg: InferenceConfig | None) -> np.ndarray:
+    """Boolean volume from the finished masks of its slices: 3D objects smaller than
+    ``postprocess.min_object_size_3d`` voxels removed."""
+    if cfg is None:
+        return np.asarray(volume, dtype=bool)
+    return postprocess_volume(volume, cfg.postprocess)

@@ -1,4 +1,11 @@
-"""Prediction outputs on disk, shared by the PyTorch and the ONNX paths (no torch import here)."""
+"""Prediction outputs on disk, shared by the PyTorch and the ONNX paths (no torch import here).
+
+A 2D image gives ``<id>.png``; the slices of a volume or stack are put back together into one
+file per case in the input's own format (:func:`sparseg.data.volumes.write_like`): NIfTI with the
+input's affine and header, a multi-frame DICOM or multi-page TIFF for a loop, after
+:func:`sparseg.inference.finish.finish_volume`. Slices that were not predicted
+(``data.keep_slices``) are 0.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +15,23 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sparseg.config import InferenceConfig
 from sparseg.data.pairs import Pair, list_images
+from sparseg.data.volumes import Slicing, assemble, is_nifti, output_suffix, volume_info, write_like
+from sparseg.errors import SparsegError
+from sparseg.inference.finish import finish_volume
 from sparseg.io_utils import atomic_write, ensure_output_dir
 
 PROBABILITY_FOLDER = "probabilities"
 
 
-def prediction_inputs(input_path: Path, out_dir: Path) -> tuple[list[Pair], Path]:
-    """The images to predict, and the output folder (refused inside the input folder)."""
-    pairs = list_images(input_path)
+def prediction_inputs(
+    input_path: Path, out_dir: Path, slicing: Slicing | None = None
+) -> tuple[list[Pair], Path]:
+    """The items to predict, a volume's slices together and in order, and the output folder
+    (refused inside the input folder)."""
+    pairs = list_images(input_path, slicing)
+    pairs.sort(key=lambda pair: (pair.group, pair.slice_index or 0))
     source = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
     return pairs, ensure_output_dir(out_dir, source)
 
@@ -33,14 +48,86 @@ def write_probability_png(path: Path, probability: np.ndarray) -> None:
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
+class PredictionWriter:
+    """Writes each item's mask (and, on request, probability) as it comes: PNGs at once, the
+    slices of a volume gathered and written when the next case starts (slices of one case
+    arrive together), so only one volume is held at a time."""
+
+    def __init__(
+        self,
+        out_dir: Path,
+        probabilities: bool = False,
+        inference: InferenceConfig | None = None,
+        keep_volumes: bool = False,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.probabilities = probabilities
+        self.inference = inference
+        self.keep_volumes = keep_volumes
+        self.volumes: dict[str, np.ndarray] = {}
+        """The final boolean mask volume of each case written (with ``keep_volumes``)."""
+        self.written: list[str] = []
+        self._case: Pair | None = None
+        self._masks: dict[int, np.ndarray] = {}
+        self._probabilities: dict[int, np.ndarray] = {}
+
+    def add(self, pair: Pair, probability: np.ndarray, mask: np.ndarray) -> None:
+        if not pair.is_slice:
+            self._flush()
+            write_mask_png(self.out_dir / f"{pair.id}.png", mask)
+            if self.probabilities:
+                write_probability_png(
+                    self.out_dir / PROBABILITY_FOLDER / f"{pair.id}.png", probability
+                )
+            self.written.append(pair.id)
+            return
+        if self._case is not None and self._case.group != pair.group:
+            self._flush()
+        if pair.group in self.written:
+            raise SparsegError(f"{pair.image}: slices of case {pair.group!r} arrived apart")
+        self._case = pair
+        self._masks[int(pair.slice_index)] = mask  # type: ignore[arg-type]
+        if self.probabilities:
+            self._probabilities[int(pair.slice_index)] = probability  # type: ignore[arg-type]
+
+    def close(self) -> list[str]:
+        """Write the last volume; the ids (2D) and cases (volumes) written, in order."""
+        self._flush()
+        return self.written
+
+    def _flush(self) -> None:
+        pair = self._case
+        if pair is None:
+            return
+        info = volume_info(pair.image)
+        axis = int(pair.slice_axis)  # type: ignore[arg-type]
+        final = finish_volume(assemble(self._masks, info, axis, bool), self.inference)
+        if self.keep_volumes:
+            self.volumes[pair.group] = final
+        # frames are images to look at, like the PNG masks; NIfTI masks are label maps
+        mask = final.astype(np.uint8) * (1 if is_nifti(pair.image) else 255)
+        write_like(pair.image, mask, self.out_dir / f"{pair.group}{output_suffix(pair.image)}")
+        if self.probabilities:
+            volume = assemble(self._probabilities, info, axis, np.float32)
+            suffix = output_suffix(pair.image, probability=True)
+            write_like(
+                pair.image, volume, self.out_dir / PROBABILITY_FOLDER / f"{pair.group}{suffix}"
+            )
+        self.written.append(pair.group)
+        self._case, self._masks, self._probabilities = None, {}, {}
+
+
 def write_predictions(
-    results: Iterable[tuple[Pair, np.ndarray, np.ndarray]], out_dir: Path, probabilities: bool
+    results: Iterable[tuple[Pair, np.ndarray, np.ndarray]],
+    out_dir: Path,
+    probabilities: bool,
+    inference: InferenceConfig | None = None,
 ) -> list[str]:
-    """``OUT/<id>.png`` masks (0/255) and, on request, ``OUT/probabilities/<id>.png``."""
-    written = []
+    """``OUT/<id>.png`` masks (0/255) or ``OUT/<case>.nii.gz`` (etc.) volumes and, on request,
+    ``OUT/probabilities/`` (16-bit PNG: value / 65535; float32 NIfTI or TIFF for volumes, since
+    NIfTI has no float16); volumes finished with ``inference``. Returns the ids and cases
+    written."""
+    writer = PredictionWriter(out_dir, probabilities, inference)
     for pair, probability, mask in results:
-        write_mask_png(out_dir / f"{pair.id}.png", mask)
-        if probabilities:
-            write_probability_png(out_dir / PROBABILITY_FOLDER / f"{pair.id}.png", probability)
-        written.append(pair.id)
-    return written
+        writer.add(pair, probability, mask)
+    return writer.close()

@@ -19,8 +19,10 @@ import numpy as np
 from PIL import Image
 
 from sparseg.config import DataConfig, InferenceConfig
-from sparseg.data.io import read_image, to_unit_float
+from sparseg.data.io import to_unit_float
+from sparseg.data.items import as_item, read_item_image
 from sparseg.data.pairs import Pair
+from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.inference.finish import finish_mask
 from sparseg.inference.mask_files import prediction_inputs, write_predictions
@@ -157,12 +159,14 @@ class OnnxPredictor:
     ) -> np.ndarray:
         return finish_mask(probability, unit.mean(0), self.inference, presence)
 
-    def load(self, path: Path) -> np.ndarray:
-        unit = to_unit_float(read_image(path)).transpose(2, 0, 1)
+    def load(self, item: Pair | Path) -> np.ndarray:
+        pair = as_item(item)
+        unit = to_unit_float(read_item_image(pair)).transpose(2, 0, 1)
         expected = self.meta["in_channels"]
         if unit.shape[0] != expected:
             raise SparsegError(
-                f"{path}: image has {unit.shape[0]} channel(s) but the model expects {expected}"
+                f"{pair.image}: image has {unit.shape[0]} channel(s) but the model expects "
+                f"{expected}"
             )
         return unit
 
@@ -170,13 +174,13 @@ class OnnxPredictor:
 def predict_folder_onnx(
     onnx_path: Path, input_path: Path, out_dir: Path, probabilities: bool = False
 ) -> list[str]:
-    pairs, out_dir = prediction_inputs(input_path, out_dir)
     predictor = OnnxPredictor(onnx_path)
+    pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.data))
 
     def results() -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
-            unit = predictor.load(pair.image)
+            unit = predictor.load(pair)
             probability, presence = predictor.prediction(unit)
             yield pair, probability, predictor.mask(unit, probability, presence)
 
-    return write_predictions(results(), out_dir, probabilities)
+    return write_predictions(results(), out_dir, probabilities, predictor.inference)

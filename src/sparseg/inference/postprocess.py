@@ -1,4 +1,5 @@
-"""Morphological clean-up of a binary mask: small objects, closing, largest component, holes."""
+"""Morphological clean-up of a binary mask: small objects, closing, largest component, holes;
+and of a reassembled volume: small 3D objects."""
 
 from __future__ import annotations
 
@@ -29,6 +30,14 @@ def remove_small_objects(mask: np.ndarray, min_object_size: int) -> np.ndarray:
     )
 
 
+def remove_small_objects_3d(volume: np.ndarray, min_voxels: int) -> np.ndarray:
+    """Drop 26-connected 3D components with fewer than ``min_voxels`` voxels (0 or 1: off)."""
+    volume = np.asarray(volume, dtype=bool)
+    if min_voxels <= 1:
+        return volume.copy()
+    return morphology.remove_small_objects(volume, max_size=min_voxels - 1, connectivity=3)
+
+
 def close(mask: np.ndarray, radius: int) -> np.ndarray:
     """Binary closing with a disk; the outside of the image neither grows nor erodes objects."""
     return morphology.closing(mask, morphology.disk(radius), mode="ignore")
@@ -52,6 +61,20 @@ POSTPROCESS_STEPS: dict[str, PostprocessStep] = {
 }
 """``PostprocessConfig`` field → its step, given that field's value (the field's default
 leaves the mask as it is); :func:`postprocess` applies them in this order."""
+
+
+VOLUME_POSTPROCESS_STEPS: dict[str, PostprocessStep] = {
+    "min_object_size_3d": remove_small_objects_3d,
+}
+"""The ``PostprocessConfig`` fields that act on a reassembled volume (after every 2D step)."""
+
+
+def postprocess_volume(volume: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:
+    """Apply the volume steps switched on in ``cfg`` to a boolean 3D mask (a new array)."""
+    result = np.asarray(volume, dtype=bool).copy()
+    for field, step in VOLUME_POSTPROCESS_STEPS.items():
+        result = step(result, getattr(cfg, field))
+    return result
 
 
 def postprocess(mask: np.ndarray, cfg: PostprocessConfig) -> np.ndarray:

@@ -7,12 +7,19 @@ from typing import Any
 
 import numpy as np
 
-from sparseg.data.io import read_mask
+from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import discover_pairs
 from sparseg.data.splits import check_subset, choose_split
+from sparseg.data.volumes import Slicing, is_nifti, volume_plane
 from sparseg.errors import SparsegError
-from sparseg.evaluation.score import json_safe, score_arrays, write_per_image_csv
-from sparseg.inference.mask_files import prediction_inputs, write_mask_png, write_predictions
+from sparseg.evaluation.score import (
+    add_volume_scores,
+    json_safe,
+    score_arrays,
+    score_volumes,
+    write_per_image_csv,
+)
+from sparseg.inference.mask_files import PredictionWriter, prediction_inputs, write_predictions
 from sparseg.inference.predictor import Predictor
 from sparseg.io_utils import atomic_write_json, ensure_output_dir
 from sparseg.run_layout import MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
@@ -21,9 +28,12 @@ from sparseg.run_layout import MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
 def predict_folder(
     runs: list[Path], input_path: Path, out_dir: Path, probabilities: bool = False
 ) -> list[str]:
-    """One binary mask PNG (0/255) per input image at its native size, named by id."""
-    pairs, out_dir = prediction_inputs(input_path, out_dir)
-    return write_predictions(Predictor(runs).predict_pairs(pairs), out_dir, probabilities)
+    """One binary mask PNG (0/255) per input image at its native size, named by id; one mask
+    volume per input volume or stack, named by case (see :mod:`sparseg.inference.mask_files`)."""
+    predictor = Predictor(runs)
+    pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.config.data))
+    results = predictor.predict_pairs(pairs)
+    return write_predictions(results, out_dir, probabilities, predictor.inference)
 
 
 def evaluate_runs(
@@ -41,7 +51,8 @@ def evaluate_runs(
     """
     check_subset(subset)
     predictor = Predictor(runs)
-    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root))}
+    slicing = Slicing.of(predictor.config.data)
+    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root), slicing=slicing)}
     paths = RunPaths(runs[0])
     if subset == "all":
         ids = sorted(pairs)
@@ -51,20 +62,30 @@ def evaluate_runs(
         raise SparsegError(f"{runs[0]}: the {subset} split is empty; nothing to evaluate")
     out_dir = ensure_output_dir(out_dir or paths.eval_dir(subset), Path(data_root))
     label = predictor.config.data.label
+    selected = sorted((pairs[i] for i in ids), key=lambda pair: (pair.group, pair.slice_index or 0))
     preds: dict[str, np.ndarray] = {}
     truths: dict[str, np.ndarray] = {}
-    for pair, _, mask in predictor.predict_pairs([pairs[i] for i in ids]):
-        preds[pair.id], truths[pair.id] = mask, read_mask(pair.mask, label)
-        write_mask_png(out_dir / MASKS_DIR / f"{pair.id}.png", mask)
+    writer = PredictionWriter(out_dir / MASKS_DIR, inference=predictor.inference, keep_volumes=True)
+    for pair, probability, mask in predictor.predict_pairs(selected):
+        preds[pair.id], truths[pair.id] = mask, read_item_mask(pair, label)
+        writer.add(pair, probability, mask)
+    writer.close()
+    for pair in selected:  # slices as written, after the 3D step
+        if pair.is_slice:
+            nifti = is_nifti(pair.image)
+            volume = writer.volumes[pair.group]
+            preds[pair.id] = volume_plane(volume, pair.slice_axis, pair.slice_index, nifti)  # type: ignore[arg-type]
     rows, summary = score_arrays(
         preds, truths, predictor.config.evaluation, full=True, seed=predictor.config.seed
     )
+    volumes = score_volumes(selected, writer.volumes.__getitem__, label)
     summary = {
         **summary,
         "subset": subset,
         "runs": [str(r) for r in runs],
         "data_root": str(Path(data_root).resolve()),
     }
+    summary = add_volume_scores(summary, volumes, out_dir)
     write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
     atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
     return summary

@@ -15,7 +15,7 @@ import torch
 
 from sparseg.config import Config, InferenceConfig, validate_config
 from sparseg.data.dataset import load_image_tensor
-from sparseg.data.io import image_info
+from sparseg.data.items import as_item, item_info
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 from sparseg.inference.finish import finish_mask
@@ -88,14 +88,16 @@ class Predictor:
             raise SparsegError(f"{mismatched[0]}: ensemble members differ in input channels")
         self.inference = inference or load_inference_config(dirs[0], first.config.inference)
 
-    def image(self, path: Path) -> torch.Tensor:
+    def image(self, item: Pair | Path) -> torch.Tensor:
         """(C, H, W) unit-float image, refused when its channels don't fit the model."""
-        channels = image_info(path).channels
+        pair = as_item(item)
+        channels = item_info(pair).channels
         if channels != self.in_channels:
             raise SparsegError(
-                f"{path}: image has {channels} channel(s) but the model expects {self.in_channels}"
+                f"{pair.image}: image has {channels} channel(s) but the model expects "
+                f"{self.in_channels}"
             )
-        return load_image_tensor(path, self.in_channels)
+        return load_image_tensor(pair, self.in_channels)
 
     @torch.no_grad()
     def prediction(
@@ -119,7 +121,7 @@ class Predictor:
 
     def predict_pairs(self, pairs: list[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
-            image = self.image(pair.image)
+            image = self.image(pair)
             probability, presence = self.prediction(image)
             gray = image.mean(0).numpy()
             yield pair, probability, finish_mask(probability, gray, self.inference, presence)

@@ -26,7 +26,21 @@ OTHER_METRICS: dict[str, tuple[str, int]] = {
 }
 """Figures shown after the Dice conventions: name → (what it counts, decimals)."""
 
+VOLUME_METRICS: dict[str, tuple[str, int]] = {
+    "dice_3d_mean": ("3D Dice per volume, mean over volumes (both empty: left out)", 3),
+    "dice_3d_pooled": ("3D Dice pooled: one Dice over all voxels of all volumes", 3),
+    "lesion_f1_mean": ("lesion-wise F1 per volume, mean over volumes", 3),
+    "lesion_f1_pooled": ("lesion-wise F1 over all volumes' lesions (26-connected, any overlap)", 3),
+    "lesion_precision_pooled": ("predicted lesions touching a true one / predicted lesions", 3),
+    "lesion_recall_pooled": ("true lesions with any voxel predicted / true lesions", 3),
+    "hd95_mm_mean": ("3D HD95 in mm, mean over volumes where both masks are non-empty", 2),
+    "assd_mm_mean": ("3D average symmetric surface distance in mm, same volumes", 2),
+    "abs_volume_diff_ml_mean": ("|predicted − true lesion volume| in mL, mean over volumes", 3),
+}
+"""The per-volume figures of volume data (``summary["volumes"]``): name → (what, decimals)."""
+
 METRIC_HEADERS = ("metric", "value", "95 % CI", "what it counts")
+VOLUME_HEADERS = ("volume metric", "value", "what it counts")
 DECISION_HEADERS = ("step", "best setting", "Dice without", "Dice with", "kept")
 
 
@@ -70,4 +84,12 @@ def decision_rows(payload: Mapping[str, Any]) -> list[tuple[str, ...]]:
             "yes" if row.get("kept") else "no",
         )
         for row in payload.get("decisions", [])
+    ]
+
+
+def volume_rows(volumes: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The rows of the per-volume table (3D Dice, lesion-wise detection, distances, volume)."""
+    return [
+        (name, number(volumes.get(name), digits), what)
+        for name, (what, digits) in VOLUME_METRICS.items()
     ]

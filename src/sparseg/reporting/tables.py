@@ -8,7 +8,14 @@ from typing import Any
 from rich.table import Table
 
 from sparseg.reporting.markup import number
-from sparseg.reporting.rows import DECISION_HEADERS, METRIC_HEADERS, decision_rows, metric_rows
+from sparseg.reporting.rows import (
+    DECISION_HEADERS,
+    METRIC_HEADERS,
+    VOLUME_HEADERS,
+    decision_rows,
+    metric_rows,
+    volume_rows,
+)
 
 
 def format_metrics_table(summary: Mapping[str, Any]) -> Table:
@@ -19,6 +26,22 @@ def format_metrics_table(summary: Mapping[str, Any]) -> Table:
     for column in METRIC_HEADERS:
         table.add_column(column)
     for row in metric_rows(summary):
+        table.add_row(*row)
+    return table
+
+
+def format_volume_table(summary: Mapping[str, Any]) -> Table | None:
+    """The per-volume figures of volume data beside the slice table; None for 2D data."""
+    volumes = summary.get("volumes")
+    if not volumes:
+        return None
+    table = Table(
+        title=f"3D Dice and lesion-wise detection: {volumes['n_volumes']} volumes, "
+        f"{volumes['n_lesions']} lesions ({volumes['n_pred_lesions']} predicted)"
+    )
+    for column in VOLUME_HEADERS:
+        table.add_column(column)
+    for row in volume_rows(volumes):
         table.add_row(*row)
     return table
 

@@ -12,10 +12,11 @@ from torch.utils.data import Dataset
 
 from sparseg.config import Config
 from sparseg.data.dataset import PatchDataset, SegDataset
-from sparseg.data.io import read_mask
+from sparseg.data.items import read_item_mask, thin_empty_slices
 from sparseg.data.pairs import Pair, discover_pairs
 from sparseg.data.pos_weight import pos_weight_from_counts
 from sparseg.data.splits import DefaultSplit, SplitIds, choose_split, save_split
+from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.run_layout import RunPaths
 
@@ -39,7 +40,8 @@ def resolve_split(
     default = DefaultSplit(
         config.data.val_fraction, config.data.test_fraction, config.seed, config.data.group_regex
     )
-    split = choose_split(pairs.keys(), split_file, fold, saved, default)
+    cases = {image_id: pair.group for image_id, pair in pairs.items()}
+    split = choose_split(pairs.keys(), split_file, fold, saved, default, cases)
     if split_file is not None:
         save_split({"train": split.train, "val": split.val, "test": split.test}, saved)
     return split
@@ -48,7 +50,8 @@ def resolve_split(
 def load_run_data(
     config: Config, data_root: Path, split_file: Path | None, fold: int, run_dir: Path
 ) -> RunData:
-    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root))}
+    slicing = Slicing.of(config.data)
+    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root), slicing=slicing)}
     split = resolve_split(config, pairs, split_file, fold, run_dir)
     if not split.train:
         raise SparsegError(f"{split_file or run_dir / 'split.json'}: the training split is empty")
@@ -56,7 +59,9 @@ def load_run_data(
         raise SparsegError(f"{split_file or run_dir / 'split.json'}: the validation split is empty")
     data = config.data
     common = {"normalize": data.normalize, "label": data.label}
-    train_pairs = [pairs[i] for i in split.train]
+    train_pairs = thin_empty_slices(
+        [pairs[i] for i in split.train], slicing, data.label, config.seed
+    )
     val = SegDataset([pairs[i] for i in split.val], data.input_size, **common)
     common["channels"] = val.in_channels
     if data.mode == "patch":
@@ -84,7 +89,7 @@ def auto_pos_weight(pairs: list[Pair], label: int | None) -> float | None:
     """``loss.pos_weight: auto``: :func:`pos_weight_from_counts` over the training masks."""
     foreground = total = 0
     for pair in pairs:
-        mask = read_mask(pair.mask, label)
+        mask = read_item_mask(pair, label)
         foreground += int(mask.sum())
         total += mask.size
     return pos_weight_from_counts(foreground, total)

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from sparseg.config import DataConfig
 from sparseg.data.cache import TensorCache
 from sparseg.data.dataset import load_image_tensor
-from sparseg.data.io import read_mask
+from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import Pair
 from sparseg.inference.probability import probability_map
 from sparseg.models.outputs import mask_logits
@@ -83,9 +83,9 @@ def validate_native(
     dice_sum = torch.zeros((), device=fabric.device)
     count = torch.zeros((), device=fabric.device)
     for pair in pairs[fabric.global_rank :: fabric.world_size]:
-        image = load_image_tensor(pair.image, channels).to(fabric.device)
+        image = load_image_tensor(pair, channels).to(fabric.device)
         probability = probability_map(model, image, data)
-        mask = torch.from_numpy(read_mask(pair.mask, data.label)).to(fabric.device)
+        mask = torch.from_numpy(read_item_mask(pair, data.label)).to(fabric.device)
         dice_sum += per_image_dice(probability[None, None], mask[None, None], threshold).sum()
         count += 1
     if fabric.world_size > 1:
