@@ -100,6 +100,12 @@ def test_evaluate_and_score_report_per_volume_metrics_beside_the_slices(
     assert again["dice_3d_pooled"] == volumes["dice_3d_pooled"]
     assert again["lesion_f1_pooled"] == volumes["lesion_f1_pooled"]
 
+    report = tmp_path / "report.html"
+    drawn = run_cli("report", "--run", volume_run, "--data", volume_data, "--out", report)
+    assert drawn.code == 0, drawn.stderr
+    html = report.read_text()
+    assert "not found" not in html and html.count('class="case"') >= 1  # slices of the volumes
+
 
 def test_onnx_predict_writes_the_same_volumes(volume_run, volume_data, tmp_path, run_cli):
     onnx = tmp_path / "model.onnx"

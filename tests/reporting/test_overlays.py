@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 
+import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
 
+from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
+from sparseg.inference.mask_files import prediction_file
 from sparseg.reporting.overlays import (
     ALPHA,
     MAX_SIDE,
@@ -121,14 +124,33 @@ def test_load_case_panels_reads_files_and_checks_sizes(tmp_path) -> None:
     Image.fromarray(mask).save(tmp_path / "mask.png")
     Image.fromarray(mask).save(tmp_path / "pred.png")
     Image.fromarray(np.zeros((6, 9), np.uint8)).save(tmp_path / "wrong.png")
-    panels = load_case_panels(
-        tmp_path / "image.png", tmp_path / "mask.png", tmp_path / "pred.png", None
-    )
+    pair = Pair("image", tmp_path / "image.png", tmp_path / "mask.png")
+    panels = load_case_panels(pair, tmp_path / "pred.png", None)
     assert (panels["prediction"][2:4, 2:4] != panels["image"][2:4, 2:4]).all()
     with pytest.raises(SparsegError, match=r"wrong\.png: prediction is \(6, 9\)"):
-        load_case_panels(
-            tmp_path / "image.png", tmp_path / "mask.png", tmp_path / "wrong.png", None
-        )
+        load_case_panels(pair, tmp_path / "wrong.png", None)
+
+
+def test_load_case_panels_draws_a_slice_of_a_predicted_volume(tmp_path) -> None:
+    image = np.zeros((6, 8, 3), np.float32)
+    image[..., 1] = 1.0  # slice 1 is bright: that is the slice drawn
+    truth = np.zeros((6, 8, 3), np.uint8)
+    truth[2:4, 2:4, 1] = 1
+    affine = np.diag([1.0, 1.0, 2.0, 1.0])
+    for name, volume in (("case_0000", image), ("case", truth)):
+        nib.save(nib.Nifti1Image(volume, affine), tmp_path / f"{name}.nii.gz")
+    (tmp_path / "pred").mkdir()
+    nib.save(nib.Nifti1Image(truth, affine), tmp_path / "pred" / "case.nii.gz")
+    pair = Pair(
+        "case_z001", tmp_path / "case_0000.nii.gz", tmp_path / "case.nii.gz",
+        case="case", slice_axis=2, slice_index=1,
+    )  # fmt: skip
+    pred = prediction_file(tmp_path / "pred", pair)
+    assert pred == tmp_path / "pred" / "case.nii.gz"
+    panels = load_case_panels(pair, pred, None)
+    assert panels["image"].shape == (8, 6, 3)  # the slice turned as the data path turns it
+    tinted = (panels["prediction"] != panels["image"]).any(axis=-1)
+    assert tinted.sum() == 4 and (panels["ground truth"] != panels["image"]).any(-1).sum() == 4
 
 
 def test_png_bytes_round_trip() -> None:

@@ -36,6 +36,13 @@ def prediction_inputs(
     return pairs, ensure_output_dir(out_dir, source)
 
 
+def prediction_file(out_dir: Path, pair: Pair) -> Path:
+    """Where an item's predicted mask is written: ``<id>.png``, or its case's volume file."""
+    if pair.is_slice:
+        return Path(out_dir) / f"{pair.group}{output_suffix(pair.image)}"
+    return Path(out_dir) / f"{pair.id}.png"
+
+
 def write_mask_png(path: Path, mask: np.ndarray) -> None:
     image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
@@ -74,7 +81,7 @@ class PredictionWriter:
     def add(self, pair: Pair, probability: np.ndarray, mask: np.ndarray) -> None:
         if not pair.is_slice:
             self._flush()
-            write_mask_png(self.out_dir / f"{pair.id}.png", mask)
+            write_mask_png(prediction_file(self.out_dir, pair), mask)
             if self.probabilities:
                 write_probability_png(
                     self.out_dir / PROBABILITY_FOLDER / f"{pair.id}.png", probability
@@ -106,7 +113,7 @@ class PredictionWriter:
             self.volumes[pair.group] = final
         # frames are images to look at, like the PNG masks; NIfTI masks are label maps
         mask = final.astype(np.uint8) * (1 if is_nifti(pair.image) else 255)
-        write_like(pair.image, mask, self.out_dir / f"{pair.group}{output_suffix(pair.image)}")
+        write_like(pair.image, mask, prediction_file(self.out_dir, pair))
         if self.probabilities:
             volume = assemble(self._probabilities, info, axis, np.float32)
             suffix = output_suffix(pair.image, probability=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,10 @@ from PIL import Image
 from skimage.exposure import rescale_intensity
 from skimage.transform import resize
 
-from sparseg.data.io import read_image, read_mask, to_unit_float
+from sparseg.data.io import read_mask, to_unit_float
+from sparseg.data.items import read_item_image, read_item_mask
+from sparseg.data.pairs import Pair
+from sparseg.data.volumes import read_mask_slice
 from sparseg.errors import SparsegError
 
 N_CASES = 3
@@ -106,15 +109,19 @@ def case_panels(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict[
     return {name: _to_uint8(_shrink(panel)) for name, panel in panels.items()}
 
 
-def load_case_panels(
-    image_path: Path, mask_path: Path, pred_path: Path, label: int | None
-) -> dict[str, np.ndarray]:
-    """:func:`case_panels` for files: the data set's image and mask, the evaluation's mask."""
-    image = read_image(image_path)
-    truth, pred = read_mask(mask_path, label), read_mask(pred_path)
+def load_case_panels(pair: Pair, pred_path: Path, label: int | None) -> dict[str, np.ndarray]:
+    """:func:`case_panels` for an item of the data set (an image, or a slice of a volume, shown
+    by its first channel) and the evaluation's mask file (a PNG, or the case's volume)."""
+    image = read_item_image(replace(pair, channels=pair.files[:1]))
+    truth = read_item_mask(pair, label)
+    if pair.is_slice:
+        axis, index = int(pair.slice_axis), int(pair.slice_index)  # type: ignore[arg-type]
+        pred = read_mask_slice(pred_path, axis, index, None)
+    else:
+        pred = read_mask(pred_path)
     if pred.shape != truth.shape:
         raise SparsegError(
-            f"{pred_path}: prediction is {pred.shape} but the ground truth {mask_path} is "
+            f"{pred_path}: prediction is {pred.shape} but the ground truth {pair.mask} is "
             f"{truth.shape}"
         )
     return case_panels(image, truth, pred)

@@ -9,8 +9,9 @@ from typing import Any
 import yaml
 
 from sparseg.config import read_yaml_mapping
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.pairs import Pair, discover_pairs
 from sparseg.errors import SparsegError
+from sparseg.inference.mask_files import prediction_file
 from sparseg.io_utils import read_json
 from sparseg.reporting import markup
 from sparseg.reporting.markup import Raw, note, number
@@ -225,9 +226,9 @@ def resolve_data_root(run_dir: Path, data_root: Path | None, eval_dir: Path) -> 
     return None
 
 
-def _case_figure(case: Case, pair_paths: tuple[Path, Path], pred: Path, label: Any) -> str:
+def _case_figure(case: Case, pair: Pair, pred: Path, label: Any) -> str:
     label = label if isinstance(label, int) else None
-    panels = load_case_panels(pair_paths[0], pair_paths[1], pred, label)
+    panels = load_case_panels(pair, pred, label)
     images = "".join(
         f"<figure>{markup.image(png_bytes(panel), f'{case.id}: {name}', 'overlay')}"
         f"<figcaption>{markup.text(name)}</figcaption></figure>"
@@ -253,7 +254,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
             "The data set this run was evaluated on is not recorded: pass --data ROOT to draw "
             "the best and worst cases."
         )
-    pairs = {pair.id: (pair.image, pair.mask) for pair in discover_pairs(root)}
+    pairs = {pair.id: pair for pair in discover_pairs(root)}
     best, worst = pick_cases(read_case_dice(per_image))
     if not best:
         return note("Every evaluated image has an empty ground truth and an empty prediction.")
@@ -271,11 +272,12 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
             continue
         figures = []
         for case in cases:
-            pred = folder / MASKS_DIR / f"{case.id}.png"
-            if case.id not in pairs or not pred.is_file():
+            pair = pairs.get(case.id)
+            pred = prediction_file(folder / MASKS_DIR, pair) if pair is not None else None
+            if pair is None or pred is None or not pred.is_file():
                 figures.append(note(f"{case.id}: image or predicted mask not found"))
                 continue
-            figures.append(_case_figure(case, pairs[case.id], pred, label))
+            figures.append(_case_figure(case, pair, pred, label))
         parts.append(f"<h3>{title}</h3>{''.join(figures)}")
     return "".join(parts)
 
