@@ -260,10 +260,8 @@ def test_budgeted_run_validates_on_its_cadence_and_checkpoints_by_time(
     assert summary["epochs"] == 4
 
 
-@pytest.mark.parametrize("multiscale", [False, True])
-def test_progressive_resizing_trains_small_first_then_at_full_size(
-    synthetic_data, tmp_path, monkeypatch, multiscale
-) -> None:
+def record_training_inputs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shapes of the batches that reach the model in training, as they come."""
     seen: list[tuple[int, ...]] = []
     original = loop.Trainer._build_model
 
@@ -274,6 +272,14 @@ def test_progressive_resizing_trains_small_first_then_at_full_size(
         )
 
     monkeypatch.setattr(loop.Trainer, "_build_model", spy)
+    return seen
+
+
+@pytest.mark.parametrize("multiscale", [False, True])
+def test_progressive_resizing_trains_small_first_then_at_full_size(
+    synthetic_data, tmp_path, monkeypatch, multiscale
+) -> None:
+    seen = record_training_inputs(monkeypatch)
     config = tiny_config(
         "training.max_steps=4",
         "training.progressive={start_scale: 0.5, until_fraction: 0.5}",
@@ -301,16 +307,7 @@ def test_a_non_square_data_set_trains_at_its_aspect_true_proposed_size(
     proposed = plan_overrides(propose_config(fingerprint(data), cpu_only=True))["data"]
     height, width = proposed["input_size"]
     assert height != width and width / height == pytest.approx(256 / 192, rel=0.2)
-    seen: list[tuple[int, ...]] = []
-    original = loop.Trainer._build_model
-
-    def spy(self, *args) -> None:
-        original(self, *args)
-        self.model.register_forward_pre_hook(
-            lambda module, inputs: seen.append(tuple(inputs[0].shape)) if module.training else None
-        )
-
-    monkeypatch.setattr(loop.Trainer, "_build_model", spy)
+    seen = record_training_inputs(monkeypatch)
     size = f"data.input_size=[{height}, {width}]"
     train(tiny_config("training.max_steps=2", size), data, tmp_path / "run", quiet=True)
     assert seen == [(4, 1, height, width)] * 2  # not squashed into a square
