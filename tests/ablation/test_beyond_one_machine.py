@@ -3,6 +3,7 @@ carried to another machine without its checkpoints."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -126,3 +127,31 @@ def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path
         assert (out / stage / "seed1" / "best.ckpt").is_file()  # seed 1's unit trained again
     assert not (out / "01-basic" / "seed0" / "best.ckpt").exists()
     assert [row["status"] for row in result.rows] == ["done"] * 4
+
+
+def test_a_sweep_moved_to_another_machine_finds_its_data_and_split_elsewhere(
+    tmp_path: Path, data: Path
+) -> None:
+    """Another machine keeps the data set and the split at other paths: the same folder name and
+    the same split contents are the same sweep; another split is refused."""
+    ladder, out = write_ladder(tmp_path, STAGES[:1]), tmp_path / "sweep"
+    split = tmp_path / "split.json"
+    ids = sorted(path.stem for path in (data / "images").iterdir())
+    split.write_text(json.dumps({"train": ids[:12], "val": ids[12:16], "test": ids[16:]}))
+    settings = SweepSettings(seeds=1, split_file=split, emit_commands=True, quiet=True)
+    run_ablation(data, ladder, out, settings)
+    elsewhere = tmp_path / "other_machine"
+    moved_data = elsewhere / "shared" / data.name
+    shutil.copytree(data, moved_data)
+    moved_split = elsewhere / "split.json"
+    shutil.copy(split, moved_split)
+    moved = SweepSettings(seeds=1, split_file=moved_split, emit_commands=True, quiet=True)
+    result = run_ablation(moved_data, ladder, out, moved)
+    assert str(moved_data) in result.commands[0] and str(data) + " " not in result.commands[0]
+    moved_split.write_text(json.dumps({"train": ids[:10], "val": ids[10:16], "test": ids[16:]}))
+    with pytest.raises(SparsegError, match="holds a sweep made with split_digest="):
+        run_ablation(moved_data, ladder, out, moved)
+    renamed = elsewhere / "another_set"
+    shutil.copytree(data, renamed)
+    with pytest.raises(SparsegError, match="holds a sweep made with data="):
+        run_ablation(renamed, ladder, out, settings)

@@ -3,6 +3,7 @@ training, and the shell command of each step (run by the runner, or printed for 
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import statistics
 import sys
@@ -141,11 +142,17 @@ def write_plan(
 ) -> dict[str, Any]:
     """Stage folders (config.yaml, stage.json) and ``ablation_plan.json``; refuses to mix a
     changed ladder or budget into runs made with the old one."""
-    settings = {"data": str(data), "split": str(splits[1]), **budget.plan_settings()}
+    split_digest = hashlib.sha256(Path(splits[1]).read_bytes()).hexdigest()
+    settings = {
+        "data": str(data),
+        "split": str(splits[1]),
+        "split_digest": split_digest,
+        **budget.plan_settings(),
+    }
     if (out_dir / PLAN_NAME).is_file():
         old = read_json(out_dir / PLAN_NAME)
         for key, value in settings.items():
-            if old.get(key) != value:
+            if not _same_setting(key, old, value):
                 raise SparsegError(
                     f"{out_dir}: holds a sweep made with {key}={old.get(key)!r}, not "
                     f"{value!r}; use another --out or the same settings"
@@ -185,6 +192,18 @@ def write_plan(
     }
     atomic_write_json(out_dir / PLAN_NAME, plan)
     return plan
+
+
+def _same_setting(key: str, old: dict[str, Any], value: Any) -> bool:
+    """A sweep carried to another machine may find its data and split elsewhere: the same data
+    set is the same folder name, the same split the same file contents."""
+    if key == "data":
+        return old.get(key) == value or Path(str(old.get(key))).name == Path(value).name
+    if key == "split" and old.get("split_digest"):
+        return True  # decided by split_digest
+    if key == "split_digest" and not old.get(key):
+        return True  # a plan from before digests: decided by the split's path
+    return old.get(key) == value
 
 
 def _write_checked(stage_file: Path, facts: dict[str, Any], config_text: str) -> None:
