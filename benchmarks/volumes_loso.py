@@ -204,10 +204,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--jobs", type=int, default=1, help="folds at once (one core each)")
+    parser.add_argument("--subjects", nargs="+", help="test subjects (default: every subject)")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "runs" / "volumes_loso")
     parser.add_argument("--results", type=Path, default=RESULTS / "volumes_loso")
     args = parser.parse_args()
-    subjects = sorted(path.name.split(".")[0] for path in (DATA / "labelsTr").glob("*.nii.gz"))
+    subjects = args.subjects or sorted(
+        path.name.split(".")[0] for path in (DATA / "labelsTr").glob("*.nii.gz")
+    )
     folds = [(variant, subject) for variant in args.variants for subject in subjects]
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each fold runs as subprocesses
         rows = list(pool.map(lambda fold: one_fold(*fold, args), folds))
