@@ -44,7 +44,7 @@ def run_curve(
     data: Path, ladder: Path, out_dir: Path, budgets: list[float], settings: SweepSettings
 ) -> list[AblationResult]:
     """Sweep the ladder once per budget (``settings.minutes_per_run`` is replaced), then write
-    the curve from whatever has finished (a run or print of commands: no curve)."""
+    the curve from the finished runs; printing commands or writing SLURM scripts draws none."""
     if settings.minutes_per_run is not None:
         raise SparsegError("--budgets and --minutes-per-run: give one of them")
     out_dir = ensure_output_dir(out_dir, Path(data).resolve())
