@@ -13,7 +13,7 @@ with the overrides below), ``sparseg tune``, ``sparseg evaluate --subset test``.
 reads a folder of symbolic links to the ``_0000`` files (nothing is copied). Writes
 benchmarks/results/volumes_loso.{json,md}.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/volumes_loso.py --steps 300 --jobs 2
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/volumes_loso.py --steps 700 --jobs 2
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def markdown(rows: list[dict], summaries: dict[str, dict], args: argparse.Namesp
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300, help="optimizer steps per fold")
+    parser.add_argument("--steps", type=int, default=700, help="optimizer steps per fold")
     parser.add_argument("--steps-per-epoch", type=int, default=100, help="validation cadence")
     parser.add_argument("--input-size", type=int, nargs=2, default=(224, 192))
     parser.add_argument("--val-slab", type=float, default=0.2)
