@@ -91,8 +91,12 @@ def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
     work = args.work / f"{args.steps}steps"
     data = data_view(variant, work)
     run_dir = work / variant / test_subject
-    done = run_dir / "loso_fold.json"
-    if done.is_file():  # a rerun reports finished folds without redoing them
+    done = (
+        args.results.parent
+        / "volumes_loso_folds"
+        / f"{args.steps}steps_{variant}_{test_subject}.json"
+    )
+    if done.is_file():  # committed: a rerun, here or on another machine, does not redo the fold
         return json.loads(done.read_text())
     split_file = work / f"split_{test_subject}.json"
     split_file.parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +133,7 @@ def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
         "overrides": overrides,
         "lesion_matching": scores["volumes"]["lesion_matching"],
     }
+    done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(row, indent=1))
     return row
 
