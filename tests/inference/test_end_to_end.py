@@ -102,6 +102,20 @@ def force_tuned(run, synthetic_data, **inference) -> dict:
     return payload["inference"]
 
 
+def predict_both_ways(run, data, tmp_path, run_cli) -> tuple[dict, dict]:
+    """Export the run to ONNX, predict the data's images with PyTorch and with ONNX: the masks
+    of each, by id (the same ids, checked)."""
+    onnx = tmp_path / "model.onnx"
+    assert run_cli("export", "--run", run, "--onnx", onnx).code == 0
+    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
+    images = data / "images"
+    assert run_cli("predict", "--run", run, "--input", images, "--out", torch_out).code == 0
+    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
+    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
+    assert sorted(torch_masks) == sorted(onnx_masks)
+    return torch_masks, onnx_masks
+
+
 @pytest.mark.parametrize("windows", [False, True])
 def test_onnx_masks_equal_pytorch_after_tune_kept_tta_and_postprocessing(
     synthetic_data, tmp_path, run_cli, windows
@@ -112,14 +126,7 @@ def test_onnx_masks_equal_pytorch_after_tune_kept_tta_and_postprocessing(
     postprocess = {"min_object_size": 3, "closing_radius": 1, "fill_holes": True}
     kept = force_tuned(run, synthetic_data, tta=True, sliding_window=windows,
                        postprocess=postprocess)  # fmt: skip
-    onnx = tmp_path / "model.onnx"
-    assert run_cli("export", "--run", run, "--onnx", onnx).code == 0
-    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
-    images = synthetic_data / "images"
-    assert run_cli("predict", "--run", run, "--input", images, "--out", torch_out).code == 0
-    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
-    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
-    assert sorted(torch_masks) == sorted(onnx_masks)
+    torch_masks, onnx_masks = predict_both_ways(run, synthetic_data, tmp_path, run_cli)
     foreground = sum(int((mask > 0).sum()) for mask in torch_masks.values())
     assert 0 < foreground < 24 * 64 * 64 and kept["tta"] and kept["postprocess"]["fill_holes"]
     differing = sum(int((torch_masks[k] != onnx_masks[k]).sum()) for k in torch_masks)
@@ -184,14 +191,7 @@ def test_a_presence_head_gates_the_same_images_in_pytorch_and_onnx(
     bound = round(float(np.median(presences)), 4)  # about half of the images gated
     gate = {"enabled": True, "min_presence_probability": bound}
     force_tuned(run, synthetic_data, tta=False, sliding_window=windows, empty_gate=gate)
-    onnx = tmp_path / "model.onnx"
-    assert run_cli("export", "--run", run, "--onnx", onnx).code == 0
-    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
-    images = synthetic_data / "images"
-    assert run_cli("predict", "--run", run, "--input", images, "--out", torch_out).code == 0
-    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
-    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
-    assert sorted(torch_masks) == sorted(onnx_masks)
+    torch_masks, onnx_masks = predict_both_ways(run, synthetic_data, tmp_path, run_cli)
     assert sum(int((torch_masks[k] != onnx_masks[k]).sum()) for k in torch_masks) == 0
     if not windows:  # resized: the gate empties exactly the images whose presence is low
         gated = {p.stem for p, presence in zip(paths, presences, strict=True) if presence < bound}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -18,16 +18,21 @@ from sparseg.reporting.rows import (
 )
 
 
+def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[str]]) -> Table:
+    table = Table(title=title)
+    for column in headers:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def format_metrics_table(summary: Mapping[str, Any]) -> Table:
     """Each Dice convention with its 95 % interval and what it counts, then pooled IoU,
     precision/recall, HD95 and object F1. Works on ``aggregate``'s result and on a
     ``metrics.json`` read back (``null`` for undefined)."""
-    table = Table(title=f"{summary['n_images']} images ({summary['n_empty_truth']} empty truth)")
-    for column in METRIC_HEADERS:
-        table.add_column(column)
-    for row in metric_rows(summary):
-        table.add_row(*row)
-    return table
+    title = f"{summary['n_images']} images ({summary['n_empty_truth']} empty truth)"
+    return _table(title, METRIC_HEADERS, metric_rows(summary))
 
 
 def format_volume_table(summary: Mapping[str, Any]) -> Table | None:
@@ -35,27 +40,17 @@ def format_volume_table(summary: Mapping[str, Any]) -> Table | None:
     volumes = summary.get("volumes")
     if not volumes:
         return None
-    table = Table(
-        title=f"3D Dice and lesion-wise detection: {volumes['n_volumes']} volumes, "
+    title = (
+        f"3D Dice and lesion-wise detection: {volumes['n_volumes']} volumes, "
         f"{volumes['n_lesions']} lesions ({volumes['n_pred_lesions']} predicted)"
     )
-    for column in VOLUME_HEADERS:
-        table.add_column(column)
-    for row in volume_rows(volumes):
-        table.add_row(*row)
-    return table
+    return _table(title, VOLUME_HEADERS, volume_rows(volumes))
 
 
 def decisions_table(payload: dict[str, Any]) -> Table:
     """``sparseg tune``'s decision table: validation Dice without and with each step."""
-    table = Table(
-        title=f"Inference tuning on {payload['n_val_images']} validation images "
-        f"({payload['criterion']})"
-    )
-    for column in DECISION_HEADERS:
-        table.add_column(column)
-    for row in decision_rows(payload):
-        table.add_row(*row)
+    title = f"Inference tuning on {payload['n_val_images']} validation images "
+    table = _table(f"{title}({payload['criterion']})", DECISION_HEADERS, decision_rows(payload))
     table.caption = (
         f"validation Dice {number(payload['baseline_val_dice'], 4)} → "
         f"{number(payload['tuned_val_dice'], 4)}"
