@@ -196,8 +196,30 @@ def markdown(rows: list[dict], summaries: dict[str, dict], args: argparse.Namesp
             f"{s['lesion_f1_mean']:.3f} | {s['lesion_f1_pooled']:.3f} | "
             f"{s['slice_dice_per_image_empty_is_one_mean']:.3f} |"
         )
+    lines += paired_lines(rows)
     lines += ["", ANCHORS, "", "Lesion matching: " + rows[0]["lesion_matching"], ""]
     return "\n".join(lines)
+
+
+def paired_lines(rows: list[dict]) -> list[str]:
+    """FLAIR + T1 + T2 minus FLAIR, paired by test subject, with the Student-t interval over
+    folds (nan below two folds; with three folds the interval is wide by construction)."""
+    from sparseg.ablation.stats import paired_gain
+
+    by_fold = {(row["variant"], row["test_subject"]): row for row in rows}
+    subjects = sorted(s for v, s in by_fold if v == "flair" and ("flair_t1_t2", s) in by_fold)
+    if not subjects:
+        return []
+    lines = ["", f"FLAIR + T1 + T2 minus FLAIR, paired over {len(subjects)} test subjects "
+             "(mean [95 % t-interval]; per fold):", ""]  # fmt: skip
+    for key, label in (("dice_3d", "3D Dice"), ("lesion_f1", "lesion F1")):
+        before = [by_fold["flair", s]["per_volume"][key] or 0.0 for s in subjects]
+        after = [by_fold["flair_t1_t2", s]["per_volume"][key] or 0.0 for s in subjects]
+        mean, low, high = paired_gain(before, after)
+        pairs = zip(subjects, before, after, strict=True)
+        folds = ", ".join(f"{subject} {b - a:+.3f}" for subject, a, b in pairs)
+        lines.append(f"- {label}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]; {folds}")
+    return lines
 
 
 def main() -> None:
@@ -217,6 +239,8 @@ def main() -> None:
         path.name.split(".")[0] for path in (DATA / "labelsTr").glob("*.nii.gz")
     )
     folds = [(variant, subject) for variant in args.variants for subject in subjects]
+    for variant in args.variants:  # before the pool: two folds making the same links race
+        data_view(variant, args.work / f"{args.steps}steps")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each fold runs as subprocesses
         rows = list(pool.map(lambda fold: one_fold(*fold, args), folds))
     for row in rows:
