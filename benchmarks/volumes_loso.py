@@ -88,13 +88,13 @@ def fold_split(data: Path, test_subject: str, val_slab: float) -> dict[str, list
 
 
 def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
-    work = args.work / f"{args.steps}steps"
+    work = args.work / run_name(args)
     data = data_view(variant, work)
     run_dir = work / variant / test_subject
     done = (
         args.results.parent
         / "volumes_loso_folds"
-        / f"{args.steps}steps_{variant}_{test_subject}.json"
+        / f"{run_name(args)}_{variant}_{test_subject}.json"
     )
     if done.is_file():  # committed: a rerun, here or on another machine, does not redo the fold
         return json.loads(done.read_text())
@@ -108,6 +108,7 @@ def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
         f"training.steps_per_epoch={args.steps_per_epoch}",
         f"data.input_size=[{args.input_size[0]}, {args.input_size[1]}]",
         f"seed={args.seed}",
+        *args.set,
     ]
     if not (run_dir / "train_summary.json").is_file():
         train = sparseg("train", "--config", ROOT / "configs" / "budget.yaml", "--data", data,
@@ -136,6 +137,11 @@ def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
     done.parent.mkdir(parents=True, exist_ok=True)
     done.write_text(json.dumps(row, indent=1))
     return row
+
+
+def run_name(args: argparse.Namespace) -> str:
+    """``700steps``, or ``700steps_<tag>`` for a variation given with ``--set``."""
+    return f"{args.steps}steps" + (f"_{args.tag}" if args.tag else "")
 
 
 def pooled(rows: list[dict]) -> dict:
@@ -168,7 +174,8 @@ def markdown(rows: list[dict], summaries: dict[str, dict], args: argparse.Namesp
         "",
         f"configs/budget.yaml, input {args.input_size[0]}x{args.input_size[1]}, seed "
         f"{args.seed}, axial slices (slice_axis auto = 2), keep_slices nonzero; validation = "
-        f"middle {args.val_slab:.0%} slab of each training subject (within-subject).",
+        f"middle {args.val_slab:.0%} slab of each training subject (within-subject)."
+        + (f" Variation: {', '.join(args.set)}." if args.set else ""),
         "",
         "| variant | test subject | 3D Dice | lesion F1 | lesions (true/pred/detected) | "
         "HD95 mm | abs vol diff mL | slice Dice/image (empty=1) | slice Dice non-empty | "
@@ -233,14 +240,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="folds at once (one core each)")
     parser.add_argument("--subjects", nargs="+", help="test subjects (default: every subject)")
     parser.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "runs" / "volumes_loso")
-    parser.add_argument("--results", type=Path, default=RESULTS / "volumes_loso")
+    parser.add_argument("--results", type=Path, help="default: results/volumes_loso[_TAG]")
+    parser.add_argument("--set", action="append", default=[], help="extra config override")
+    parser.add_argument("--tag", default="", help="names a variation given with --set")
     args = parser.parse_args()
+    if bool(args.set) != bool(args.tag):
+        parser.error("--set and --tag go together: a variation's folds need their own name")
+    args.results = args.results or RESULTS / ("volumes_loso" + (f"_{args.tag}" if args.tag else ""))
     subjects = args.subjects or sorted(
         path.name.split(".")[0] for path in (DATA / "labelsTr").glob("*.nii.gz")
     )
     folds = [(variant, subject) for variant in args.variants for subject in subjects]
     for variant in args.variants:  # before the pool: two folds making the same links race
-        data_view(variant, args.work / f"{args.steps}steps")
+        data_view(variant, args.work / run_name(args))
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each fold runs as subprocesses
         rows = list(pool.map(lambda fold: one_fold(*fold, args), folds))
     for row in rows:

@@ -76,6 +76,25 @@ def test_normalizations():
         normalize_image(image, "l2")
 
 
+@pytest.mark.parametrize("mode", ["zscore", "minmax"])
+def test_each_channel_is_normalised_on_its_own_in_torch_and_numpy(mode):
+    """Contrasts on unrelated scales (FLAIR ~60, T1 ~1000): each channel gets its own statistics,
+    so scaling one channel changes nothing in the others."""
+    generator = torch.Generator().manual_seed(0)
+    image = (
+        torch.rand(3, 6, 5, generator=generator)
+        * torch.tensor([60.0, 1000.0, 250.0])[:, None, None]
+    )
+    normalised = normalize_image(image, mode)
+    for channel in range(3):
+        torch.testing.assert_close(
+            normalised[channel], normalize_image(image[channel : channel + 1], mode)[0]
+        )
+    rescaled = image.clone()
+    rescaled[1] *= 40.0
+    torch.testing.assert_close(normalize_image(rescaled, mode)[[0, 2]], normalised[[0, 2]])
+
+
 def test_channels_are_forced(tmp_path, write_image):
     gray = write_image(tmp_path / "g.png", np.full((4, 4), 51, np.uint8))
     red = write_image(tmp_path / "r.png", np.tile(np.array([255, 0, 0], np.uint8), (4, 4, 1)))

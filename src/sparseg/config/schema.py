@@ -30,7 +30,7 @@ class DataConfig(Section):
     )
     label: int | None = Field(None, description="label value kept as foreground in label-map masks")
     normalize: Literal["zscore", "minmax", "none"] = Field(
-        "zscore", description="per-image intensity normalisation"
+        "zscore", description="per-image intensity normalisation, each channel on its own"
     )
     val_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
         0.2, description="validation share of the seeded default split (when no --split is given)"

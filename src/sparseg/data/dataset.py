@@ -47,16 +47,18 @@ def image_tensor(pixels: np.ndarray, channels: int) -> torch.Tensor:
 
 
 def normalize_image(image: torch.Tensor, mode: str) -> torch.Tensor:
-    """Per-image normalisation over all channels: zscore, minmax, or none (unit float as is).
-
-    A constant image becomes all zeros under zscore and minmax.
+    """Per-image normalisation of each channel on its own: zscore, minmax, or none (unit float
+    as is). Each channel separately, as nnU-Net does, because MRI contrasts (FLAIR, T1, T2) come
+    on unrelated intensity scales. A constant channel becomes all zeros under zscore and minmax.
     """
     if mode == "none":
         return image
     if mode == "zscore":
-        return (image - image.mean()) / image.std(correction=0).clamp_min(1e-8)
+        mean = image.mean(dim=(-2, -1), keepdim=True)
+        return (image - mean) / image.std(dim=(-2, -1), correction=0, keepdim=True).clamp_min(1e-8)
     if mode == "minmax":
-        low, high = image.min(), image.max()
+        low = image.amin(dim=(-2, -1), keepdim=True)
+        high = image.amax(dim=(-2, -1), keepdim=True)
         return (image - low) / (high - low).clamp_min(1e-8)
     raise SparsegError(f"data.normalize: unknown mode {mode!r} (allowed: zscore, minmax, none)")
 

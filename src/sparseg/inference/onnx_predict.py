@@ -82,9 +82,11 @@ def export_run(run_dir: Path, onnx_path: Path, tta: bool | None = None) -> float
 def normalize(image: np.ndarray, mode: str) -> np.ndarray:
     """The numpy twin of :func:`sparseg.data.dataset.normalize_image` (C, H, W)."""
     if mode == "zscore":
-        return (image - image.mean()) / max(float(image.std()), 1e-8)
+        mean = image.mean(axis=(-2, -1), keepdims=True)
+        return (image - mean) / np.maximum(image.std(axis=(-2, -1), keepdims=True), 1e-8)
     if mode == "minmax":
-        return (image - image.min()) / max(float(image.max() - image.min()), 1e-8)
+        low = image.min(axis=(-2, -1), keepdims=True)
+        return (image - low) / np.maximum(image.max(axis=(-2, -1), keepdims=True) - low, 1e-8)
     return image
 
 
