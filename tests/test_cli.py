@@ -56,6 +56,30 @@ def test_a_failed_ablation_exits_1(run_cli, monkeypatch, tmp_path) -> None:
     assert result.stderr.strip() == "failed: basic, seed 0: train exited with 1: boom"
 
 
+def test_train_warns_when_the_run_stalled_at_its_start(run_cli, monkeypatch, tmp_path) -> None:
+    import sparseg.training
+    from sparseg.training.run_files import write_metrics_csv
+
+    def stalled_training(cfg, data, out_dir, *args):
+        rows = [{"step": 10 * (k + 1), "val_dice": 0.08} for k in range(30)]
+        write_metrics_csv(Path(out_dir) / "metrics.csv", rows)
+        return {
+            "run": {
+                "best_val_dice": 0.08,
+                "best_epoch": 0,
+                "steps": 300,
+                "stop_reason": "max_steps",
+            }
+        }
+
+    monkeypatch.setattr(sparseg.training, "train_folds", stalled_training)
+    (tmp_path / "run").mkdir()
+    result = run_cli("train", "--data", tmp_path, "--out", tmp_path / "run")
+    assert result.code == 0
+    assert "validation Dice peaked at step 10 of 300" in result.stderr
+    assert "did not learn" in result.stderr
+
+
 def test_ctrl_c_exits_130_with_one_line(tmp_path) -> None:
     out = tmp_path / "synth"
     command = [sys.executable, "-m", "sparseg", "synth", out, "--n", "100000", "--size", "64x64"]

@@ -4,6 +4,11 @@ A run *converged* when the best validation Dice of its last 20 % (of its optimis
 less than 0.01 above the best before them. Best-so-far, not the last value, so that one noisy
 validation neither hides nor fakes progress. Runs validated fewer than twice, or never before
 the last 20 %, are undecided (None): a sweep at a budget this short is budget-bound by design.
+
+A run *stalled early* when its best validation Dice came in the first 10 % of its steps and at
+least ten validations after it never beat it: its ``best.ckpt`` holds a network from the start
+of training, which almost always means the run did not learn (on MS slices: a head whose output
+never crosses the threshold, or crosses it everywhere).
 """
 
 from __future__ import annotations
@@ -14,17 +19,25 @@ from pathlib import Path
 
 LATE_SHARE = 0.2
 CONVERGED_BELOW = 0.01
+EARLY_SHARE = 0.1
+STALLED_AFTER = 10  # validations after the best that never beat it
 
 
-def late_gain(rows: list[dict[str, str]]) -> float | None:
-    """Best validation Dice of the last :data:`LATE_SHARE` of the steps minus the best before,
-    floored at 0; None when that cannot be told (see the module docstring)."""
+def _validations(rows: list[dict[str, str]]) -> list[tuple[float, float]]:
+    """``(step, val_dice)`` of the rows that were validated."""
     validated = []
     for row in rows:
         dice = _number(row.get("val_dice"))
         step = _number(row.get("step"))
         if dice is not None and step is not None:
             validated.append((step, dice))
+    return validated
+
+
+def late_gain(rows: list[dict[str, str]]) -> float | None:
+    """Best validation Dice of the last :data:`LATE_SHARE` of the steps minus the best before,
+    floored at 0; None when that cannot be told (see the module docstring)."""
+    validated = _validations(rows)
     if len(validated) < 2:
         return None
     cutoff = (1 - LATE_SHARE) * max(step for step, _ in validated)
@@ -41,6 +54,27 @@ def run_convergence(metrics_csv: Path) -> tuple[float | None, bool | None]:
     with open(metrics_csv, newline="", encoding="utf-8") as stream:
         gain = late_gain(list(csv.DictReader(stream)))
     return gain, None if gain is None else gain < CONVERGED_BELOW
+
+
+def stalled_early(metrics_csv: Path) -> str | None:
+    """A one-line warning when the run stalled early (module docstring), else None."""
+    if not Path(metrics_csv).is_file():
+        return None
+    with open(metrics_csv, newline="", encoding="utf-8") as stream:
+        validated = _validations(list(csv.DictReader(stream)))
+    if not validated:
+        return None
+    best = max(range(len(validated)), key=lambda index: validated[index][1])  # first of ties
+    best_step, best_dice = validated[best]
+    last_step = validated[-1][0]
+    if best_step > EARLY_SHARE * last_step or len(validated) - 1 - best < STALLED_AFTER:
+        return None
+    return (
+        f"{metrics_csv}: validation Dice peaked at step {best_step:.0f} of {last_step:.0f} "
+        f"({best_dice:.3f}) and never rose in the {len(validated) - 1 - best} validations after: "
+        "best.ckpt is a network from the start of training, so the run most likely did not "
+        "learn (try another seed, a lower training.lr or more steps)"
+    )
 
 
 def _number(text: str | None) -> float | None:

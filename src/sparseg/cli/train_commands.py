@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from sparseg.cli.app import (
     load_cli_config,
     out,
 )
+from sparseg.errors import SparsegWarning
 
 
 @app.command()
@@ -31,6 +33,9 @@ def train(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a model; RUN_DIR receives config, checkpoints, metrics.csv and train_summary.json."""
+    from sparseg.ablation.convergence import stalled_early
+    from sparseg.inference.predictor import run_dirs
+    from sparseg.run_layout import RunPaths
     from sparseg.training import train_folds
 
     cfg = _resume_or_load(out_dir, config, overrides, resume)
@@ -43,6 +48,9 @@ def train(
                 f"{name}: best val Dice {summary['best_val_dice']:.4f} at epoch "
                 f"{summary['best_epoch']} ({summary['steps']} steps, {summary['stop_reason']})"
             )
+    for run in run_dirs([out_dir]):
+        if (warning := stalled_early(RunPaths(run).metrics_csv)) is not None:
+            warnings.warn(warning, SparsegWarning, stacklevel=1)
 
 
 def _resume_or_load(run_dir: Path, config: Path | None, overrides: list[str] | None, resume: bool):
