@@ -77,7 +77,7 @@ def test_normalizations():
 
 
 @pytest.mark.parametrize("mode", ["zscore", "minmax"])
-def test_each_channel_is_normalised_on_its_own_in_torch_and_numpy(mode):
+def test_each_channel_is_normalised_on_its_own(mode):
     """Contrasts on unrelated scales (FLAIR ~60, T1 ~1000): each channel gets its own statistics,
     so scaling one channel changes nothing in the others."""
     generator = torch.Generator().manual_seed(0)
