@@ -83,7 +83,15 @@ def test_train_warns_when_the_run_stalled_at_its_start(run_cli, monkeypatch, tmp
 def test_ctrl_c_exits_130_with_one_line(tmp_path) -> None:
     out = tmp_path / "synth"
     command = [sys.executable, "-m", "sparseg", "synth", out, "--n", "100000", "--size", "64x64"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A test runner started in the background (`nohup pytest &`) ignores SIGINT, and a child
+        # inherits that: give the command the disposition a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while not any((out / "images").glob("*.png")) and time.monotonic() < deadline:
         time.sleep(0.2)  # interrupt mid-work, not during start-up
