@@ -142,14 +142,7 @@ def test_export_refuses_a_tta_setting_the_tuned_run_does_not_use(trained_run, tm
 
 
 def test_onnx_prediction_equals_pytorch(trained_run, synthetic_data, tmp_path, run_cli):
-    onnx = tmp_path / "model.onnx"
-    assert run_cli("export", "--run", trained_run, "--onnx", onnx).code == 0
-    torch_out, onnx_out = tmp_path / "torch", tmp_path / "onnx"
-    images = synthetic_data / "images"
-    assert run_cli("predict", "--run", trained_run, "--input", images, "--out", torch_out).code == 0
-    assert run_cli("predict", "--onnx", onnx, "--input", images, "--out", onnx_out).code == 0
-    torch_masks, onnx_masks = read_masks(torch_out), read_masks(onnx_out)
-    assert sorted(torch_masks) == sorted(onnx_masks)
+    torch_masks, onnx_masks = predict_both_ways(trained_run, synthetic_data, tmp_path, run_cli)
     differing = sum(int((torch_masks[k] != onnx_masks[k]).sum()) for k in torch_masks)
     assert differing == 0
 
