@@ -139,9 +139,14 @@ def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
     return row
 
 
+def tag_suffix(args: argparse.Namespace) -> str:
+    """``_<tag>`` for a variation given with ``--set``, else nothing."""
+    return f"_{args.tag}" if args.tag else ""
+
+
 def run_name(args: argparse.Namespace) -> str:
-    """``700steps``, or ``700steps_<tag>`` for a variation given with ``--set``."""
-    return f"{args.steps}steps" + (f"_{args.tag}" if args.tag else "")
+    """``700steps``, or ``700steps_<tag>`` for a variation."""
+    return f"{args.steps}steps{tag_suffix(args)}"
 
 
 def pooled(rows: list[dict]) -> dict:
@@ -246,7 +251,7 @@ def main() -> None:
     args = parser.parse_args()
     if bool(args.set) != bool(args.tag):
         parser.error("--set and --tag go together: a variation's folds need their own name")
-    args.results = args.results or RESULTS / ("volumes_loso" + (f"_{args.tag}" if args.tag else ""))
+    args.results = args.results or RESULTS / f"volumes_loso{tag_suffix(args)}"
     subjects = args.subjects or sorted(
         path.name.split(".")[0] for path in (DATA / "labelsTr").glob("*.nii.gz")
     )
