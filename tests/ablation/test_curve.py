@@ -14,6 +14,7 @@ from sparseg.ablation.curve import (
     budget_folder,
     crossing_reading,
     parse_budgets,
+    render_curve_markdown,
     run_curve,
     write_curve,
 )
@@ -66,6 +67,23 @@ def test_curve_is_built_from_the_budgets_csv_files(tmp_path: Path) -> None:
     assert "**heavy** vs **light**: overtakes it from 5 min" in text
     assert "2 min -0.190" in text and "5 min +0.100" in text
     assert paths[2].stat().st_size > 0
+
+
+def test_curve_reads_every_pair_of_stages_not_only_neighbours() -> None:
+    rows = [
+        {"stage": stage, "minutes": 5.0, "seed": seed, HEADLINE_METRIC: score + 0.01 * seed,
+         "steps": 100, "converged": 1}
+        for stage, score in (("basic", 0.4), ("budget", 0.5), ("recipe", 0.45))
+        for seed in range(3)
+    ]  # fmt: skip
+    text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
+    readings = [line for line in text.splitlines() if line.startswith("- **")]
+    assert [line.split(":")[0] for line in readings] == [
+        "- **budget** vs **basic**",
+        "- **recipe** vs **basic**",
+        "- **recipe** vs **budget**",
+    ]
+    assert "5 min +0.050" in readings[1]  # recipe − basic, paired by seed
 
 
 def test_crossing_reading_names_what_happened() -> None:

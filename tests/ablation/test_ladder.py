@@ -296,6 +296,9 @@ BUDGET_LEVERS = {
         == (0.5, 0.3)
     ),
     "aspect-true input": lambda c: c.data.input_size == (160, 128),
+    "checkpoints chosen at 5 thresholds": lambda c: (
+        c.training.validation_thresholds == (0.5, 0.4, 0.3, 0.2, 0.1)
+    ),
 }
 
 
@@ -329,3 +332,15 @@ def test_budget_leave_one_out_removes_exactly_the_lever_it_names() -> None:
         off = [lever for lever, state in lever_states(stage).items() if not state]
         assert off == [stage.name.removeprefix("− ")], stage.name
         assert stage.compare_to == 0
+
+
+def test_presence_ladder_removes_only_the_head_from_all_levers() -> None:
+    path = REPO / "configs/ladders/presence.yaml"
+    full, without = load_ladder(path, aspect=lambda: 182 / 218).stages
+    assert all(lever_states(full).values())
+    off = [lever for lever, state in lever_states(without).items() if not state]
+    assert off == ["presence head"] and without.tune and without.compare_to == 0
+    head_off = full.config.model.model_copy(update={"presence_head": False})
+    assert head_off == without.config.model
+    for section in ("data", "training", "augment"):
+        assert getattr(full.config, section) == getattr(without.config, section), section

@@ -1,5 +1,6 @@
-"""training/validation.py: per-image Dice, validation over a data set, and patch-mode
-validation on native-size images (checked against an independent recomputation)."""
+"""training/validation.py: per-image Dice, validation over a data set at the best of several
+thresholds, and patch-mode validation on native-size images (checked against an independent
+recomputation)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from sparseg.evaluation.score import score_arrays
 from sparseg.inference.predictor import Predictor
 from sparseg.run_layout import HEADLINE_METRIC, RunPaths
 from sparseg.training import train
-from sparseg.training.validation import per_image_dice, validate
+from sparseg.training.validation import ValidationScore, per_image_dice, validate
 from tests.helpers import tiny_config
+from tests.training.test_loop import read_csv
 
 
 def test_per_image_dice_counts_an_empty_pair_as_one_and_a_false_alarm_as_zero() -> None:
@@ -59,11 +61,41 @@ class Copy(torch.nn.Module):
 def test_validate_is_the_mean_per_image_dice_and_leaves_the_model_training() -> None:
     fabric = Fabric(accelerator="cpu", devices=1)
     model = Copy().train()
-    assert validate(fabric, model, Pairs(), batch_size=2, threshold=0.5) == pytest.approx(1.0)
+    assert validate(fabric, model, Pairs(), 2, thresholds=(0.5,)).dice == pytest.approx(1.0)
     assert model.training
     with torch.no_grad():
         model.scale.fill_(-10.0)  # inverted: every target missed, every empty image flooded
-    assert validate(fabric, model, Pairs(), batch_size=2, threshold=0.5) == pytest.approx(0.0)
+    assert validate(fabric, model, Pairs(), 2, thresholds=(0.5,)).dice == pytest.approx(0.0)
+
+
+class Timid(torch.nn.Module):
+    """Ranks targets right but below 0.5: p = 0.4 on target pixels, 0.1 elsewhere."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.logit(torch.where(images > 0, 0.4, 0.1))
+
+
+def test_validation_keeps_the_best_of_its_thresholds() -> None:
+    fabric = Fabric(accelerator="cpu", devices=1)
+    # At 0.5 the two target images score 0 and the three empty ones 1: mean 0.6.
+    assert validate(fabric, Timid(), Pairs(), 2, (0.5,)) == ValidationScore(pytest.approx(0.6), 0.5)
+    # At 0.3 every image is right; at 0.05 the empty ones are flooded.
+    best = validate(fabric, Timid(), Pairs(), 2, (0.5, 0.3, 0.05))
+    assert best == ValidationScore(pytest.approx(1.0), 0.3)
+    # Equal scores: the first threshold in the given order wins.
+    assert validate(fabric, Copy(), Pairs(), 2, (0.5, 0.3)).threshold == 0.5
+    assert validate(fabric, Copy(), Pairs(), 2, (0.3, 0.5)).threshold == 0.3
+
+
+def test_training_records_the_threshold_each_validation_chose(synthetic_data, tmp_path) -> None:
+    config = tiny_config("training.validation_thresholds=[0.2, 0.35]", "inference.threshold=0.6")
+    summary = train(config, synthetic_data, tmp_path / "swept", quiet=True)
+    rows = read_csv(tmp_path / "swept" / "metrics.csv")
+    assert {float(r["val_threshold"]) for r in rows} <= {0.2, 0.35}
+    assert summary["best_val_dice"] == max(float(r["val_dice"]) for r in rows)
+    train(tiny_config("inference.threshold=0.6"), synthetic_data, tmp_path / "plain", quiet=True)
+    plain = read_csv(tmp_path / "plain" / "metrics.csv")
+    assert [float(r["val_threshold"]) for r in plain] == [0.6] * len(plain)
 
 
 def test_patch_training_validates_on_native_images(synthetic_data, tmp_path) -> None:

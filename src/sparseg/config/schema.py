@@ -271,6 +271,12 @@ class TrainingConfig(Section):
         description="validate every N epochs and at the end (auto: every epoch without "
         "max_minutes; with it, as often as keeps validation under 5 % of the training time)",
     )
+    validation_thresholds: tuple[Annotated[float, Field(gt=0.0, lt=1.0)], ...] = Field(
+        (),
+        description="score each validation at each of these thresholds and keep the best for "
+        "best.ckpt and early stopping (empty: inference.threshold alone); a network that ranks "
+        "its targets below 0.5 early on is then kept, not discarded as empty",
+    )
     checkpoint_every: Annotated[int, Field(ge=1)] = Field(
         1,
         description="runs without max_minutes: write last.ckpt every N epochs and at the end "

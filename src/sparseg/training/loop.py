@@ -80,8 +80,7 @@ class Trainer:
         quiet: bool,
     ) -> None:
         self.fabric, self.config, self.out_dir = fabric, config, out_dir
-        self.paths = RunPaths(out_dir)
-        self.data_root = data_root
+        self.paths, self.data_root = RunPaths(out_dir), data_root
         self.is_main = fabric.global_rank == 0
         if self.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,8 +118,7 @@ class Trainer:
         )
 
     def _start_epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
-        """This epoch's batches, its randomness derived from (seed, epoch, rank): exact resume
-        for free."""
+        """This epoch's batches; randomness from (seed, epoch, rank) makes resume exact."""
         seed = self.config.seed * 100_003 + epoch * 1_009 + self.fabric.global_rank
         torch.manual_seed(seed)
         sampler = self.feed.train.sampler
@@ -317,18 +315,20 @@ class Trainer:
     def _validate(self, row: dict[str, float]) -> bool:
         """Validate into ``row``; True when the Dice is the best so far."""
         cfg, state = self.config, self.state
-        threshold, batch, fabric = cfg.inference.threshold, cfg.training.batch_size, self.fabric
+        thresholds = cfg.training.validation_thresholds or (cfg.inference.threshold,)
+        batch, fabric = cfg.training.batch_size, self.fabric
         net = self.wrapped if self.average is None else self.average.synced(fabric)
         with fabric.autocast():  # the average is not wrapped by Fabric's precision plugin
             if cfg.data.mode == "patch":
                 val_pairs = [self.data.pairs[i] for i in self.data.split.val]
                 channels = self.data.in_channels
-                dice = validate_native(fabric, net, val_pairs, channels, cfg.data, threshold)
+                score = validate_native(fabric, net, val_pairs, channels, cfg.data, thresholds)
             elif self.feed.decision.enabled:
-                dice = validate_cached(fabric, net, self.feed.val, batch, threshold)
+                score = validate_cached(fabric, net, self.feed.val, batch, thresholds)
             else:
-                dice = validate(fabric, net, self.data.val, batch, threshold)
-        row["val_dice"] = dice
+                score = validate(fabric, net, self.data.val, batch, thresholds)
+        dice = row["val_dice"] = score.dice
+        row["val_threshold"] = score.threshold
         self.schedule.observe(dice)
         if dice > state.best_dice:
             state.best_dice, state.best_epoch, state.bad_validations = dice, int(row["epoch"]), 0

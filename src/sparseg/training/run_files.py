@@ -11,7 +11,16 @@ from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_json, atomic_write_text
 from sparseg.run_layout import STALE_CHECKPOINT_GLOB, RunPaths
 
-METRIC_COLUMNS = ("epoch", "step", "train_loss", "val_dice", "lr", "seconds", "images_per_s")
+METRIC_COLUMNS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "val_dice",
+    "val_threshold",
+    "lr",
+    "seconds",
+    "images_per_s",
+)
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, float]]) -> None:

@@ -1,8 +1,10 @@
-"""Validation during training: mean per-image Dice (empty-vs-empty = 1), reduced across ranks."""
+"""Validation during training: mean per-image Dice (empty-vs-empty = 1), reduced across ranks,
+at the best of one or more thresholds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 from lightning_fabric import Fabric
@@ -28,13 +30,43 @@ def per_image_dice(
     return torch.where(total > 0, 2 * overlap / total.clamp_min(1), torch.ones_like(total))
 
 
+@dataclass(frozen=True)
+class ValidationScore:
+    """The mean per-image Dice at the threshold (of those tried) that scored best."""
+
+    dice: float
+    threshold: float
+
+
+def _dice_per_threshold(
+    probabilities: torch.Tensor, masks: torch.Tensor, thresholds: Sequence[float]
+) -> torch.Tensor:
+    """Summed per-image Dice at each threshold, shape (len(thresholds),)."""
+    return torch.stack([per_image_dice(probabilities, masks, t).sum() for t in thresholds])
+
+
+def _best(
+    fabric: Fabric, dice_sums: torch.Tensor, count: torch.Tensor, thresholds: Sequence[float]
+) -> ValidationScore:
+    if fabric.world_size > 1:
+        dice_sums = fabric.all_reduce(dice_sums, reduce_op="sum")
+        count = fabric.all_reduce(count, reduce_op="sum")
+    means = dice_sums / count.clamp_min(1)
+    best = int(torch.argmax(means))  # the first of equal scores: thresholds come in config order
+    return ValidationScore(float(means[best]), float(thresholds[best]))
+
+
 @torch.no_grad()
 def validate(
-    fabric: Fabric, model: torch.nn.Module, dataset: Dataset, batch_size: int, threshold: float
-) -> float:
+    fabric: Fabric,
+    model: torch.nn.Module,
+    dataset: Dataset,
+    batch_size: int,
+    thresholds: Sequence[float],
+) -> ValidationScore:
     """Mean per-image Dice over the validation set; each rank scores its own share of images."""
     shard = Subset(dataset, range(fabric.global_rank, len(dataset), fabric.world_size))
-    return _mean_dice(fabric, model, DataLoader(shard, batch_size=batch_size), threshold)
+    return _mean_dice(fabric, model, DataLoader(shard, batch_size=batch_size), thresholds)
 
 
 @torch.no_grad()
@@ -43,30 +75,27 @@ def validate_cached(
     model: torch.nn.Module,
     cache: TensorCache | None,
     batch_size: int,
-    threshold: float,
-) -> float:
+    thresholds: Sequence[float],
+) -> ValidationScore:
     """:func:`validate` over this rank's cached validation images (None: it has none)."""
     batches = cache.batches(batch_size) if cache is not None else ()
-    return _mean_dice(fabric, model, batches, threshold)
+    return _mean_dice(fabric, model, batches, thresholds)
 
 
 def _mean_dice(
-    fabric: Fabric, model: torch.nn.Module, batches: Iterable[dict], threshold: float
-) -> float:
+    fabric: Fabric, model: torch.nn.Module, batches: Iterable[dict], thresholds: Sequence[float]
+) -> ValidationScore:
     model.eval()
-    dice_sum = torch.zeros((), device=fabric.device)
+    dice_sums = torch.zeros(len(thresholds), device=fabric.device)
     count = torch.zeros((), device=fabric.device)
     for batch in batches:
         images = batch["image"].to(fabric.device)
         masks = batch["mask"].to(fabric.device)
-        dice = per_image_dice(torch.sigmoid(mask_logits(model(images))), masks, threshold)
-        dice_sum += dice.sum()
-        count += dice.numel()
-    if fabric.world_size > 1:
-        dice_sum = fabric.all_reduce(dice_sum, reduce_op="sum")
-        count = fabric.all_reduce(count, reduce_op="sum")
+        probabilities = torch.sigmoid(mask_logits(model(images)))
+        dice_sums += _dice_per_threshold(probabilities, masks, thresholds)
+        count += len(images)
     model.train()
-    return float(dice_sum / count.clamp_min(1))
+    return _best(fabric, dice_sums, count, thresholds)
 
 
 @torch.no_grad()
@@ -76,20 +105,17 @@ def validate_native(
     pairs: list[Pair],
     channels: int,
     data: DataConfig,
-    threshold: float,
-) -> float:
+    thresholds: Sequence[float],
+) -> ValidationScore:
     """Patch training: mean per-image Dice on native-size images through sliding windows."""
     model.eval()
-    dice_sum = torch.zeros((), device=fabric.device)
+    dice_sums = torch.zeros(len(thresholds), device=fabric.device)
     count = torch.zeros((), device=fabric.device)
     for pair in pairs[fabric.global_rank :: fabric.world_size]:
         image = load_image_tensor(pair, channels).to(fabric.device)
         probability = probability_map(model, image, data)
         mask = torch.from_numpy(read_item_mask(pair, data.label)).to(fabric.device)
-        dice_sum += per_image_dice(probability[None, None], mask[None, None], threshold).sum()
+        dice_sums += _dice_per_threshold(probability[None, None], mask[None, None], thresholds)
         count += 1
-    if fabric.world_size > 1:
-        dice_sum = fabric.all_reduce(dice_sum, reduce_op="sum")
-        count = fabric.all_reduce(count, reduce_op="sum")
     model.train()
-    return float(dice_sum / count.clamp_min(1))
+    return _best(fabric, dice_sums, count, thresholds)
