@@ -84,6 +84,11 @@ def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
     assert first["epochs"] == 10 and first["steps"] == 100 and first["status"] == "done"
     assert first["converged"] == 1.0 and first["late_gain"] == pytest.approx(0.005)
     assert second["converged"] == 0.0 and second["late_gain"] == pytest.approx(0.2)
+    assert first["stalled"] == second["stalled"] == 0.0
+    stalled = [{"step": 12 * (k + 1), "val_dice": 0.08 if k >= 4 else 0.0} for k in range(58)]
+    write_metrics_csv(tmp_path / "01-basic" / "seed1" / "metrics.csv", stalled)
+    flagged = collect_rows(tmp_path, plan)[1]
+    assert flagged["stalled"] == 1.0 and flagged["converged"] == 1.0  # flat, but at nothing
     never_validated = tmp_path / "01-basic" / "seed0" / "metrics.csv"
     write_metrics_csv(never_validated, [{"step": 100, "val_dice": math.nan}])
     assert math.isnan(collect_rows(tmp_path, plan)[0]["converged"])

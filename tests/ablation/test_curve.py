@@ -84,6 +84,10 @@ def test_curve_reads_every_pair_of_stages_not_only_neighbours() -> None:
         "- **recipe** vs **budget**",
     ]
     assert "5 min +0.050" in readings[1]  # recipe − basic, paired by seed
+    assert "(100) |" in text and "†" not in text.split("## Reading")[0].split("never beaten")[1]
+    rows[0]["stalled"] = 1.0  # one basic run stalled at its start
+    text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
+    assert "| basic | 0.410 [0.385, 0.435] (100)† |" in text
 
 
 def test_crossing_reading_names_what_happened() -> None:

@@ -140,6 +140,23 @@ def test_runs_still_learning_make_a_missed_claim_budget_bound(tmp_path: Path) ->
     assert "did not hold" not in text
 
 
+def test_runs_that_stalled_at_their_start_are_counted_beside_convergence(tmp_path: Path) -> None:
+    rows = hand_made_rows()
+    for row in rows:
+        if row["status"] == "done":
+            stalled = row["slug"] == "01-basic" and row["seed"] == 2
+            row |= {"epochs": 12.0, "converged": 1.0, "stalled": 1.0 if stalled else 0.0}
+    write_csv(tmp_path / "ablation.csv", rows)
+    (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
+    render_from_csv(tmp_path)
+    text = (tmp_path / "ablation.md").read_text()
+    basic = next(line for line in text.splitlines() if line.startswith("| basic | 3/3 |"))
+    assert basic.endswith("| 3/3, 1 stalled |")
+    aug = next(line for line in text.splitlines() if line.startswith("| + aug | 3/3 |"))
+    assert aug.endswith("| 3/3 |")
+    assert "stalled: runs whose best validation came in the first 10%" in text
+
+
 def test_leave_one_out_wording(sweep_dir: Path) -> None:
     plan = {**PLAN, "mode": "leave_one_out"}
     (sweep_dir / "ablation_plan.json").write_text(json.dumps(plan))

@@ -22,7 +22,16 @@ from sparseg.io_utils import atomic_write, atomic_write_text, ensure_output_dir
 from sparseg.run_layout import HEADLINE_METRIC
 
 CURVE_NAMES = ("curve.csv", "curve.md", "curve.png")
-CURVE_COLUMNS = ("minutes", "stage", "seed", HEADLINE_METRIC, "steps", "late_gain", "converged")
+CURVE_COLUMNS = (
+    "minutes",
+    "stage",
+    "seed",
+    HEADLINE_METRIC,
+    "steps",
+    "late_gain",
+    "converged",
+    "stalled",
+)
 
 
 def budget_folder(out_dir: Path, minutes: float) -> Path:
@@ -91,7 +100,8 @@ def render_curve_markdown(
         "",
         f"Test `{HEADLINE_METRIC}` per wall-clock budget of each training: mean over seeds "
         "[95 % t-interval of the mean], steps in brackets; * = runs that had not converged "
-        "(validation Dice still rising over the last 20 % of the budget).",
+        "(validation Dice still rising over the last 20 % of the budget); † = runs that stalled "
+        "at their start (best validation in the first 10 % of steps, never beaten after).",
         "",
         header,
         "|---|" + "---|" * len(budgets),
@@ -107,6 +117,7 @@ def render_curve_markdown(
             mean, low, high = mean_interval(values)
             steps = sum(row["steps"] for row in by_seed.values()) / len(by_seed)
             bound = "*" if any(row.get("converged") == 0 for row in by_seed.values()) else ""
+            bound += "†" if any((row.get("stalled") or 0) > 0 for row in by_seed.values()) else ""
             interval = "" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]"
             cells.append(f"{mean:.3f}{interval} ({steps:,.0f}){bound}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")

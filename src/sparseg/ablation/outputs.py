@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparseg.ablation.convergence import CONVERGED_BELOW, LATE_SHARE
+from sparseg.ablation.convergence import CONVERGED_BELOW, EARLY_SHARE, LATE_SHARE
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS
@@ -41,6 +41,7 @@ COLUMNS = (
     "wall_seconds",
     "late_gain",
     "converged",
+    "stalled",
     "run_dir",
 )
 _TEXT_COLUMNS = ("stage", "slug", "status", "run_dir")
@@ -62,6 +63,10 @@ class StageSummary:
         """(converged runs, finished runs whose convergence is known)."""
         known = [row["converged"] for row in self.done.values() if _known(row.get("converged"))]
         return sum(1 for flag in known if flag), len(known)
+
+    def stalled(self) -> int:
+        """Finished runs with a training that stalled at its start (see ``stalled_early``)."""
+        return sum(1 for row in self.done.values() if (row.get("stalled") or 0) > 0)
 
     @property
     def budget_bound(self) -> bool:
@@ -160,7 +165,10 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         "- `object_f1`: object-level detection F1 (IoU-matched components)",
         f"- steps, epochs: mean over the stage's runs; converged: runs whose best validation Dice "
         f"rose by less than {CONVERGED_BELOW} over the last {LATE_SHARE:.0%} of their steps, out "
-        "of those validated often enough to tell",
+        "of those validated often enough to tell; stalled: runs whose best validation came in "
+        f"the first {EARLY_SHARE:.0%} of their steps and was never beaten after, so their "
+        "best.ckpt is a network from the start of training (they count as converged but did "
+        "not learn)",
         "",
     ]
     against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
@@ -235,7 +243,8 @@ def _converged_text(summary: StageSummary) -> str:
     converged, known = summary.convergence()
     if not known:
         return "n/a"
-    return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "")
+    stalled = f", {summary.stalled()} stalled" if summary.stalled() else ""
+    return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "") + stalled
 
 
 def _known(value: Any) -> bool:
