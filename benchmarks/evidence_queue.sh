@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The CPU evidence sweeps of issues 11 and 12, in the order they are owed. Not a test.
+#
+#   bash benchmarks/evidence_queue.sh [STEP ...]     (default: every step, in this order)
+#
+# Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, seed-usgra,
+# seed-ms. Every sweep is resumable: a run whose evaluation.json is in
+# benchmarks/results/ablation/ is not redone, on this machine or any other, so run the same
+# command again after an interruption and commit each sweep folder as its runs land (checkpoints
+# and tb/ are git-ignored). The minute-bound steps (all but seed-*) need the machine alone:
+# two one-core runs at a time and nothing else, no tests, no helpers. The seed-* steps are
+# bound by optimizer steps and may run beside other work.
+# DATA_ROOT (default ../shared/data) holds usgra_nerve/ and ms_lesjak_flair/.
+set -eu
+data_root=${DATA_ROOT:-../shared/data}
+results=benchmarks/results/ablation
+sparseg=${SPARSEG:-.venv/bin/sparseg}
+export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1
+
+sweep() {  # sweep DATA_DIR LADDER OUT [ablate options...]
+    local data=$1 ladder=$2 out=$3
+    shift 3
+    local split=()
+    [ -f "$data/split.json" ] && split=(--split "$data/split.json")
+    echo "== $(date -u +%FT%TZ) $ladder on $data -> $out"
+    "$sparseg" ablate --data "$data" "${split[@]}" --ladder "configs/ladders/$ladder" \
+        --seeds 3 --jobs 2 --out "$out" "$@"
+}
+
+usgra=$data_root/usgra_nerve ms=$data_root/ms_lesjak_flair
+run_step() {
+    case $1 in
+    curve) sweep "$usgra" presets.yaml "$results/curve_cpu/usgra_nerve" --budgets 2,5,15 ;;
+    budget-usgra) sweep "$usgra" budget.yaml "$results/budget_cpu_5min/usgra_nerve" \
+        --minutes-per-run 5 ;;
+    budget-ms) sweep "$ms" budget.yaml "$results/budget_cpu_5min/ms_lesjak_flair" \
+        --minutes-per-run 5 ;;
+    budget-loo-usgra) sweep "$usgra" budget-leave-one-out.yaml \
+        "$results/budget_loo_cpu_5min/usgra_nerve" --minutes-per-run 5 ;;
+    budget-loo-ms) sweep "$ms" budget-leave-one-out.yaml \
+        "$results/budget_loo_cpu_5min/ms_lesjak_flair" --minutes-per-run 5 ;;
+    presence)
+        # 40 % empty frames at the seed's 0.5 % foreground, made afresh (same seed, same images)
+        local synth=${SYNTH_DIR:-/tmp/sparseg_synth_empty40}
+        [ -d "$synth/images" ] || "$sparseg" synth "$synth" --n 300 --empty 0.4 --fg 0.005 --seed 0
+        sweep "$synth" presence.yaml "$results/presence_cpu_5min/synth_empty40" \
+            --minutes-per-run 5 ;;
+    seed-usgra) sweep "$usgra" seed.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
+        --steps-per-run 1000 ;;
+    seed-ms) sweep "$ms" seed.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \
+        --steps-per-run 1000 ;;
+    *) echo "evidence_queue.sh: unknown step '$1'" >&2; exit 2 ;;
+    esac
+}
+
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(curve budget-usgra budget-ms budget-loo-usgra budget-loo-ms
+    presence seed-usgra seed-ms)
+for step in "${steps[@]}"; do
+    run_step "$step"
+done
