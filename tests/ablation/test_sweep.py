@@ -11,6 +11,7 @@ import yaml
 
 from sparseg.ablation import SweepSettings, run_ablation
 from sparseg.ablation.outputs import render_markdown
+from sparseg.config import dump_config, load_config
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 
@@ -155,3 +156,13 @@ def test_bad_arguments(tmp_path: Path, data: Path) -> None:
         run_ablation(data, ladder, tmp_path / "c", SweepSettings(steps_per_run=0))
     with pytest.raises(SparsegError, match="inside the input folder"):
         run_ablation(data, ladder, data / "sweep")
+
+
+def test_a_key_added_to_the_schema_at_its_default_keeps_committed_runs() -> None:
+    from sparseg.ablation.sweep import _same_config
+
+    new = dump_config(load_config(None))
+    old = "\n".join(line for line in new.splitlines() if "validation_thresholds" not in line)
+    assert old != new and _same_config(old, new)  # a config written before the key existed
+    changed = new.replace("lr: 0.0001", "lr: 0.001")
+    assert changed != new and not _same_config(new, changed)

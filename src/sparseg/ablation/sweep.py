@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from sparseg.ablation.ladder import Ladder, Stage
 from sparseg.ablation.outputs import PLAN_NAME
 from sparseg.config import Config, dump_config
@@ -206,11 +208,23 @@ def _same_setting(key: str, old: dict[str, Any], value: Any) -> bool:
     return old.get(key) == value
 
 
+def _same_config(old_text: str, new_text: str) -> bool:
+    """Equal once both are read by today's schema: a key added since (at its default) does not
+    make a committed sweep's runs stale."""
+    if old_text == new_text:
+        return True
+    try:
+        old = Config.model_validate(yaml.safe_load(old_text))
+    except ValueError:
+        return False
+    return old == Config.model_validate(yaml.safe_load(new_text))
+
+
 def _write_checked(stage_file: Path, facts: dict[str, Any], config_text: str) -> None:
     config_file = stage_file.parent / CONFIG_FILE
     if stage_file.is_file() and config_file.is_file():
         old = read_json(stage_file)
-        if config_file.read_text(encoding="utf-8") != config_text or old != facts:
+        if not _same_config(config_file.read_text(encoding="utf-8"), config_text) or old != facts:
             raise SparsegError(
                 f"{stage_file.parent}: stage {facts['name']!r} changed since its runs were "
                 "made; use another --out or delete that folder"
