@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CPU evidence sweeps of issues 11 and 12, in the order they are owed. Not a test.
 #
-#   bash benchmarks/evidence_queue.sh [STEP ...]     (default: every step, in this order)
+#   bash benchmarks/evidence_queue.sh [STEP ...]     (from the repository root; default: every
+#                                                    step, in this order)
 #
 # Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, seed-usgra,
 # seed-ms. Every sweep is resumable: a run whose evaluation.json is in

@@ -158,11 +158,19 @@ def test_bad_arguments(tmp_path: Path, data: Path) -> None:
         run_ablation(data, ladder, data / "sweep")
 
 
-def test_a_key_added_to_the_schema_at_its_default_keeps_committed_runs() -> None:
-    from sparseg.ablation.sweep import _same_config
+def test_a_key_added_to_the_schema_at_its_default_keeps_committed_runs(tmp_path: Path) -> None:
+    from sparseg.ablation.sweep import _same_config, _write_checked
 
     new = dump_config(load_config(None))
     old = "\n".join(line for line in new.splitlines() if "validation_thresholds" not in line)
     assert old != new and _same_config(old, new)  # a config written before the key existed
     changed = new.replace("lr: 0.0001", "lr: 0.001")
     assert changed != new and not _same_config(new, changed)
+    stage = tmp_path / "01-basic"
+    stage.mkdir()
+    (stage / "config.yaml").write_text(old)
+    (stage / "stage.json").write_text(json.dumps({"name": "basic"}))
+    _write_checked(stage / "stage.json", {"name": "basic"}, new)
+    assert (stage / "config.yaml").read_text() == old  # kept as its runs were made from it
+    with pytest.raises(SparsegError, match="changed since its runs were made"):
+        _write_checked(stage / "stage.json", {"name": "basic"}, changed)

@@ -229,6 +229,7 @@ def _write_checked(stage_file: Path, facts: dict[str, Any], config_text: str) ->
                 f"{stage_file.parent}: stage {facts['name']!r} changed since its runs were "
                 "made; use another --out or delete that folder"
             )
+        return  # the files its runs were made from stay as they were written
     stage_file.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(config_file, lambda tmp: tmp.write_text(config_text, encoding="utf-8"))
     atomic_write_json(stage_file, facts)
