@@ -70,6 +70,21 @@ def test_a_run_whose_best_came_in_its_first_tenth_and_never_rose_again_is_flagge
     assert stalled_early(path) is None
 
 
+def test_a_run_that_never_found_a_target_is_flagged_however_late_its_best(tmp_path) -> None:
+    """usgra_nerve at AdamW 2e-3, seed 0: 12 validations, best 0.0011 at step 30 of 118."""
+    path = tmp_path / "metrics.csv"
+    dice = [0.0, 0.0, 0.0011, 0.0011, *[0.0] * 8]
+    write_metrics_csv(path, [{"step": 10 * (k + 1), "val_dice": d} for k, d in enumerate(dice)])
+    warning = stalled_early(path)
+    assert warning is not None and "never reached 0.01 in 12 validations" in warning
+    assert "(best 0.001 at step 30)" in warning
+    write_metrics_csv(path, [{"step": 10 * (k + 1), "val_dice": 0.0} for k in range(10)])
+    assert stalled_early(path) is None  # ten validations: too short a run to call it stalled
+    dice[-1] = 0.02  # found the target at its last validation: it learned, late
+    write_metrics_csv(path, [{"step": 10 * (k + 1), "val_dice": d} for k, d in enumerate(dice)])
+    assert stalled_early(path) is None
+
+
 def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
     plan = {"stages": [{"name": "basic", "slug": "01-basic"}], "seeds": [0, 1]}
     for seed, last in ((0, 0.505), (1, 0.7)):

@@ -5,10 +5,12 @@ less than 0.01 above the best before them. Best-so-far, not the last value, so t
 validation neither hides nor fakes progress. Runs validated fewer than twice, or never before
 the last 20 %, are undecided (None): a sweep at a budget this short is budget-bound by design.
 
-A run *stalled early* when its best validation Dice came in the first 10 % of its steps and at
-least ten validations after it never beat it: its ``best.ckpt`` holds a network from the start
-of training, which almost always means the run did not learn (on MS slices: a head whose output
-never crosses the threshold, or crosses it everywhere).
+A run *stalled* when, over more than ten validations, either its best validation Dice came in
+the first 10 % of its steps and was never beaten after (its ``best.ckpt`` holds a network from
+the start of training), or its validation Dice never reached 0.01 (its output never crossed the
+threshold on a target). Either almost always means the run did not learn (on MS slices: a head
+whose output never crosses the threshold, or crosses it everywhere; on usgra_nerve at AdamW 2e-3:
+a network that ranks the nerve but below 0.5 for the whole run).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ LATE_SHARE = 0.2
 CONVERGED_BELOW = 0.01
 EARLY_SHARE = 0.1
 STALLED_AFTER = 10  # validations after the best that never beat it
+NEVER_LEARNED_BELOW = 0.01  # best validation Dice of a run that never found a target
 
 
 def _validations(rows: list[dict[str, str]]) -> list[tuple[float, float]]:
@@ -57,23 +60,30 @@ def run_convergence(metrics_csv: Path) -> tuple[float | None, bool | None]:
 
 
 def stalled_early(metrics_csv: Path) -> str | None:
-    """A one-line warning when the run stalled early (module docstring), else None."""
+    """A one-line warning when the run stalled (module docstring), else None."""
     if not Path(metrics_csv).is_file():
         return None
     with open(metrics_csv, newline="", encoding="utf-8") as stream:
         validated = _validations(list(csv.DictReader(stream)))
-    if not validated:
+    if len(validated) <= STALLED_AFTER:
         return None
     best = max(range(len(validated)), key=lambda index: validated[index][1])  # first of ties
     best_step, best_dice = validated[best]
     last_step = validated[-1][0]
+    advice = "the run most likely did not learn (try another seed, a lower training.lr, "
+    advice += "training.validation_thresholds or more steps)"
+    if best_dice < NEVER_LEARNED_BELOW:
+        return (
+            f"{metrics_csv}: validation Dice never reached {NEVER_LEARNED_BELOW} in "
+            f"{len(validated)} validations (best {best_dice:.3f} at step {best_step:.0f}): "
+            + advice
+        )
     if best_step > EARLY_SHARE * last_step or len(validated) - 1 - best < STALLED_AFTER:
         return None
     return (
         f"{metrics_csv}: validation Dice peaked at step {best_step:.0f} of {last_step:.0f} "
         f"({best_dice:.3f}) and never rose in the {len(validated) - 1 - best} validations after: "
-        "best.ckpt is a network from the start of training, so the run most likely did not "
-        "learn (try another seed, a lower training.lr or more steps)"
+        f"best.ckpt is a network from the start of training, so {advice}"
     )
 
 

@@ -101,7 +101,7 @@ def render_curve_markdown(
         f"Test `{HEADLINE_METRIC}` per wall-clock budget of each training: mean over seeds "
         "[95 % t-interval of the mean], steps in brackets; * = runs that had not converged "
         "(validation Dice still rising over the last 20 % of the budget); † = runs that stalled "
-        "at their start (best validation in the first 10 % of steps, never beaten after).",
+        "(best validation in the first 10 % of steps, never beaten after, or never 0.01).",
         "",
         header,
         "|---|" + "---|" * len(budgets),

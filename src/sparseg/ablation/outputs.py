@@ -14,7 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparseg.ablation.convergence import CONVERGED_BELOW, EARLY_SHARE, LATE_SHARE
+from sparseg.ablation.convergence import (
+    CONVERGED_BELOW,
+    EARLY_SHARE,
+    LATE_SHARE,
+    NEVER_LEARNED_BELOW,
+)
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS
@@ -166,9 +171,9 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         f"- steps, epochs: mean over the stage's runs; converged: runs whose best validation Dice "
         f"rose by less than {CONVERGED_BELOW} over the last {LATE_SHARE:.0%} of their steps, out "
         "of those validated often enough to tell; stalled: runs whose best validation came in "
-        f"the first {EARLY_SHARE:.0%} of their steps and was never beaten after, so their "
-        "best.ckpt is a network from the start of training (they count as converged but did "
-        "not learn)",
+        f"the first {EARLY_SHARE:.0%} of their steps and was never beaten after (their "
+        "best.ckpt is a network from the start of training), or never reached "
+        f"{NEVER_LEARNED_BELOW} Dice: they did not learn",
         "",
     ]
     against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
