@@ -7,7 +7,7 @@ import pytest
 
 from sparseg.config import InferenceConfig
 from sparseg.inference.postprocess import POSTPROCESS_STEPS
-from sparseg.inference.tune import MIN_GAIN, Tuner, ValCase, tune_steps
+from sparseg.inference.tune import MIN_GAIN, Tuner, ValCase, gate_candidates, tune_steps
 
 ORDER = [
     "tta", "threshold", "remove small objects", "closing", "fill holes",
@@ -116,3 +116,26 @@ def test_presence_candidates_only_for_models_with_a_head() -> None:
     offered.clear()
     tune_steps(Recorder(presence_cases(with_head=True)), InferenceConfig(), mean_area=1024.0)
     assert "presence p < 0.5" in offered and "presence p < 0.5 or max p < 0.8" in offered
+
+
+def test_the_tuner_finishes_masks_as_finish_mask_and_runs_the_crf_once_per_setting(
+    monkeypatch,
+) -> None:
+    """The gate's candidates after a kept CRF reuse its masks; none differs from the one path."""
+    import sparseg.inference.finish as finish
+
+    calls = []
+    real_crf = finish.crf_refine
+    monkeypatch.setattr(finish, "crf_refine", lambda *args: calls.append(1) or real_crf(*args))
+    cases = presence_cases(with_head=True)
+    crf = InferenceConfig.model_validate({"crf": {"enabled": True}})
+    settings = [crf, *(cfg for _, cfg in gate_candidates(crf, [4, 50], presence=True))]
+    settings += [InferenceConfig(), crf]  # another setting, then back: still kept
+    tuner = Tuner(cases)
+    finished = [tuner.masks(cfg) for cfg in settings]
+    assert len(calls) == len(cases)  # one CRF per image for every gate setting
+    for cfg, masks in zip(settings, finished, strict=True):
+        for one in cases:
+            expected = finish.finish_mask(one.plain, one.gray, cfg, one.presence)
+            assert np.array_equal(masks[one.id], expected)
+    assert any(not masks[cases[2].id].any() for masks in finished)  # some setting gated

@@ -10,7 +10,7 @@ the first 10 % of its steps and was never beaten after (its ``best.ckpt`` holds 
 the start of training), or its validation Dice never reached 0.01 (its output never crossed the
 threshold on a target). Either almost always means the run did not learn (on MS slices: a head
 whose output never crosses the threshold, or crosses it everywhere; on usgra_nerve at AdamW 2e-3:
-a network that ranks the nerve but below 0.5 for the whole run).
+a network that found no nerve at the 0.5 threshold in its whole run).
 """
 
 from __future__ import annotations

@@ -28,13 +28,19 @@ def finish_mask(
     image. ``cfg.crf.enabled`` replaces the threshold by the CRF's labelling. ``presence`` is
     the presence head's probability for the image (None without a head), for the gate.
     """
+    return apply_empty_gate(
+        ungated_mask(probability, gray, cfg), probability, cfg.empty_gate, presence
+    )
+
+
+def ungated_mask(probability: np.ndarray, gray: np.ndarray, cfg: InferenceConfig) -> np.ndarray:
+    """:func:`finish_mask` before the empty-image gate: thresholded (or CRF) and post-processed.
+    Public so that ``tune`` can try gate settings on one such mask instead of redoing the CRF."""
     if cfg.crf.enabled:
         mask = crf_refine(gray, probability, cfg.crf)
     else:
         mask = probability > cfg.threshold
-    return apply_empty_gate(
-        postprocess(mask, cfg.postprocess), probability, cfg.empty_gate, presence
-    )
+    return postprocess(mask, cfg.postprocess)
 
 
 def finish_volume(volume: np.ndarray, cfg: InferenceConfig | None) -> np.ndarray:

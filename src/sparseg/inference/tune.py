@@ -26,7 +26,8 @@ from sparseg.data.volumes import Slicing, assemble, read_mask_volume, volume_inf
 from sparseg.errors import SparsegError
 from sparseg.evaluation.metrics import confusion_counts
 from sparseg.evaluation.score import score_arrays
-from sparseg.inference.finish import finish_mask
+from sparseg.inference.finish import ungated_mask
+from sparseg.inference.gate import apply_empty_gate
 from sparseg.inference.postprocess import remove_small_objects_3d
 from sparseg.inference.predictor import Predictor
 from sparseg.io_utils import atomic_write_json
@@ -41,6 +42,7 @@ GATE_PROBABILITIES = (0.6, 0.7, 0.8, 0.9, 0.95)
 PRESENCE_PROBABILITIES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 PRESENCE_WITH_MAX = (0.3, 0.5, 0.7)  # presence bounds tried together with each max-p bound
 VOXEL_SIZES = (3, 5, 10, 20, 50, 100)  # 3D small-object removal candidates (volumes)
+UNGATED_KEPT = 4  # settings whose masks before the gate a Tuner keeps
 
 
 @dataclass
@@ -63,16 +65,31 @@ class Tuner:
     def __init__(self, cases: list[ValCase]) -> None:
         self.cases = cases
         self.decisions: list[dict[str, Any]] = []
+        # The gate's candidates share one mask before the gate (and a step's "without" is the
+        # last step's choice): kept for the last few settings, the CRF runs once per setting.
+        self._ungated: dict[str, dict[str, np.ndarray]] = {}
 
     def masks(self, cfg: InferenceConfig) -> dict[str, np.ndarray]:
         """The finished validation masks under ``cfg``, by id."""
+        ungated = self._ungated_masks(cfg)
         masks = {}
         for case in self.cases:
-            with_tta = cfg.tta and case.tta is not None
-            probability = case.tta if with_tta else case.plain
-            presence = case.presence_tta if with_tta else case.presence
-            masks[case.id] = finish_mask(probability, case.gray, cfg, presence)
+            probability, presence = _evidence(case, cfg)
+            masks[case.id] = apply_empty_gate(
+                ungated[case.id], probability, cfg.empty_gate, presence
+            )
         return masks
+
+    def _ungated_masks(self, cfg: InferenceConfig) -> dict[str, np.ndarray]:
+        key = cfg.model_dump_json(exclude={"empty_gate"})
+        if key not in self._ungated:
+            if len(self._ungated) >= UNGATED_KEPT:
+                del self._ungated[next(iter(self._ungated))]  # the oldest
+            self._ungated[key] = {
+                case.id: ungated_mask(_evidence(case, cfg)[0], case.gray, cfg)
+                for case in self.cases
+            }
+        return self._ungated[key]
 
     def dice(self, cfg: InferenceConfig) -> float:
         truths = {case.id: case.truth for case in self.cases}
@@ -96,6 +113,13 @@ class Tuner:
             }
         )
         return cfg if kept else current
+
+
+def _evidence(case: ValCase, cfg: InferenceConfig) -> tuple[np.ndarray, float | None]:
+    """The case's probabilities and presence, with TTA when ``cfg`` asks and they exist."""
+    if cfg.tta and case.tta is not None:
+        return case.tta, case.presence_tta
+    return case.plain, case.presence
 
 
 def _with(cfg: InferenceConfig, **changes: Any) -> InferenceConfig:
