@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sparseg.ablation.convergence import late_gain, run_convergence, stalled_early
+from sparseg.ablation.convergence import late_gain, run_convergence, stall_warning
 from sparseg.ablation.runner import collect_rows
 from sparseg.training.run_files import write_metrics_csv
 
@@ -53,21 +53,21 @@ def test_a_run_whose_best_came_in_its_first_tenth_and_never_rose_again_is_flagge
 ) -> None:
     """The MS fold that predicted nothing: best 0.082 at step 60 of 700, flat for 53 validations."""
     path = tmp_path / "metrics.csv"
-    assert stalled_early(path) is None  # no file, no verdict
+    assert stall_warning(path) is None  # no file, no verdict
     flat = [{"step": 12 * (k + 1), "val_dice": 0.0816 if k >= 4 else 0.0} for k in range(58)]
     write_metrics_csv(path, flat)
-    warning = stalled_early(path)
+    warning = stall_warning(path)
     assert warning is not None and warning.startswith(f"{path}: validation Dice peaked at step 60 ")
     assert "never rose in the 53 validations after" in warning
     learning = [*flat[:-1], {"step": 700, "val_dice": 0.3}]  # one late rise: it learned
     write_metrics_csv(path, learning)
-    assert stalled_early(path) is None
+    assert stall_warning(path) is None
     late_peak = [{"step": 12 * (k + 1), "val_dice": 0.1 + 0.01 * min(k, 20)} for k in range(58)]
     write_metrics_csv(path, late_peak)  # best at step 252 of 696: learned, then plateaued
-    assert stalled_early(path) is None
+    assert stall_warning(path) is None
     short = flat[:12]  # best at step 60 of 144: not in the first tenth, and too few after
     write_metrics_csv(path, short)
-    assert stalled_early(path) is None
+    assert stall_warning(path) is None
 
 
 def test_a_run_that_never_found_a_target_is_flagged_however_late_its_best(tmp_path) -> None:
@@ -75,14 +75,14 @@ def test_a_run_that_never_found_a_target_is_flagged_however_late_its_best(tmp_pa
     path = tmp_path / "metrics.csv"
     dice = [0.0, 0.0, 0.0011, 0.0011, *[0.0] * 8]
     write_metrics_csv(path, [{"step": 10 * (k + 1), "val_dice": d} for k, d in enumerate(dice)])
-    warning = stalled_early(path)
+    warning = stall_warning(path)
     assert warning is not None and "never reached 0.01 in 12 validations" in warning
     assert "(best 0.001 at step 30)" in warning
     write_metrics_csv(path, [{"step": 10 * (k + 1), "val_dice": 0.0} for k in range(10)])
-    assert stalled_early(path) is None  # ten validations: too short a run to call it stalled
+    assert stall_warning(path) is None  # ten validations: too short a run to call it stalled
     dice[-1] = 0.02  # found the target at its last validation: it learned, late
     write_metrics_csv(path, [{"step": 10 * (k + 1), "val_dice": d} for k, d in enumerate(dice)])
-    assert stalled_early(path) is None
+    assert stall_warning(path) is None
 
 
 def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:

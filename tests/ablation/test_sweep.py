@@ -166,6 +166,7 @@ def test_a_key_added_to_the_schema_at_its_default_keeps_committed_runs(tmp_path:
     assert old != new and _same_config(old, new)  # a config written before the key existed
     changed = new.replace("lr: 0.0001", "lr: 0.001")
     assert changed != new and not _same_config(new, changed)
+    assert not _same_config("seed: [unclosed", new)  # a damaged file: changed, no traceback
     stage = tmp_path / "01-basic"
     stage.mkdir()
     (stage / "config.yaml").write_text(old)

@@ -59,7 +59,7 @@ def run_convergence(metrics_csv: Path) -> tuple[float | None, bool | None]:
     return gain, None if gain is None else gain < CONVERGED_BELOW
 
 
-def stalled_early(metrics_csv: Path) -> str | None:
+def stall_warning(metrics_csv: Path) -> str | None:
     """A one-line warning when the run stalled (module docstring), else None."""
     if not Path(metrics_csv).is_file():
         return None

@@ -70,7 +70,7 @@ class StageSummary:
         return sum(1 for flag in known if flag), len(known)
 
     def stalled(self) -> int:
-        """Finished runs with a training that stalled at its start (see ``stalled_early``)."""
+        """Finished runs with a training that stalled at its start (see ``stall_warning``)."""
         return sum(1 for row in self.done.values() if (row.get("stalled") or 0) > 0)
 
     @property

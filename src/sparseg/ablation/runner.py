@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparseg.ablation.convergence import run_convergence, stalled_early
+from sparseg.ablation.convergence import run_convergence, stall_warning
 from sparseg.ablation.ladder import apply_dotted, load_ladder
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
 from sparseg.ablation.slurm import write_sbatch
@@ -203,7 +203,7 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     curves = [path for path in curves if path.is_file()]
     facts.update(_convergence([run_convergence(path) for path in curves]))
     if curves:  # converged, but on a network from the start of training: it did not learn
-        facts["stalled"] = float(sum(stalled_early(path) is not None for path in curves))
+        facts["stalled"] = float(sum(stall_warning(path) is not None for path in curves))
     if (run_dir / EVALUATION_FILE).is_file():
         metrics = read_json(run_dir / EVALUATION_FILE)
         facts.update({name: float(metrics.get(name, float("nan"))) for name in SCORES})

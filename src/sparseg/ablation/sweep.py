@@ -215,7 +215,7 @@ def _same_config(old_text: str, new_text: str) -> bool:
         return True
     try:
         old = Config.model_validate(yaml.safe_load(old_text))
-    except ValueError:
+    except (ValueError, yaml.YAMLError):  # unreadable today: the stage is reported as changed
         return False
     return old == Config.model_validate(yaml.safe_load(new_text))
 

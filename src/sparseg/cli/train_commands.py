@@ -33,7 +33,7 @@ def train(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a model; RUN_DIR receives config, checkpoints, metrics.csv and train_summary.json."""
-    from sparseg.ablation.convergence import stalled_early
+    from sparseg.ablation.convergence import stall_warning
     from sparseg.inference.predictor import run_dirs
     from sparseg.run_layout import RunPaths
     from sparseg.training import train_folds
@@ -49,7 +49,7 @@ def train(
                 f"{summary['best_epoch']} ({summary['steps']} steps, {summary['stop_reason']})"
             )
     for run in run_dirs([out_dir]):
-        if (warning := stalled_early(RunPaths(run).metrics_csv)) is not None:
+        if (warning := stall_warning(RunPaths(run).metrics_csv)) is not None:
             warnings.warn(warning, SparsegWarning, stacklevel=1)
 
 
