@@ -4,13 +4,14 @@
 #   bash benchmarks/evidence_queue.sh [STEP ...]     (from the repository root; default: every
 #                                                    step, in this order)
 #
-# Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, seed-usgra,
-# seed-ms. Every sweep is resumable: a run whose evaluation.json is in
-# benchmarks/results/ablation/ is not redone, on this machine or any other, so run the same
-# command again after an interruption and commit each sweep folder as its runs land (checkpoints
-# and tb/ are git-ignored). The minute-bound steps (all but seed-*) need the machine alone:
-# two one-core runs at a time and nothing else, no tests, no helpers. The seed-* steps are
-# bound by optimizer steps and may run beside other work.
+# Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, goals-usgra,
+# goals-ms (after configs/budget.yaml is rebuilt from the budget ladders), seed-usgra, seed-ms.
+# Every sweep is resumable: a run whose evaluation.json is in benchmarks/results/ablation/ is not
+# redone, on this machine or any other, so run the same command again after an interruption and
+# commit each sweep folder as its runs land (checkpoints and tb/ are git-ignored). The
+# minute-bound steps (all but seed-*) need the machine alone: two one-core runs at a time and
+# nothing else, no tests, no helpers. The seed-* steps are bound by optimizer steps and may run
+# beside other work.
 # DATA_ROOT (default ../shared/data) holds usgra_nerve/ and ms_lesjak_flair/.
 set -eu
 data_root=${DATA_ROOT:-../shared/data}
@@ -46,6 +47,10 @@ run_step() {
         [ -d "$synth/images" ] || "$sparseg" synth "$synth" --n 300 --empty 0.4 --fg 0.005 --seed 0
         sweep "$synth" presence.yaml "$results/presence_cpu_5min/synth_empty40" \
             --minutes-per-run 5 ;;
+    goals-usgra) sweep "$usgra" basic-vs-budget.yaml "$results/goals_cpu_15min/usgra_nerve" \
+        --minutes-per-run 15 ;;
+    goals-ms) sweep "$ms" basic-vs-budget.yaml "$results/goals_cpu_15min/ms_lesjak_flair" \
+        --minutes-per-run 15 ;;
     seed-usgra) sweep "$usgra" seed.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
     seed-ms) sweep "$ms" seed.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \
@@ -56,7 +61,7 @@ run_step() {
 
 steps=("$@")
 [ ${#steps[@]} -gt 0 ] || steps=(curve budget-usgra budget-ms budget-loo-usgra budget-loo-ms
-    presence seed-usgra seed-ms)
+    presence goals-usgra goals-ms seed-usgra seed-ms)
 for step in "${steps[@]}"; do
     run_step "$step"
 done

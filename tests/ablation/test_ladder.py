@@ -237,6 +237,10 @@ def test_presets_ladder_is_the_three_presets() -> None:
             expected["model"]["encoder_weights"] = None
         assert stage.config.model_dump() == expected
     assert [stage.tune for stage in stages] == [False, True, True]
+    goals = load_ladder(REPO / "configs/ladders/basic-vs-budget.yaml").stages
+    assert [(s.name, s.config, s.tune) for s in goals] == [
+        (s.name, s.config, s.tune) for s in stages[:2]
+    ]
 
 
 def test_speed_ladders_set_each_speed_key_at_every_stage() -> None:
