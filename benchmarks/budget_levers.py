@@ -23,17 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from itertools import pairwise
 from pathlib import Path
 
-from sparseg.ablation.outputs import read_csv
+from sparseg.ablation.outputs import CSV_NAME, PLAN_NAME, read_csv
 from sparseg.ablation.stats import paired_gain
+from sparseg.io_utils import read_json
 from sparseg.run_layout import HEADLINE_METRIC
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("usgra_nerve", "ms_lesjak_flair")
 LADDERS = {"added": "budget_cpu_5min", "left out": "budget_loo_cpu_5min"}
-ALL_LEVERS = "all levers"
 TOGETHER = "all levers together (vs basic)"
 WITH_TARGET = "dice_nonempty_truth"
 METRICS = (HEADLINE_METRIC, WITH_TARGET)
@@ -42,37 +41,34 @@ Levers = dict[str, dict[str, dict[str, dict[str, float | int]]]]  # see collect(
 
 
 def scores(csv_path: Path, metric: str) -> dict[str, dict[int, float]]:
-    """Stage name → seed → ``metric`` of each finished run."""
+    """Stage slug → seed → ``metric`` of each finished run."""
     table: dict[str, dict[int, float]] = {}
     for row in read_csv(csv_path):
         if row["status"] == "done" and not math.isnan(row[metric]):
-            table.setdefault(row["stage"], {})[row["seed"]] = row[metric]
+            table.setdefault(row["slug"], {})[row["seed"]] = row[metric]
     return table
 
 
-def added_pairs(table: dict[str, dict[int, float]]) -> dict[str, Pairs]:
-    """Cumulative ladder: every "+ lever" stage against the stage before it, and the last stage
-    (every lever) against the first (none)."""
-    names = list(table)
-    steps = [(after.removeprefix("+ "), before, after) for before, after in pairwise(names)]
-    if len(names) > 1:
-        steps.append((TOGETHER, names[0], names[-1]))
+def lever_pairs(sweep: Path, metric: str) -> dict[str, Pairs]:
+    """Lever → (without, with) per seed, each stage paired with the stage the sweep's plan
+    compares it to: the stage before it (cumulative; plus the last stage against the first, the
+    levers together) or "all levers" (leave one out, where the stage is the one without)."""
+    plan, table = read_json(sweep / PLAN_NAME), scores(sweep / CSV_NAME, metric)
+    leave_one_out = plan["mode"] == "leave_one_out"
+    stages = [stage for stage in plan["stages"] if not stage.get("skipped")]
+    comparisons = [
+        (stage["name"].removeprefix("− " if leave_one_out else "+ "), stage, stage["compare_to"])
+        for stage in stages
+        if stage.get("compare_to")
+    ]
+    if not leave_one_out and len(stages) > 1:
+        comparisons.append((TOGETHER, stages[-1], stages[0]["slug"]))
     pairs = {}
-    for lever, before, after in steps:
-        seeds = sorted(set(table[before]) & set(table[after]))
-        pairs[lever] = ([table[before][s] for s in seeds], [table[after][s] for s in seeds])
-    return pairs
-
-
-def left_out_pairs(table: dict[str, dict[int, float]]) -> dict[str, Pairs]:
-    """Leave-one-out ladder: "all levers" against each stage without one lever."""
-    full = table.get(ALL_LEVERS, {})
-    pairs = {}
-    for name, runs in table.items():
-        if name == ALL_LEVERS:
-            continue
-        seeds = sorted(set(full) & set(runs))
-        pairs[name.removeprefix("− ")] = ([runs[s] for s in seeds], [full[s] for s in seeds])
+    for lever, stage, reference in comparisons:
+        runs, base = table.get(stage["slug"], {}), table.get(reference, {})
+        seeds = sorted(set(runs) & set(base))
+        this, that = [runs[s] for s in seeds], [base[s] for s in seeds]
+        pairs[lever] = (this, that) if leave_one_out else (that, this)
     return pairs
 
 
@@ -85,13 +81,12 @@ def collect(results: Path, metric: str) -> Levers:
     """Lever → ladder ("added" / "left out") → data set or "pooled" → gain entry on ``metric``."""
     levers: Levers = {}
     for ladder, folder in LADDERS.items():
-        reader = added_pairs if ladder == "added" else left_out_pairs
         pooled: dict[str, Pairs] = {}
         for dataset in DATASETS:
-            path = results / folder / dataset / "ablation.csv"
-            if not path.is_file():
+            sweep = results / folder / dataset
+            if not (sweep / CSV_NAME).is_file():
                 continue
-            for lever, (without, with_) in reader(scores(path, metric)).items():
+            for lever, (without, with_) in lever_pairs(sweep, metric).items():
                 if not without:
                     continue
                 levers.setdefault(lever, {}).setdefault(ladder, {})[dataset] = gain_entry(
@@ -133,7 +128,7 @@ def cell(entry: dict[str, float | int] | None) -> str:
     return f"{gain:+.3f}{interval} (n={n})"
 
 
-def render(by_metric: dict[str, Levers]) -> str:
+def render(by_metric: dict[str, Levers], verdicts: dict[str, str]) -> str:
     columns = [(ladder, dataset) for ladder in LADDERS for dataset in (*DATASETS, "pooled")]
     lines = [
         "# Budget levers: gain when added (cumulative ladder) and when left out (leave-one-out)",
@@ -149,7 +144,7 @@ def render(by_metric: dict[str, Levers]) -> str:
         lines.append("|---|" + "---|" * len(columns) + "---|")
         for lever, entry in levers.items():
             cells = [cell(entry.get(ladder, {}).get(dataset)) for ladder, dataset in columns]
-            lines.append(f"| {lever} | " + " | ".join(cells) + f" | {verdict(lever, by_metric)} |")
+            lines.append(f"| {lever} | " + " | ".join(cells) + f" | {verdicts.get(lever, '—')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -159,12 +154,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/budget_levers")
     args = parser.parse_args()
     by_metric = {metric: collect(args.results, metric) for metric in METRICS}
-    payload = {
-        "levers": by_metric,
-        "verdicts": {lever: verdict(lever, by_metric) for lever in by_metric[HEADLINE_METRIC]},
-    }
+    verdicts = {lever: verdict(lever, by_metric) for lever in by_metric[HEADLINE_METRIC]}
+    payload = {"levers": by_metric, "verdicts": verdicts}
     args.out.with_suffix(".json").write_text(json.dumps(payload, indent=2) + "\n")
-    args.out.with_suffix(".md").write_text(render(by_metric))
+    args.out.with_suffix(".md").write_text(render(by_metric, verdicts))
     print(args.out.with_suffix(".md").read_text())
 
 
