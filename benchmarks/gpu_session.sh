@@ -9,7 +9,9 @@
 #
 # DATA_ROOT holds usgra_nerve/ and ms_lesjak_flair/ (default ../shared/data). Wheels for packages
 # the machine lacks may wait in .whl/ (installed into /tmp/site; WHEELS=none skips them).
-# Knobs: MINUTES (training budget per run, default 0.6), SEEDS (3), JOBS (runs at once per data
+# Knobs: STEPS (optimizer steps per training, default 1000: the seed ladder on trained models that
+# the CPU sweeps of seed_cpu_1000steps/ cannot afford; STEPS=0 uses MINUTES instead), MINUTES
+# (wall-clock budget per run when STEPS=0, default 0.6), SEEDS (3), JOBS (runs at once per data
 # set, 8), THROUGHPUT (0 skips the throughput part), LADDER_SECONDS (hard stop for the sweeps, 400; a stopped sweep's finished runs count:
 # `sparseg.ablation.runner.render_ablation(DIR)` writes its tables from them).
 # Writes RESULTS_DIR/gpu_throughput.json and RESULTS_DIR/ablation_runs.tar.gz (every run's small
@@ -17,7 +19,10 @@
 set -u
 results=${1:?usage: gpu_session.sh RESULTS_DIR [DATA_ROOT]}
 data_root=${2:-../shared/data}
+steps=${STEPS:-1000}
 minutes=${MINUTES:-0.6}
+budget=(--steps-per-run "$steps")
+[ "$steps" = 0 ] && budget=(--minutes-per-run "$minutes")
 seeds=${SEEDS:-3}
 jobs=${JOBS:-8}
 ladder_seconds=${LADDER_SECONDS:-400}
@@ -48,7 +53,7 @@ start=$(date +%s)
 for name in usgra_nerve ms_lesjak_flair; do
     timeout -s INT "$ladder_seconds" "$python" -m sparseg ablate --data "$data_root/$name" \
         --split "$data_root/$name/split.json" --ladder configs/ladders/seed.yaml \
-        --seeds "$seeds" --out "$sweeps/$name" --minutes-per-run "$minutes" --jobs "$jobs" \
+        --seeds "$seeds" --out "$sweeps/$name" "${budget[@]}" --jobs "$jobs" \
         >"$sweeps.$name.log" 2>&1 &
 done
 wait
