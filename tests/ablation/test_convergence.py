@@ -85,6 +85,23 @@ def test_a_run_that_never_found_a_target_is_flagged_however_late_its_best(tmp_pa
     assert stall_warning(path) is None
 
 
+def test_a_blank_network_is_flagged_though_its_validation_dice_rose(tmp_path) -> None:
+    """ms_lesjak_flair at AdamW 2e-3, seed 0: validation Dice 0 -> 0.25 (the empty slices),
+    0 on every slice with a lesion."""
+    path = tmp_path / "metrics.csv"
+    blank = [
+        {"step": 12 * (k + 1), "val_dice": min(0.25, 0.03 * k), "val_dice_with_target": 0.0}
+        for k in range(12)
+    ]
+    write_metrics_csv(path, blank)
+    warning = stall_warning(path)
+    assert warning is not None and "images with a target never reached 0.01" in warning
+    assert "the 0.250 overall is the empty images" in warning
+    blank[-1]["val_dice_with_target"] = 0.05  # it found lesions at last: it learned
+    write_metrics_csv(path, blank)
+    assert stall_warning(path) is None
+
+
 def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
     plan = {"stages": [{"name": "basic", "slug": "01-basic"}], "seeds": [0, 1]}
     for seed, last in ((0, 0.505), (1, 0.7)):
@@ -107,3 +124,18 @@ def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
     never_validated = tmp_path / "01-basic" / "seed0" / "metrics.csv"
     write_metrics_csv(never_validated, [{"step": 100, "val_dice": math.nan}])
     assert math.isnan(collect_rows(tmp_path, plan)[0]["converged"])
+
+
+def test_a_run_that_marked_nothing_on_a_test_set_with_targets_is_blank(tmp_path) -> None:
+    plan = {"stages": [{"name": "basic", "slug": "01-basic"}], "seeds": [0, 1, 2]}
+    counts = {  # seed -> (images, empty truth, empty predictions)
+        0: (10, 4, 10),  # predicted nothing though 6 images have a target: blank
+        1: (10, 4, 3),  # predicted something: not blank
+        2: (10, 10, 10),  # an all-empty test set predicted empty is right, not blank
+    }
+    for seed, (images, empty_truth, empty_pred) in counts.items():
+        run = tmp_path / "01-basic" / f"seed{seed}"
+        run.mkdir(parents=True)
+        evaluation = {"n_images": images, "n_empty_truth": empty_truth, "n_empty_pred": empty_pred}
+        (run / "evaluation.json").write_text(json.dumps(evaluation))
+    assert [row["blank"] for row in collect_rows(tmp_path, plan)] == [1.0, 0.0, 0.0]

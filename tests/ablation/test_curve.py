@@ -88,6 +88,9 @@ def test_curve_reads_every_pair_of_stages_not_only_neighbours() -> None:
     rows[0]["stalled"] = 1.0  # one basic run stalled at its start
     text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
     assert "| basic | 0.410 [0.385, 0.435] (100)† |" in text
+    rows[0]["stalled"], rows[1]["blank"] = 0.0, 1.0  # a basic run that predicted nothing
+    text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
+    assert "| basic | 0.410 [0.385, 0.435] (100)† |" in text
 
 
 def test_crossing_reading_names_what_happened() -> None:

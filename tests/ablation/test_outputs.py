@@ -140,12 +140,14 @@ def test_runs_still_learning_make_a_missed_claim_budget_bound(tmp_path: Path) ->
     assert "did not hold" not in text
 
 
-def test_runs_that_stalled_at_their_start_are_counted_beside_convergence(tmp_path: Path) -> None:
+def test_runs_that_stalled_or_were_blank_are_counted_beside_convergence(tmp_path: Path) -> None:
     rows = hand_made_rows()
     for row in rows:
         if row["status"] == "done":
             stalled = row["slug"] == "01-basic" and row["seed"] == 2
+            blank = row["slug"] == "02-aug" and row["seed"] == 0
             row |= {"epochs": 12.0, "converged": 1.0, "stalled": 1.0 if stalled else 0.0}
+            row["blank"] = 1.0 if blank else 0.0
     write_csv(tmp_path / "ablation.csv", rows)
     (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
     render_from_csv(tmp_path)
@@ -153,8 +155,9 @@ def test_runs_that_stalled_at_their_start_are_counted_beside_convergence(tmp_pat
     basic = next(line for line in text.splitlines() if line.startswith("| basic | 3/3 |"))
     assert basic.endswith("| 3/3, 1 stalled |")
     aug = next(line for line in text.splitlines() if line.startswith("| + aug | 3/3 |"))
-    assert aug.endswith("| 3/3 |")
+    assert aug.endswith("| 3/3, 1 blank |")
     assert "stalled: runs whose best validation came in the first 10%" in text
+    assert "blank: runs that predicted no foreground on any test image" in text
 
 
 def test_leave_one_out_wording(sweep_dir: Path) -> None:

@@ -77,11 +77,13 @@ class Timid(torch.nn.Module):
 
 def test_validation_keeps_the_best_of_its_thresholds() -> None:
     fabric = Fabric(accelerator="cpu", devices=1)
-    # At 0.5 the two target images score 0 and the three empty ones 1: mean 0.6.
-    assert validate(fabric, Timid(), Pairs(), 2, (0.5,)) == ValidationScore(pytest.approx(0.6), 0.5)
+    # At 0.5 the two target images score 0 and the three empty ones 1: mean 0.6, a blank
+    # network whose Dice is the empty share, and 0 on the images with a target.
+    blank = validate(fabric, Timid(), Pairs(), 2, (0.5,))
+    assert blank == ValidationScore(pytest.approx(0.6), 0.5, 0.0)
     # At 0.3 every image is right; at 0.05 the empty ones are flooded.
     best = validate(fabric, Timid(), Pairs(), 2, (0.5, 0.3, 0.05))
-    assert best == ValidationScore(pytest.approx(1.0), 0.3)
+    assert best == ValidationScore(pytest.approx(1.0), 0.3, pytest.approx(1.0))
     # Equal scores: the first threshold in the given order wins.
     assert validate(fabric, Copy(), Pairs(), 2, (0.5, 0.3)).threshold == 0.5
     assert validate(fabric, Copy(), Pairs(), 2, (0.3, 0.5)).threshold == 0.3
@@ -92,6 +94,8 @@ def test_training_records_the_threshold_each_validation_chose(synthetic_data, tm
     summary = train(config, synthetic_data, tmp_path / "swept", quiet=True)
     rows = read_csv(tmp_path / "swept" / "metrics.csv")
     assert {float(r["val_threshold"]) for r in rows} <= {0.2, 0.35}
+    with_target = [float(r["val_dice_with_target"]) for r in rows if r["val_dice_with_target"]]
+    assert with_target and all(0.0 <= dice <= 1.0 for dice in with_target)
     assert summary["best_val_dice"] == max(float(r["val_dice"]) for r in rows)
     train(tiny_config("inference.threshold=0.6"), synthetic_data, tmp_path / "plain", quiet=True)
     plain = read_csv(tmp_path / "plain" / "metrics.csv")

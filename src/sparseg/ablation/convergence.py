@@ -5,12 +5,14 @@ less than 0.01 above the best before them. Best-so-far, not the last value, so t
 validation neither hides nor fakes progress. Runs validated fewer than twice, or never before
 the last 20 %, are undecided (None): a sweep at a budget this short is budget-bound by design.
 
-A run *stalled* when, over more than ten validations, either its best validation Dice came in
-the first 10 % of its steps and was never beaten after (its ``best.ckpt`` holds a network from
-the start of training), or its validation Dice never reached 0.01 (its output never crossed the
-threshold on a target). Either almost always means the run did not learn (on MS slices: a head
-whose output never crosses the threshold, or crosses it everywhere; on usgra_nerve at AdamW 2e-3:
-a network that found no nerve at the 0.5 threshold in its whole run).
+A run *stalled* when, over more than ten validations, its best validation Dice came in the
+first 10 % of its steps and was never beaten after (its ``best.ckpt`` holds a network from the
+start of training), or its validation Dice never reached 0.01 (its output never crossed the
+threshold on a target), or its Dice on the validation images with a target never did (a blank
+network: on data with empty images its validation Dice is the empty share, a flat curve). Each
+almost always means the run did not learn (on MS slices: a head whose output never crosses the
+threshold, or crosses it everywhere; on usgra_nerve at AdamW 2e-3: a network that found no
+nerve at the 0.5 threshold in its whole run).
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ STALLED_AFTER = 10  # validations after the best that never beat it
 NEVER_LEARNED_BELOW = 0.01  # best validation Dice of a run that never found a target
 
 
-def _validations(rows: list[dict[str, str]]) -> list[tuple[float, float]]:
-    """``(step, val_dice)`` of the rows that were validated."""
+def _validations(rows: list[dict[str, str]], column: str = "val_dice") -> list[tuple[float, float]]:
+    """``(step, Dice)`` of the rows that were validated (and record ``column``)."""
     validated = []
     for row in rows:
-        dice = _number(row.get("val_dice"))
+        dice = _number(row.get(column))
         step = _number(row.get("step"))
         if dice is not None and step is not None:
             validated.append((step, dice))
@@ -64,7 +66,8 @@ def stall_warning(metrics_csv: Path) -> str | None:
     if not Path(metrics_csv).is_file():
         return None
     with open(metrics_csv, newline="", encoding="utf-8") as stream:
-        validated = _validations(list(csv.DictReader(stream)))
+        rows = list(csv.DictReader(stream))
+    validated = _validations(rows)
     if len(validated) <= STALLED_AFTER:
         return None
     best = max(range(len(validated)), key=lambda index: validated[index][1])  # first of ties
@@ -77,6 +80,13 @@ def stall_warning(metrics_csv: Path) -> str | None:
             f"{metrics_csv}: validation Dice never reached {NEVER_LEARNED_BELOW} in "
             f"{len(validated)} validations (best {best_dice:.3f} at step {best_step:.0f}): "
             + advice
+        )
+    with_target = [dice for _, dice in _validations(rows, "val_dice_with_target")]
+    if with_target and max(with_target) < NEVER_LEARNED_BELOW:
+        return (
+            f"{metrics_csv}: validation Dice on the images with a target never reached "
+            f"{NEVER_LEARNED_BELOW} in {len(with_target)} validations (best "
+            f"{max(with_target):.3f}; the {best_dice:.3f} overall is the empty images): " + advice
         )
     if best_step > EARLY_SHARE * last_step or len(validated) - 1 - best < STALLED_AFTER:
         return None

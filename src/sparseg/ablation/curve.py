@@ -31,7 +31,9 @@ CURVE_COLUMNS = (
     "late_gain",
     "converged",
     "stalled",
+    "blank",
 )
+FAILED = ("stalled", "blank")  # runs that did not learn (sparseg.ablation.outputs)
 
 
 def budget_folder(out_dir: Path, minutes: float) -> Path:
@@ -101,7 +103,8 @@ def render_curve_markdown(
         f"Test `{HEADLINE_METRIC}` per wall-clock budget of each training: mean over seeds "
         "[95 % t-interval of the mean], steps in brackets; * = runs that had not converged "
         "(validation Dice still rising over the last 20 % of the budget); † = runs that stalled "
-        "(best validation in the first 10 % of steps, never beaten after, or never 0.01).",
+        "(best validation in the first 10 % of steps, never beaten after, or never 0.01) or "
+        "predicted no foreground on any test image.",
         "",
         header,
         "|---|" + "---|" * len(budgets),
@@ -117,7 +120,8 @@ def render_curve_markdown(
             mean, low, high = mean_interval(values)
             steps = sum(row["steps"] for row in by_seed.values()) / len(by_seed)
             bound = "*" if any(row.get("converged") == 0 for row in by_seed.values()) else ""
-            bound += "†" if any((row.get("stalled") or 0) > 0 for row in by_seed.values()) else ""
+            failed = any((row.get(flag) or 0) > 0 for row in by_seed.values() for flag in FAILED)
+            bound += "†" if failed else ""
             interval = "" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]"
             cells.append(f"{mean:.3f}{interval} ({steps:,.0f}){bound}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")

@@ -47,6 +47,7 @@ COLUMNS = (
     "late_gain",
     "converged",
     "stalled",
+    "blank",
     "run_dir",
 )
 _TEXT_COLUMNS = ("stage", "slug", "status", "run_dir")
@@ -72,6 +73,12 @@ class StageSummary:
     def stalled(self) -> int:
         """Finished runs with a training that stalled at its start (see ``stall_warning``)."""
         return sum(1 for row in self.done.values() if (row.get("stalled") or 0) > 0)
+
+    def blank(self) -> int:
+        """Finished runs that marked no pixel on any test image although the test set has
+        targets: on data with empty images their validation Dice is the empty share, so a
+        flat curve there says nothing about learning."""
+        return sum(1 for row in self.done.values() if (row.get("blank") or 0) > 0)
 
     @property
     def budget_bound(self) -> bool:
@@ -173,7 +180,10 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         "of those validated often enough to tell; stalled: runs whose best validation came in "
         f"the first {EARLY_SHARE:.0%} of their steps and was never beaten after (their "
         "best.ckpt is a network from the start of training), or never reached "
-        f"{NEVER_LEARNED_BELOW} Dice: they did not learn",
+        f"{NEVER_LEARNED_BELOW} Dice: they did not learn; blank: runs that predicted no "
+        "foreground on any test image although the test set has targets (on data with empty "
+        "images a blank network's validation Dice is the empty share: its curve looks "
+        "converged)",
         "",
     ]
     against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
@@ -249,6 +259,7 @@ def _converged_text(summary: StageSummary) -> str:
     if not known:
         return "n/a"
     stalled = f", {summary.stalled()} stalled" if summary.stalled() else ""
+    stalled += f", {summary.blank()} blank" if summary.blank() else ""
     return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "") + stalled
 
 

@@ -207,10 +207,18 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     if (run_dir / EVALUATION_FILE).is_file():
         metrics = read_json(run_dir / EVALUATION_FILE)
         facts.update({name: float(metrics.get(name, float("nan"))) for name in SCORES})
+        facts["blank"] = float(_predicted_nothing(metrics))
         return {**facts, "n_test_images": metrics.get("n_images"), "status": "done"}
     if (run_dir / FAILED_FILE).is_file():
         return {**facts, "status": (run_dir / FAILED_FILE).read_text(encoding="utf-8").strip()}
     return {**facts, "status": "not run" if not run_dir.exists() else "unfinished"}
+
+
+def _predicted_nothing(metrics: dict[str, Any]) -> bool:
+    """No foreground on any test image, on a test set with targets (``StageSummary.blank``)."""
+    images = metrics.get("n_images")
+    empty_truth = metrics.get("n_empty_truth", images)
+    return bool(images) and metrics.get("n_empty_pred") == images and empty_truth < images
 
 
 def _convergence(trainings: list[tuple[float | None, bool | None]]) -> dict[str, float]:

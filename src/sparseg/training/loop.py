@@ -329,6 +329,7 @@ class Trainer:
                 score = validate(fabric, net, self.data.val, batch, thresholds)
         dice = row["val_dice"] = score.dice
         row["val_threshold"] = score.threshold
+        row["val_dice_with_target"] = score.dice_with_target
         self.schedule.observe(dice)
         if dice > state.best_dice:
             state.best_dice, state.best_epoch, state.bad_validations = dice, int(row["epoch"]), 0

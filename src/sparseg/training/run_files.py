@@ -17,6 +17,7 @@ METRIC_COLUMNS = (
     "train_loss",
     "val_dice",
     "val_threshold",
+    "val_dice_with_target",
     "lr",
     "seconds",
     "images_per_s",

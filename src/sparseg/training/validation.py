@@ -1,8 +1,10 @@
 """Validation during training: mean per-image Dice (empty-vs-empty = 1), reduced across ranks,
-at the best of one or more thresholds."""
+at the best of one or more thresholds, and beside it the mean over the images with a target (a
+network that marks nothing scores the empty share on the first and 0 on the second)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -32,28 +34,35 @@ def per_image_dice(
 
 @dataclass(frozen=True)
 class ValidationScore:
-    """The mean per-image Dice at the threshold (of those tried) that scored best."""
+    """The mean per-image Dice at the threshold (of those tried) that scored best, and at that
+    threshold the mean over the images with a target (nan when none has one)."""
 
     dice: float
     threshold: float
+    dice_with_target: float
 
 
-def _dice_per_threshold(
+def _dice_sums(
     probabilities: torch.Tensor, masks: torch.Tensor, thresholds: Sequence[float]
-) -> torch.Tensor:
-    """Summed per-image Dice at each threshold, shape (len(thresholds),)."""
-    return torch.stack([per_image_dice(probabilities, masks, t).sum() for t in thresholds])
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed per-image Dice at each threshold over every image (row 0) and over the images
+    with a target (row 1), shape (2, len(thresholds)); and those two image counts."""
+    has_target = (masks > 0.5).flatten(1).any(1)
+    dice = torch.stack([per_image_dice(probabilities, masks, t) for t in thresholds])
+    counts = torch.stack([torch.ones_like(has_target).sum(), has_target.sum()]).float()
+    return torch.stack([dice.sum(1), dice[:, has_target].sum(1)]), counts
 
 
 def _best(
-    fabric: Fabric, dice_sums: torch.Tensor, count: torch.Tensor, thresholds: Sequence[float]
+    fabric: Fabric, dice_sums: torch.Tensor, counts: torch.Tensor, thresholds: Sequence[float]
 ) -> ValidationScore:
     if fabric.world_size > 1:
         dice_sums = fabric.all_reduce(dice_sums, reduce_op="sum")
-        count = fabric.all_reduce(count, reduce_op="sum")
-    means = dice_sums / count.clamp_min(1)
-    best = int(torch.argmax(means))  # the first of equal scores: thresholds come in config order
-    return ValidationScore(float(means[best]), float(thresholds[best]))
+        counts = fabric.all_reduce(counts, reduce_op="sum")
+    means = dice_sums / counts.clamp_min(1)[:, None]
+    best = int(torch.argmax(means[0]))  # the first of equal scores: thresholds come in order
+    with_target = float(means[1, best]) if counts[1] > 0 else math.nan
+    return ValidationScore(float(means[0, best]), float(thresholds[best]), with_target)
 
 
 @torch.no_grad()
@@ -86,16 +95,16 @@ def _mean_dice(
     fabric: Fabric, model: torch.nn.Module, batches: Iterable[dict], thresholds: Sequence[float]
 ) -> ValidationScore:
     model.eval()
-    dice_sums = torch.zeros(len(thresholds), device=fabric.device)
-    count = torch.zeros((), device=fabric.device)
+    dice_sums = torch.zeros(2, len(thresholds), device=fabric.device)
+    counts = torch.zeros(2, device=fabric.device)
     for batch in batches:
         images = batch["image"].to(fabric.device)
         masks = batch["mask"].to(fabric.device)
         probabilities = torch.sigmoid(mask_logits(model(images)))
-        dice_sums += _dice_per_threshold(probabilities, masks, thresholds)
-        count += len(images)
+        sums, seen = _dice_sums(probabilities, masks, thresholds)
+        dice_sums, counts = dice_sums + sums, counts + seen
     model.train()
-    return _best(fabric, dice_sums, count, thresholds)
+    return _best(fabric, dice_sums, counts, thresholds)
 
 
 @torch.no_grad()
@@ -109,13 +118,13 @@ def validate_native(
 ) -> ValidationScore:
     """Patch training: mean per-image Dice on native-size images through sliding windows."""
     model.eval()
-    dice_sums = torch.zeros(len(thresholds), device=fabric.device)
-    count = torch.zeros((), device=fabric.device)
+    dice_sums = torch.zeros(2, len(thresholds), device=fabric.device)
+    counts = torch.zeros(2, device=fabric.device)
     for pair in pairs[fabric.global_rank :: fabric.world_size]:
         image = load_image_tensor(pair, channels).to(fabric.device)
         probability = probability_map(model, image, data)
         mask = torch.from_numpy(read_item_mask(pair, data.label)).to(fabric.device)
-        dice_sums += _dice_per_threshold(probability[None, None], mask[None, None], thresholds)
-        count += 1
+        sums, seen = _dice_sums(probability[None, None], mask[None, None], thresholds)
+        dice_sums, counts = dice_sums + sums, counts + seen
     model.train()
-    return _best(fabric, dice_sums, count, thresholds)
+    return _best(fabric, dice_sums, counts, thresholds)
