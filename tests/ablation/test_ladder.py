@@ -238,9 +238,8 @@ def test_presets_ladder_is_the_three_presets() -> None:
         assert stage.config.model_dump() == expected
     assert [stage.tune for stage in stages] == [False, True, True]
     goals = load_ladder(REPO / "configs/ladders/basic-vs-budget.yaml").stages
-    assert [(s.name, s.config, s.tune) for s in goals] == [
-        (s.name, s.config, s.tune) for s in stages[:2]
-    ]
+    assert [(s.name, s.config) for s in goals] == [(s.name, s.config) for s in stages[:2]]
+    assert [s.tune for s in goals] == [False, False]  # budget.yaml leaves tuning off
 
 
 def test_speed_ladders_set_each_speed_key_at_every_stage() -> None:
@@ -254,7 +253,10 @@ def test_speed_ladders_set_each_speed_key_at_every_stage() -> None:
         s.config for s in load_ladder(REPO / "configs/ladders/speed-before-after.yaml").stages
     )
     assert old.model.decoder_channels is None and old.data.cache == "none"
-    assert now.model.model_dump() == load_config(REPO / "configs/budget.yaml").model.model_dump()
+    for config in (before, old, now):  # the budget preset they measured, pinned in the ladders
+        assert (config.model.encoder, config.training.optimizer) == ("resnet18", "adamw")
+        assert (config.training.lr, config.training.grad_clip) == (2e-3, 1.0)
+    assert now.model.decoder_channels == [128, 64, 32, 16, 8] and now.data.cache == "auto"
 
 
 def test_apply_dotted_and_slugs() -> None:
