@@ -258,9 +258,9 @@ def _converged_text(summary: StageSummary) -> str:
     converged, known = summary.convergence()
     if not known:
         return "n/a"
-    stalled = f", {summary.stalled()} stalled" if summary.stalled() else ""
-    stalled += f", {summary.blank()} blank" if summary.blank() else ""
-    return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "") + stalled
+    failed = f", {summary.stalled()} stalled" if summary.stalled() else ""
+    failed += f", {summary.blank()} blank" if summary.blank() else ""
+    return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "") + failed
 
 
 def _known(value: Any) -> bool:

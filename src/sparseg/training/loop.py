@@ -327,9 +327,8 @@ class Trainer:
                 score = validate_cached(fabric, net, self.feed.val, batch, thresholds)
             else:
                 score = validate(fabric, net, self.data.val, batch, thresholds)
-        dice = row["val_dice"] = score.dice
-        row["val_threshold"] = score.threshold
-        row["val_dice_with_target"] = score.dice_with_target
+        row.update(score.columns())
+        dice = score.dice
         self.schedule.observe(dice)
         if dice > state.best_dice:
             state.best_dice, state.best_epoch, state.bad_validations = dice, int(row["epoch"]), 0

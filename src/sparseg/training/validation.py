@@ -41,6 +41,14 @@ class ValidationScore:
     threshold: float
     dice_with_target: float
 
+    def columns(self) -> dict[str, float]:
+        """The score under its ``metrics.csv`` column names."""
+        return {
+            "val_dice": self.dice,
+            "val_threshold": self.threshold,
+            "val_dice_with_target": self.dice_with_target,
+        }
+
 
 def _dice_sums(
     probabilities: torch.Tensor, masks: torch.Tensor, thresholds: Sequence[float]
