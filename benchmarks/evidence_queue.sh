@@ -11,7 +11,8 @@
 # commit each sweep folder as its runs land (checkpoints and tb/ are git-ignored). The
 # minute-bound steps (all but seed-*) need the machine alone: two one-core runs at a time and
 # nothing else, no tests, no helpers. The seed-* steps are bound by optimizer steps and may run
-# beside other work.
+# beside other work. A minute-bound step resumed on a machine whose training step is more than
+# 1.5x slower or faster than its finished runs' stops with an error (`sparseg ablate`'s pace check).
 # DATA_ROOT (default ../shared/data) holds usgra_nerve/ and ms_lesjak_flair/.
 set -eu
 data_root=${DATA_ROOT:-../shared/data}

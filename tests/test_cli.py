@@ -56,6 +56,24 @@ def test_a_failed_ablation_exits_1(run_cli, monkeypatch, tmp_path) -> None:
     assert result.stderr.strip() == "failed: basic, seed 0: train exited with 1: boom"
 
 
+def test_ablate_passes_every_option_to_the_sweep(run_cli, monkeypatch, tmp_path) -> None:
+    import sparseg.ablation
+
+    seen = []
+
+    def recording_sweep(data, ladder, out_dir, settings):
+        seen.append(settings)
+        return SimpleNamespace(failed=[], outputs=[])
+
+    monkeypatch.setattr(sparseg.ablation, "run_ablation", recording_sweep)
+    args = ["--minutes-per-run", "15", "--steps-per-run", "40", "--jobs", "2", "--mixed-pace"]
+    result = run_cli("ablate", "-d", tmp_path, "--ladder", tmp_path, "-o", tmp_path / "o", *args)
+    assert result.code == 0
+    (settings,) = seen
+    assert (settings.minutes_per_run, settings.steps_per_run, settings.jobs) == (15, 40, 2)
+    assert settings.mixed_pace and not settings.emit_commands and settings.launcher == "local"
+
+
 def test_train_warns_when_the_run_stalled_at_its_start(run_cli, monkeypatch, tmp_path) -> None:
     import sparseg.training
     from sparseg.training.run_files import write_metrics_csv

@@ -24,6 +24,7 @@ from typing import Any
 from sparseg.ablation.convergence import run_convergence, stall_warning
 from sparseg.ablation.ladder import apply_dotted, load_ladder
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
+from sparseg.ablation.pace import require_same_pace
 from sparseg.ablation.slurm import write_sbatch
 from sparseg.ablation.sweep import (
     EVALUATION_FILE,
@@ -81,7 +82,8 @@ class SweepSettings:
     """How to run a sweep: ``seeds`` per stage, an optional shared split file, a wall-clock and/or
     optimizer-step budget per training, ``jobs`` runs at once; ``emit_commands`` prints each
     run's commands instead; ``launcher`` ``slurm`` writes a job-array script for the unfinished
-    units instead."""
+    units instead; ``mixed_pace`` resumes a minute-bound sweep on a machine of another pace
+    (:mod:`sparseg.ablation.pace`)."""
 
     seeds: int = 3
     split_file: Path | None = None
@@ -91,6 +93,7 @@ class SweepSettings:
     quiet: bool = False
     launcher: str = "local"
     steps_per_run: int | None = None
+    mixed_pace: bool = False
 
 
 @dataclass
@@ -150,6 +153,8 @@ def run_ablation(
         else:
             print("\n".join(result.commands), flush=True)
         return result
+    if budget.minutes and not settings.mixed_pace:
+        require_same_pace(units, out_dir, budget.minutes)
     sweep = _Sweep(data, budget, settings.quiet, _device_slots(jobs))
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:

@@ -67,12 +67,27 @@ def ablate(
             "unfinished training (its tune and evaluate chained after it), and run nothing"
         ),
     ] = "local",
+    mixed_pace: Annotated[
+        bool,
+        typer.Option(
+            help="resume a minute-bound sweep although this machine trains at another pace "
+            "than the one that ran its finished runs (their seeds then made other step counts)"
+        ),
+    ] = False,
 ) -> None:
     """Climb a ladder of recipe stages over several seeds; write ablation.{csv,md,png}."""
     from sparseg.ablation import SweepSettings, run_ablation
 
     settings = SweepSettings(
-        seeds, split_file, minutes_per_run, jobs, emit_commands, quiet, launcher, steps_per_run
+        seeds,
+        split_file,
+        minutes_per_run,
+        jobs,
+        emit_commands,
+        quiet,
+        launcher,
+        steps_per_run,
+        mixed_pace,
     )
     if budgets is None:
         results = [run_ablation(data, ladder, out_dir, settings)]
