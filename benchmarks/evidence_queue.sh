@@ -5,7 +5,8 @@
 #                                                    step, in this order)
 #
 # Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, goals-usgra,
-# goals-ms (after configs/budget.yaml is rebuilt from the budget ladders), seed-usgra, seed-ms.
+# goals-ms (after configs/budget.yaml is rebuilt from the budget ladders), goals-ms-one-day (not in
+# the default order), seed-usgra, seed-ms.
 # Every sweep is resumable: a run whose evaluation.json is in benchmarks/results/ablation/ is not
 # redone, on this machine or any other, so run the same command again after an interruption and
 # commit each sweep folder as its runs land (checkpoints and tb/ are git-ignored). The
@@ -52,6 +53,9 @@ run_step() {
         --minutes-per-run 15 ;;
     goals-ms) sweep "$ms" basic-vs-budget.yaml "$results/goals_cpu_15min/ms_lesjak_flair" \
         --minutes-per-run 15 ;;
+    goals-ms-one-day)  # all three seeds on one machine and day, when none of seed 0's pace comes
+        sweep "$ms" basic-vs-budget.yaml "$results/goals_cpu_15min_one_day/ms_lesjak_flair" \
+            --minutes-per-run 15 ;;
     seed-usgra) sweep "$usgra" seed.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
     seed-ms) sweep "$ms" seed.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \

@@ -100,13 +100,17 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
         ("02-small-object-removal/seed0", "evaluate"),
         ("03-tuned/seed0", "tune"),
         ("03-tuned/seed0", "evaluate"),
-        ("04-ensemble/seed0", "train"),
+        ("01-basic/seed1", "train"),
     ]
-    # the ensemble inherits the tuning: train, tune on fold 0, evaluate the ensemble
-    assert fake.names()[6:8] == [("04-ensemble/seed0", "tune"), ("04-ensemble/seed0", "evaluate")]
-    assert fake.calls[6][1][2] == str(out / "04-ensemble" / "seed0" / "fold_0")
+    # the ensembles come last; one inherits the tuning: train, tune on fold 0, evaluate
+    assert fake.names()[10:13] == [
+        ("04-ensemble/seed0", "train"),
+        ("04-ensemble/seed0", "tune"),
+        ("04-ensemble/seed0", "evaluate"),
+    ]
+    assert fake.calls[11][1][2] == str(out / "04-ensemble" / "seed0" / "fold_0")
     assert len(fake.calls) == 16
-    train_ensemble = fake.calls[5][1]
+    train_ensemble = fake.calls[10][1]
     assert (
         train_ensemble[train_ensemble.index("--fold") + 1] == "all" and "--resume" in train_ensemble
     )

@@ -54,8 +54,10 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
     # trainings: basic (+ tta shares it), + lr, + ensemble; + weights is skipped: 3 × 2 seeds
     assert len(result.commands) == 6
     titles = [block.splitlines()[0] for block in result.commands]
-    assert titles[:3] == ["# basic, + tta · seed 0", "# + lr · seed 0", "# + ensemble · seed 0"]
-    assert titles[3] == "# basic, + tta · seed 1"
+    assert titles == [  # seed-major, the ensembles (several trainings in a row) last
+        "# basic, + tta · seed 0", "# + lr · seed 0", "# basic, + tta · seed 1", "# + lr · seed 1",
+        "# + ensemble · seed 0", "# + ensemble · seed 1",
+    ]  # fmt: skip
 
     steps = [shlex.split(part) for part in result.commands[0].splitlines()[1].split(" && ")]
     commands = [step[3] for step in steps]  # python -m sparseg CMD | python -c CODE HELPER
@@ -71,7 +73,7 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
 
     lr_line = result.commands[1].splitlines()[1]
     assert " tune --run " in lr_line and "seed=0" in lr_line
-    ensemble = [shlex.split(part) for part in result.commands[2].splitlines()[1].split(" && ")]
+    ensemble = [shlex.split(part) for part in result.commands[4].splitlines()[1].split(" && ")]
     assert ensemble[0][ensemble[0].index("--fold") + 1] == "all"
     assert ensemble[0][ensemble[0].index("--split") + 1] == str(out / "split_3folds.json")
     tune = ensemble[1]

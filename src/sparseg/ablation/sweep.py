@@ -238,7 +238,10 @@ def _write_checked(stage_file: Path, facts: dict[str, Any], config_text: str) ->
 def plan_units(
     ladder: Ladder, splits: dict[int, Path], out_dir: Path, seeds: int
 ) -> list[list[Run]]:
-    """Runs grouped by shared training, seed-major so a stopped sweep has complete early seeds."""
+    """Runs grouped by shared training, seed-major so a stopped sweep has complete early seeds,
+    ensembles last: one trains several models in a row, and its fold checkpoints are not
+    committed, so it must finish on one machine (a 2-core CPU at 1,000 steps a model: longer
+    than a working session), while every other unit can land on its own."""
     groups: dict[str, list[Stage]] = {}
     for stage in ladder.stages:
         if stage.skipped is None:
@@ -256,7 +259,7 @@ def plan_units(
             for run in runs[1:]:
                 run.leader = runs[0]
             units.append(runs)
-    return units
+    return sorted(units, key=lambda unit: unit[0].stage.ensemble_folds > 1)
 
 
 # ---------------------------------------------------------------- commands
