@@ -32,9 +32,9 @@ def write_ladder(folder: Path) -> Path:
     return path
 
 
-def finish(run_dir: Path, steps: int, step_seconds: float) -> None:
+def finish(run_dir: Path, steps: int, step_seconds: float, in_channels: int | None = 3) -> None:
     run_dir.mkdir(parents=True)
-    summary = {"steps": steps, "step_seconds": step_seconds, "in_channels": 1}
+    summary = {"steps": steps, "step_seconds": step_seconds, "in_channels": in_channels}
     (run_dir / "train_summary.json").write_text(json.dumps(summary))
     (run_dir / "evaluation.json").write_text(json.dumps({"n_images": 3}))
 
@@ -54,7 +54,7 @@ def test_the_pace_is_compared_on_a_stage_with_finished_and_pending_runs(tmp_path
         return 4.8
 
     check = check_pace(units_of(tmp_path, seeds=3), timer)
-    assert check is not None and check.stage == "basic" and len(timed) == 1
+    assert check is not None and check.stage == "basic" and timed == [(16, 3)]
     assert check.finished_seconds == pytest.approx(1.6)  # the median of 1.5 and 1.7
     assert check.ratio == pytest.approx(3.0) and check.differs
     assert "4.80 s here and took 1.60 s in the finished runs (3.0x slower)" in check.describe()
@@ -78,6 +78,20 @@ def test_no_check_without_both_finished_and_pending_runs_of_one_plain_stage(
     finish(tmp_path / "sweep" / "01-basic" / "seed0", steps=10, step_seconds=5.0)
     finish(tmp_path / "sweep" / "01-basic" / "seed1", steps=10, step_seconds=5.0)
     assert check_pace(units_of(tmp_path, seeds=2), must_not_time) is None  # a finished stage
+    assert check_pace(units_of(tmp_path, seeds=3), lambda config, channels: 1.0) is not None
+    # a summary from before step times and channels were recorded: nothing to compare with
+    older = tmp_path / "older"
+    older.mkdir()
+    finish(older / "sweep" / "01-basic" / "seed0", steps=10, step_seconds=5.0, in_channels=None)
+    assert check_pace(units_of(older, seeds=2), must_not_time) is None
+
+
+def test_a_machine_with_cuda_is_not_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finish(tmp_path / "sweep" / "01-basic" / "seed0", steps=100, step_seconds=150.0)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    assert check_pace(units_of(tmp_path, seeds=2), lambda config, channels: 60.0) is None
 
 
 def test_a_resumed_minute_bound_sweep_on_another_pace_runs_nothing_unless_told(
@@ -114,6 +128,7 @@ def test_the_real_timer_times_a_stage_step_with_its_extra_heads_left_out() -> No
             "training.accelerator=cpu",
             "model.deep_supervision=true",
             "model.presence_head=true",
+            "model.encoder_weights=imagenet",  # not loaded: offline here, and not needed
         ],
     )
     seconds = _time_stage(config, in_channels=1)

@@ -1,12 +1,14 @@
 """Whether this machine trains at the pace of the one that ran a minute-bound sweep's finished runs.
 
 A wall-clock budget buys optimiser steps in proportion to the machine's speed, and the shared
-machines here differ by up to 2.8x from one day to the next (a resnet34 step took 1.5 s on
+machines here differ by more than 3x from one day to the next (a resnet34 step took 1.5 s on
 2026-12-03 and 4.8 s on 2026-12-04): a minute-bound sweep resumed on a slower machine would
 average 190-step and 570-step runs of one stage under one "15 minutes". So before a resumed
 minute-bound sweep trains anything, one stage that has both finished and pending runs gets one
 training step timed here (the planner's timer, :func:`sparseg.training.sizing.time_step`),
-compared with the step time its finished runs recorded in ``train_summary.json``.
+compared with the step time its finished runs recorded in ``train_summary.json``. The timer
+runs on the CPU, so a machine with CUDA is not checked (its runs' device and precision would
+have to be replayed); finished GPU runs resumed on a CPU-only machine are refused, rightly.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from sparseg.ablation.sweep import Run, finished
 from sparseg.config import Config
 from sparseg.errors import SparsegError
@@ -23,7 +27,7 @@ from sparseg.io_utils import read_json
 from sparseg.run_layout import RunPaths
 
 # the timer's random batch and plain loss differ from a real step by less than this; the
-# machines' day-to-day spread is larger (1.8-2.8x, README's time-quality curve)
+# machines' day-to-day spread is larger (2.3-3.3x: README's time-quality curve, goals-ms)
 PACE_TOLERANCE = 1.5
 
 StepTimer = Callable[[Config, int], float]
@@ -57,6 +61,8 @@ def check_pace(units: list[list[Run]], timer: StepTimer | None = None) -> PaceCh
     """Time one step of the first stage with finished and pending trainings whose finished runs
     recorded their step time; None when there is none (a new or a finished sweep). Stages with
     progressive resizing are passed over: their recorded steps were partly at a smaller size."""
+    if torch.cuda.is_available():
+        return None
     done: dict[str, list[Run]] = {}
     pending: set[str] = set()
     for unit in units:
@@ -69,13 +75,12 @@ def check_pace(units: list[list[Run]], timer: StepTimer | None = None) -> PaceCh
         else:
             pending.add(key)
     for key, runs in done.items():
-        recorded = [seconds for run in runs if (seconds := _recorded(run)) is not None]
+        recorded = [found for run in runs if (found := _recorded(run)) is not None]
         if key not in pending or not recorded:
             continue
-        stage = runs[0].stage
-        channels = int(read_json(RunPaths(runs[0].trained_dirs[0]).train_summary)["in_channels"])
+        stage, channels = runs[0].stage, recorded[0][1]
         here = (timer or _time_stage)(stage.config, channels)
-        return PaceCheck(stage.name, statistics.median(recorded), here)
+        return PaceCheck(stage.name, statistics.median(seconds for seconds, _ in recorded), here)
     return None
 
 
@@ -93,23 +98,27 @@ def require_same_pace(
     return check
 
 
-def _recorded(run: Run) -> float | None:
-    """Seconds per optimiser step over a run's trainings (forward, loss, backward, step)."""
+def _recorded(run: Run) -> tuple[float, int] | None:
+    """Seconds per optimiser step over a run's trainings (forward, loss, backward, step) and
+    the input channels they trained on; None for summaries that lack either."""
     summaries = [RunPaths(folder).train_summary for folder in run.trained_dirs]
     if not all(path.is_file() for path in summaries):
         return None
     facts = [read_json(path) for path in summaries]
     steps = sum(int(fact.get("steps") or 0) for fact in facts)
     seconds = sum(float(fact.get("step_seconds") or 0) for fact in facts)
-    return seconds / steps if steps and seconds else None
+    channels = facts[0].get("in_channels")
+    return (seconds / steps, int(channels)) if steps and seconds and channels else None
 
 
 def _time_stage(config: Config, in_channels: int) -> float:
     from sparseg.training.sizing import Candidate, time_step
 
-    # the extra heads add little to a step and need their own loss wiring
+    # the extra heads add little to a step and need their own loss wiring; the weights' values
+    # cost nothing and loading them may need the network
     plain = config.model_copy(deep=True)
     plain.model.deep_supervision, plain.model.presence_head = False, False
+    plain.model.encoder_weights = None
     size = plain.data.input_size
     candidate = Candidate(plain.model.encoder, (size[0], size[1]), plain.training.batch_size)
     return time_step(candidate, plain, in_channels)
