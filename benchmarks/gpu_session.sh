@@ -8,14 +8,19 @@
 #   bash benchmarks/gpu_session.sh RESULTS_DIR [DATA_ROOT]
 #
 # DATA_ROOT holds usgra_nerve/ and ms_lesjak_flair/ (default ../shared/data). Wheels for packages
-# the machine lacks may wait in .whl/ (installed into /tmp/site; WHEELS=none skips them).
+# the machine lacks may wait in .whl/ (installed into /tmp/site; WHEELS=none skips them); source
+# archives in .whl/build/ are compiled there with the wheels beside them (pydensecrf2 publishes
+# no wheel: its sdist and Cython 0.29.36, the version its setup asks for).
 # Knobs: STEPS (optimizer steps per training, default 1000: the seed ladder on trained models that
 # the CPU sweeps of seed_cpu_1000steps/ cannot afford; STEPS=0 uses MINUTES instead), MINUTES
 # (wall-clock budget per run when STEPS=0, default 0.6), SEEDS (3), JOBS (runs at once per data
-# set, 8), THROUGHPUT (0 skips the throughput part), LADDER_SECONDS (hard stop for the sweeps, 400; a stopped sweep's finished runs count:
-# `sparseg.ablation.runner.render_ablation(DIR)` writes its tables from them).
+# set, 8), THROUGHPUT (0 skips the throughput part), LADDER_SECONDS (hard stop for the sweeps,
+# 400; a stopped sweep's finished runs count: `sparseg.ablation.runner.render_ablation(DIR)` writes
+# its tables from them), RESUME (a folder of committed sweeps, one DATA/ each, that the sweeps
+# continue instead of starting afresh: finished runs are not redone; default, with STEPS=1000,
+# benchmarks/results/ablation/seed_gpu_1000steps; RESUME=none starts afresh).
 # Writes RESULTS_DIR/gpu_throughput.json and RESULTS_DIR/ablation_runs.tar.gz (every run's small
-# files and each sweep's ablation.{csv,md,png}; no checkpoints).
+# files and each sweep's ablation.{csv,md,png}; no checkpoints): extract it over RESUME.
 set -u
 results=${1:?usage: gpu_session.sh RESULTS_DIR [DATA_ROOT]}
 data_root=${2:-../shared/data}
@@ -27,14 +32,32 @@ seeds=${SEEDS:-3}
 jobs=${JOBS:-8}
 ladder_seconds=${LADDER_SECONDS:-400}
 sweeps=${SWEEPS_DIR:-/tmp/sparseg_sweeps}
+resume=${RESUME:-none}
+[ "$steps" = 1000 ] && resume=${RESUME:-benchmarks/results/ablation/seed_gpu_1000steps}
 mkdir -p "$results" "$sweeps"
 results=$(realpath "$results")
+for name in usgra_nerve ms_lesjak_flair; do
+    if [ -d "$resume/$name" ] && [ ! -e "$sweeps/$name" ]; then
+        cp -r "$resume/$name" "$sweeps/$name" && echo "resuming $resume/$name"
+    fi
+done
 
 wheels=${WHEELS:-.whl}
 if compgen -G "$wheels/*.whl" >/dev/null; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site "$wheels"/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$PWD/src
+fi
+if compgen -G "$wheels/build/*.tar.gz" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/build_site \
+        "$wheels"/build/*.whl || exit 1
+    for archive in "$wheels"/build/*.tar.gz; do
+        mkdir -p /tmp/sdist && tar -xzf "$archive" -C /tmp/sdist || exit 1
+        source_dir=/tmp/sdist/$(basename "$archive" .tar.gz)
+        (cd "$source_dir" && PYTHONPATH=/tmp/build_site python3 setup.py -q build_ext --inplace \
+            -j 4 >/tmp/sdist.log 2>&1) || { tail -n 20 /tmp/sdist.log; exit 1; }
+        export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$source_dir
+    done
 fi
 # One CPU thread per process: the sweeps run many processes side by side.
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1
@@ -56,6 +79,9 @@ for name in usgra_nerve ms_lesjak_flair; do
         --seeds "$seeds" --out "$sweeps/$name" "${budget[@]}" --jobs "$jobs" \
         >"$sweeps.$name.log" 2>&1 &
 done
+# The GPU's load once every run has started, to tell GPU-bound from CPU-bound sweeps.
+(sleep 120 && nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader &&
+    uptime) 2>/dev/null &
 wait
 echo "sweeps took $(($(date +%s) - start)) s"
 for name in usgra_nerve ms_lesjak_flair; do
