@@ -21,6 +21,11 @@
 # benchmarks/results/ablation/seed_gpu_1000steps; RESUME=none starts afresh).
 # Writes RESULTS_DIR/gpu_throughput.json and RESULTS_DIR/ablation_runs.tar.gz (every run's small
 # files and each sweep's ablation.{csv,md,png}; no checkpoints): extract it over RESUME.
+# The device tool carries the working tree, .whl and the data (copy DATA_ROOT's two sets into an
+# ignored folder of the checkout and name both in `carry`): 64 MiB at most, counted so that the
+# 2026-12-04 call was refused until the three largest committed sweep folders under
+# benchmarks/results/ablation/ (budget_cpu_5min, budget_loo_cpu_5min, curve_cpu) were moved aside
+# for the call (and back after it).
 set -u
 results=${1:?usage: gpu_session.sh RESULTS_DIR [DATA_ROOT]}
 data_root=${2:-../shared/data}

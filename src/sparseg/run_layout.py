@@ -23,6 +23,7 @@ LAST_CHECKPOINT = "last.ckpt"
 METRICS_CSV = "metrics.csv"
 TRAIN_SUMMARY = "train_summary.json"
 INFERENCE_FILE = "inference.json"
+PROBABILITIES_FILE = "probabilities.npz"
 TENSORBOARD_DIR = "tb"
 EVAL_PREFIX = "eval_"
 METRICS_JSON = "metrics.json"
@@ -37,7 +38,14 @@ HEADLINE_METRIC = "dice_per_image_empty_is_one"
 """Mean per-image Dice, an empty prediction of an empty mask counted as 1."""
 
 # What a finished training leaves, train_summary.json last: its presence marks the end.
-TRAINED_FILES = (CONFIG_FILE, SPLIT_FILE, METRICS_CSV, BEST_CHECKPOINT, TRAIN_SUMMARY)
+TRAINED_FILES = (
+    CONFIG_FILE,
+    SPLIT_FILE,
+    METRICS_CSV,
+    BEST_CHECKPOINT,
+    PROBABILITIES_FILE,
+    TRAIN_SUMMARY,
+)
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,17 @@ class RunPaths:
     def inference(self) -> Path:
         return self.root / INFERENCE_FILE
 
+    @property
+    def probabilities(self) -> Path:
+        """Probabilities saved by ``sparseg save-probabilities``: the run's stand-in for a
+        checkpoint that is not on this machine."""
+        return self.root / PROBABILITIES_FILE
+
+    @property
+    def predicts(self) -> bool:
+        """A model here (best checkpoint) or its saved probabilities."""
+        return self.best.is_file() or self.probabilities.is_file()
+
     def eval_dir(self, subset: str) -> Path:
         """Where ``sparseg evaluate --subset SUBSET`` writes masks and metrics."""
         return self.root / f"{EVAL_PREFIX}{subset}"
@@ -90,5 +109,6 @@ class RunPaths:
         return RunPaths(self.root / f"{FOLD_PREFIX}{index}")
 
     def fold_runs(self) -> list[Path]:
-        """The trained ``fold_K`` runs inside this folder (those with a best checkpoint)."""
-        return sorted(path.parent for path in self.root.glob(f"{FOLD_PREFIX}*/{BEST_CHECKPOINT}"))
+        """The ``fold_K`` runs inside this folder that predict (:attr:`predicts`)."""
+        folds = self.root.glob(f"{FOLD_PREFIX}*")
+        return sorted(path for path in folds if path.is_dir() and RunPaths(path).predicts)

@@ -17,6 +17,7 @@ from sparseg.ablation import SweepSettings, run_ablation, runner
 from sparseg.ablation.slurm import sbatch_script
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
+from sparseg.inference.saved_probabilities import load_saved_run
 from tests.ablation.test_sweep import write_ladder
 
 
@@ -99,34 +100,76 @@ def test_each_command_sees_only_its_gpu(tmp_path: Path, monkeypatch) -> None:
     assert seen["devices"] == "1"
 
 
-def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path, data) -> None:
-    """What a commit keeps of a sweep (no *.ckpt, no tb/) is enough to render it again, and to
-    finish it elsewhere: finished units are left alone; a unit with an unfinished stage trains
-    again and evaluates all its stages on the new model, so paired stages share one model."""
-    stages = [{"name": "basic"}, {"name": "+ tta", "overrides": {"inference.tta": True}}]
-    ladder, out = write_ladder(tmp_path, stages), tmp_path / "sweep"
+def _tiny_training(tmp_path: Path) -> None:
     base = yaml.safe_load((tmp_path / "base.yaml").read_text())
     base["training"] = {"max_epochs": 1, "batch_size": 4, "patience": None}
     base["evaluation"] = {"bootstrap": 10}
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
-    settings = SweepSettings(seeds=2, quiet=True)
-    run_ablation(data, ladder, out, settings)
+
+
+def _commit(out: Path) -> None:
+    """Leave what a commit keeps of a sweep: no checkpoints, no tb/."""
     for path in [*out.rglob("*.ckpt"), *out.rglob("tb")]:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def _mtimes(folder: Path, pattern: str) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in folder.rglob(pattern)}
+
+
+def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path, data) -> None:
+    """What a commit keeps of a sweep (no *.ckpt, no tb/) is enough to render it again, and to
+    finish it elsewhere: finished units are left alone; a single-model unit with an unfinished
+    stage trains again and evaluates all its stages on the new model, so paired stages share one
+    model."""
+    stages = [{"name": "basic"}, {"name": "+ tta", "overrides": {"inference.tta": True}}]
+    ladder, out = write_ladder(tmp_path, stages), tmp_path / "sweep"
+    _tiny_training(tmp_path)
+    settings = SweepSettings(seeds=2, quiet=True)
+    run_ablation(data, ladder, out, settings)
+    _commit(out)
     table = (out / "ablation.md").read_text()
     (out / "ablation.md").unlink()
     runner.render_ablation(out)
     assert (out / "ablation.md").read_text() == table
-
-    kept = {p: p.stat().st_mtime_ns for p in (out / "01-basic" / "seed0").rglob("*.json")}
-    (out / "02-tta" / "seed1" / "evaluation.json").unlink()  # stopped before this evaluation
+    kept = _mtimes(out / "01-basic" / "seed0", "*.json")
+    (out / "02-tta" / "seed1" / "evaluation.json").unlink()
     result = run_ablation(data, ladder, out, settings)
     assert not result.failed
-    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # seed 0's unit: untouched
+    assert _mtimes(out / "01-basic" / "seed0", "*.json") == kept
     for stage in ("01-basic", "02-tta"):
         assert (out / stage / "seed1" / "best.ckpt").is_file()  # seed 1's unit trained again
     assert not (out / "01-basic" / "seed0" / "best.ckpt").exists()
     assert [row["status"] for row in result.rows] == ["done"] * 4
+
+
+def test_an_ensemble_cut_off_finishes_elsewhere_fold_by_fold(tmp_path: Path, data) -> None:
+    """An ensemble's folds train one by one and each saves its probabilities (fold 0's on the
+    validation images it is tuned on too). Carried without checkpoints, the ensemble trains only
+    the fold that had not finished, and is tuned and evaluated from the others' probabilities."""
+    stages = [{"name": "ensemble", "tune": True, "ensemble_folds": 2}]
+    ladder, out = write_ladder(tmp_path, stages), tmp_path / "sweep"
+    _tiny_training(tmp_path)
+    settings = SweepSettings(seeds=1, quiet=True)
+    run_ablation(data, ladder, out, settings)
+    unit = out / "01-ensemble" / "seed0"
+    first, second = unit / "fold_0", unit / "fold_1"
+    saved = [load_saved_run(fold).subsets for fold in (first, second)]
+    assert set(saved[0]) == {"val", "test"} and set(saved[1]) == {"test"}
+    _commit(out)
+    # cut off while fold 1 trained: its model, and everything after it, never came
+    for path in (second / "train_summary.json", second / "probabilities.npz"):
+        path.unlink()
+    (unit / "evaluation.json").unlink()
+    (first / "inference.json").unlink()
+    fold0 = _mtimes(first, "*.npz") | _mtimes(first, "train_summary.json")
+    result = run_ablation(data, ladder, out, settings)
+    assert not result.failed and result.rows[0]["status"] == "done"
+    assert _mtimes(first, "*.npz") | _mtimes(first, "train_summary.json") == fold0
+    assert not (first / "best.ckpt").exists() and (second / "best.ckpt").is_file()
+    assert (second / "probabilities.npz").is_file()
+    assert "decisions" in json.loads((first / "inference.json").read_text())
+    assert json.loads((unit / "evaluation.json").read_text())["n_images"] > 0
 
 
 def test_a_sweep_moved_to_another_machine_finds_its_data_and_split_elsewhere(

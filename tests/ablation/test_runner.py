@@ -59,12 +59,14 @@ class FakeCommands:
         if args[0] == self.fail_on:
             raise StepFailed(f"{args[0]} exited with 2: error: broken")
         if args[0] == "train":
-            for folder in run.trained_dirs:
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / "best.ckpt").write_text("weights")
-                (folder / "train_summary.json").write_text(
-                    json.dumps({"steps": 5, "images_seen": 20, "wall_seconds": 1.5})
-                )
+            folder = Path(args[args.index("--out") + 1])
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "best.ckpt").write_text("weights")
+            (folder / "train_summary.json").write_text(
+                json.dumps({"steps": 5, "images_seen": 20, "wall_seconds": 1.5})
+            )
+        elif args[0] == "save-probabilities":
+            (Path(args[args.index("--run") + 1]) / "probabilities.npz").write_text("saved")
         elif args[0] == "tune":
             payload = {"inference": {"threshold": 0.35, "tta": True}, "decisions": []}
             (run.inference_dir / "inference.json").write_text(json.dumps(payload))
@@ -102,18 +104,26 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
         ("03-tuned/seed0", "evaluate"),
         ("01-basic/seed1", "train"),
     ]
-    # the ensembles come last; one inherits the tuning: train, tune on fold 0, evaluate
-    assert fake.names()[10:13] == [
+    # the ensembles come last, each fold trained and its probabilities saved before the next;
+    # one inherits the tuning: tune on fold 0, evaluate
+    assert fake.names()[10:16] == [
         ("04-ensemble/seed0", "train"),
+        ("04-ensemble/seed0", "save-probabilities"),
+        ("04-ensemble/seed0", "train"),
+        ("04-ensemble/seed0", "save-probabilities"),
         ("04-ensemble/seed0", "tune"),
         ("04-ensemble/seed0", "evaluate"),
     ]
-    assert fake.calls[11][1][2] == str(out / "04-ensemble" / "seed0" / "fold_0")
-    assert len(fake.calls) == 16
-    train_ensemble = fake.calls[10][1]
-    assert (
-        train_ensemble[train_ensemble.index("--fold") + 1] == "all" and "--resume" in train_ensemble
-    )
+    unit = out / "04-ensemble" / "seed0"
+    assert fake.calls[14][1][2] == str(unit / "fold_0")
+    assert len(fake.calls) == 22
+    for call, fold in ((fake.calls[10][1], "0"), (fake.calls[12][1], "1")):
+        assert call[call.index("--fold") + 1] == fold and "--resume" not in call
+        assert call[call.index("--out") + 1] == str(unit / f"fold_{fold}")
+    saves = [fake.calls[11][1], fake.calls[13][1]]
+    assert saves[0][saves[0].index("--run") + 1] == str(unit / "fold_0")
+    assert [a for a in saves[0] if a in ("val", "test")] == ["val", "test"]  # tune reads val
+    assert [a for a in saves[1] if a in ("val", "test")] == ["test"]
     assert "--resume" not in fake.calls[0][1]
     tuned = out / "03-tuned" / "seed1"
     assert (tuned / "best.ckpt").read_text() == "weights"  # adopted from basic, not retrained

@@ -74,9 +74,13 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
     lr_line = result.commands[1].splitlines()[1]
     assert " tune --run " in lr_line and "seed=0" in lr_line
     ensemble = [shlex.split(part) for part in result.commands[4].splitlines()[1].split(" && ")]
-    assert ensemble[0][ensemble[0].index("--fold") + 1] == "all"
+    assert [step[3] for step in ensemble[:6]] == ["train", "save-probabilities"] * 3
+    assert [step[step.index("--fold") + 1] for step in ensemble[0:6:2]] == ["0", "1", "2"]
     assert ensemble[0][ensemble[0].index("--split") + 1] == str(out / "split_3folds.json")
-    tune = ensemble[1]
+    assert ensemble[0][ensemble[0].index("--out") + 1] == str(
+        out / "05-ensemble" / "seed0" / "fold_0"
+    )
+    tune = ensemble[6]
     assert tune[tune.index("--run") + 1] == str(out / "05-ensemble" / "seed0" / "fold_0")
     assert "seed=1" in result.commands[5]
     # nothing ran

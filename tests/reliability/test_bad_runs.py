@@ -46,7 +46,11 @@ def truncate(path: Path, keep: int) -> None:
 def test_missing_checkpoint(run_cli, run_copy, dataset, earlier_predictions):
     (run_copy / "best.ckpt").unlink()
     predict_fails(
-        run_cli, run_copy, dataset, earlier_predictions, f"{run_copy}: no best.ckpt (train"
+        run_cli,
+        run_copy,
+        dataset,
+        earlier_predictions,
+        f"{run_copy}: no best.ckpt and no saved probabilities.npz (train",
     )
 
 

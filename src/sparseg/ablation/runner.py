@@ -37,10 +37,12 @@ from sparseg.ablation.sweep import (
     evaluate_args,
     finished,
     forget_model,
-    has_weights,
+    lost_model,
     median_aspect,
     plan_units,
     prepare_splits,
+    save_probabilities_args,
+    saves_probabilities,
     shell,
     train_args,
     trained,
@@ -326,9 +328,11 @@ class _Sweep:
                 pending.append(run)
         if not pending:
             return []
-        if trained(unit[0]) and not has_weights(unit[0]):
+        if lost_model(unit[0]):
             self.say(
-                unit[0], "has no checkpoint here (a sweep carried without them): training again"
+                unit[0],
+                "has neither its checkpoint nor its saved probabilities here (a sweep carried "
+                "without them): training again",
             )
             forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
@@ -340,12 +344,17 @@ class _Sweep:
                 self.devices.put(device)
 
     def _run_pending(self, leader: Run, pending: list[Run], device: str | None) -> list[str]:
-        if not trained(leader):
-            resume = leader.stage.ensemble_folds > 1 or RunPaths(leader.run_dir).last.is_file()
-            try:
-                self._command(leader, train_args(leader, self.data, self.budget, resume), device)
-            except StepFailed as exc:
-                return [self._fail(run, str(exc)) for run in pending]
+        try:
+            for folder in leader.trained_dirs:
+                paths = RunPaths(folder)
+                if not paths.train_summary.is_file():
+                    args = train_args(leader, folder, self.data, self.budget, paths.last.is_file())
+                    self._command(leader, args, device)
+                if saves_probabilities(leader) and not paths.probabilities.is_file():
+                    args = save_probabilities_args(leader, folder, self.data)
+                    self._command(leader, args, device)
+        except StepFailed as exc:
+            return [self._fail(run, str(exc)) for run in pending]
         failures = []
         for run in pending:
             try:

@@ -239,9 +239,9 @@ def plan_units(
     ladder: Ladder, splits: dict[int, Path], out_dir: Path, seeds: int
 ) -> list[list[Run]]:
     """Runs grouped by shared training, seed-major so a stopped sweep has complete early seeds,
-    ensembles last: one trains several models in a row, and its fold checkpoints are not
-    committed, so it must finish on one machine (a 2-core CPU at 1,000 steps a model: longer
-    than a working session), while every other unit can land on its own."""
+    ensembles last: one trains several models in a row (a 2-core CPU at 1,000 steps a model:
+    longer than a working session), and lands fold by fold through its folds' saved
+    probabilities, while every other unit lands whole."""
     groups: dict[str, list[Stage]] = {}
     for stage in ladder.stages:
         if stage.skipped is None:
@@ -266,16 +266,34 @@ def plan_units(
 Step = tuple[str, list[str]]  # (a sparseg command's arguments, or a helper of this module's name)
 
 
-def train_args(run: Run, data: Path, budget: RunBudget, resume: bool) -> list[str]:
-    folds = run.stage.ensemble_folds
+def train_args(run: Run, folder: Path, data: Path, budget: RunBudget, resume: bool) -> list[str]:
+    """Train the run's model in ``folder``: the run itself, or fold K of an ensemble into its
+    ``fold_K`` (one command a fold, as ``train --fold all`` does in a row, so that each fold's
+    model and probabilities are saved before the next fold trains)."""
     args = ["train", "--data", str(data), "--config", str(run.stage_dir / CONFIG_FILE)]
-    args += ["--out", str(run.run_dir), "--split", str(run.split)]
-    args += ["--fold", "all" if folds > 1 else "0", "--set", f"seed={run.seed}"]
+    args += ["--out", str(folder), "--split", str(run.split)]
+    args += ["--fold", str(run.trained_dirs.index(folder)), "--set", f"seed={run.seed}"]
     return [*args, *budget.set_args(), "--quiet", *(["--resume"] if resume else [])]
 
 
 def tune_args(run: Run, data: Path) -> list[str]:
     return ["tune", "--run", str(run.inference_dir), "--data", str(data), "--split", str(run.split)]
+
+
+def saves_probabilities(run: Run) -> bool:
+    """Whether the run's models save their probabilities: an ensemble's do, since its folds train
+    in a row for hours and their checkpoints stay on the machine (too large to commit); with its
+    folds' probabilities committed, an ensemble cut off on one machine is finished on another
+    without training them again. A single model is simply trained again there."""
+    return run.stage.ensemble_folds > 1
+
+
+def save_probabilities_args(run: Run, folder: Path, data: Path) -> list[str]:
+    """Save the probabilities that the unit's tune and evaluate read from ``folder``'s model:
+    the test images, and the validation images where tune runs (an ensemble's first fold)."""
+    args = ["save-probabilities", "--run", str(folder), "--data", str(data)]
+    subsets = ["val", "test"] if folder == run.inference_dir else ["test"]
+    return [*args, "--split", str(run.split), *(a for s in subsets for a in ("--subset", s))]
 
 
 def evaluate_args(run: Run, data: Path) -> list[str]:
@@ -286,9 +304,11 @@ def evaluate_args(run: Run, data: Path) -> list[str]:
 def unit_steps(unit: list[Run], data: Path, budget: RunBudget) -> list[Step]:
     """Every command of a unit from scratch (for ``--emit-commands``)."""
     leader = unit[0]
-    steps: list[Step] = [
-        ("sparseg", train_args(leader, data, budget, leader.stage.ensemble_folds > 1))
-    ]
+    steps: list[Step] = []
+    for folder in leader.trained_dirs:
+        steps.append(("sparseg", train_args(leader, folder, data, budget, resume=False)))
+        if saves_probabilities(leader):
+            steps.append(("sparseg", save_probabilities_args(leader, folder, data)))
     for run in unit:
         if run.leader is not None:
             steps.append(("helper", ["adopt_training", str(leader.run_dir), str(run.run_dir)]))
@@ -310,8 +330,15 @@ def trained(run: Run) -> bool:
     return all(RunPaths(folder).train_summary.is_file() for folder in run.trained_dirs)
 
 
-def has_weights(run: Run) -> bool:
-    return all(RunPaths(folder).best.is_file() for folder in run.trained_dirs)
+def lost(folder: Path) -> bool:
+    """A model trained elsewhere, with neither its checkpoint nor its saved probabilities here
+    (a sweep carried without them)."""
+    paths = RunPaths(folder)
+    return paths.train_summary.is_file() and not paths.predicts
+
+
+def lost_model(run: Run) -> bool:
+    return any(lost(folder) for folder in run.trained_dirs)
 
 
 def finished(unit: list[Run]) -> bool:
@@ -319,11 +346,12 @@ def finished(unit: list[Run]) -> bool:
 
 
 def forget_model(unit: list[Run]) -> None:
-    """Drop what a unit derived from a model that is gone (the files that mark its training,
-    tuning and evaluation as done), so the unit trains again and re-derives all of it."""
+    """Drop what a unit derived from models that are gone (the files that mark their training,
+    and the unit's tuning and evaluations, as done), so those models train again and the unit
+    re-derives the rest; an ensemble's folds that saved their probabilities stay."""
     for run in unit:
-        for folder in run.trained_dirs:
-            RunPaths(folder).train_summary.unlink(missing_ok=True)
+        for folder in filter(lost, run.trained_dirs):
+            RunPaths(folder).train_summary.unlink()
         RunPaths(run.inference_dir).inference.unlink(missing_ok=True)
         (run.run_dir / EVALUATION_FILE).unlink(missing_ok=True)
 

@@ -1,4 +1,5 @@
-"""Inference and evaluation commands: tune, predict, evaluate, score, export."""
+"""Inference and evaluation commands: tune, predict, evaluate, save-probabilities, score,
+export."""
 
 from __future__ import annotations
 
@@ -90,6 +91,25 @@ def evaluate(
     _print_metrics(summary)
     if json_out is not None:
         atomic_write_json(json_out, json_safe(summary))
+
+
+@app.command("save-probabilities")
+def save_probabilities(
+    run: Annotated[Path, typer.Option("--run", "-r", help="run directory")],
+    data: DataOption,
+    split_file: SplitOption = None,
+    fold: Annotated[int, typer.Option(min=0)] = 0,
+    subsets: Annotated[
+        list[str] | None,
+        typer.Option("--subset", help="test, val, train or all (repeat; default: test)"),
+    ] = None,
+) -> None:
+    """Save the run's probabilities (with and without TTA) into RUN/probabilities.npz, so the
+    run tunes, evaluates and joins an ensemble where its checkpoint is not."""
+    from sparseg.inference.saved_probabilities import save_probabilities as save
+
+    path = save(run, data, split_file, fold, tuple(subsets or ["test"]))
+    out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @app.command()

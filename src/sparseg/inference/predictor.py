@@ -1,7 +1,8 @@
 """From a trained run (or several: an ensemble) to masks at each image's native size.
 
 probabilities: normalise → resize to the training size (or sliding window) → TTA → average the
-runs → resize back;  mask: :func:`sparseg.inference.finish.finish_mask`.
+runs → resize back;  mask: :func:`sparseg.inference.finish.finish_mask`. A run whose checkpoint
+is not here answers with its saved probabilities (:mod:`sparseg.inference.saved_probabilities`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -19,11 +21,23 @@ from sparseg.data.items import as_item, item_info
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 from sparseg.inference.finish import finish_mask
-from sparseg.inference.probability import predict_image
+from sparseg.inference.probability import grid_prediction, to_native
+from sparseg.inference.saved_probabilities import load_saved_run
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
 from sparseg.run_layout import RunPaths
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights
+
+
+class Member(Protocol):
+    """One run of a prediction: its model, or the probabilities it saved."""
+
+    config: Config
+    in_channels: int
+
+    def grid_prediction(
+        self, image: torch.Tensor, item_id: str | None, cfg: InferenceConfig
+    ) -> tuple[torch.Tensor, float | None]: ...
 
 
 @dataclass
@@ -31,6 +45,11 @@ class RunModel:
     model: torch.nn.Module
     config: Config
     in_channels: int
+
+    def grid_prediction(
+        self, image: torch.Tensor, item_id: str | None, cfg: InferenceConfig
+    ) -> tuple[torch.Tensor, float | None]:
+        return grid_prediction(self.model, image, self.config.data, cfg)
 
 
 def run_dirs(runs: list[Path]) -> list[Path]:
@@ -41,8 +60,21 @@ def run_dirs(runs: list[Path]) -> list[Path]:
         if not paths.root.is_dir():
             raise SparsegError(f"{run}: run directory not found")
         folds = paths.fold_runs()
-        expanded.extend(folds if folds and not paths.best.exists() else [paths.root])
+        expanded.extend(folds if folds and not paths.predicts else [paths.root])
     return expanded
+
+
+def load_member(run_dir: Path) -> Member:
+    """The run's best checkpoint, or else its saved probabilities."""
+    paths = RunPaths(run_dir)
+    if paths.best.is_file():
+        return load_run_model(run_dir)
+    if paths.probabilities.is_file():
+        return load_saved_run(run_dir)
+    raise SparsegError(
+        f"{run_dir}: no {paths.best.name} and no saved {paths.probabilities.name} "
+        "(train the run first)"
+    )
 
 
 def load_run_model(run_dir: Path) -> RunModel:
@@ -56,6 +88,13 @@ def load_run_model(run_dir: Path) -> RunModel:
     model = build_model(plain, checkpoint["in_channels"])
     load_model_weights(plain_model(model), checkpoint["model"], path)
     return RunModel(model.eval(), config, int(checkpoint["in_channels"]))
+
+
+def untuned_inference(trained: InferenceConfig) -> InferenceConfig:
+    """Nothing tuned yet: only how the trained model sees an image (its sliding window)."""
+    return InferenceConfig(
+        sliding_window=trained.sliding_window, window_overlap=trained.window_overlap
+    )
 
 
 def load_inference_config(run_dir: Path, fallback: InferenceConfig) -> InferenceConfig:
@@ -75,7 +114,7 @@ class Predictor:
 
     def __init__(self, runs: list[Path], inference: InferenceConfig | None = None) -> None:
         dirs = run_dirs(runs)
-        self.members = [load_run_model(run) for run in dirs]
+        self.members = [load_member(run) for run in dirs]
         first = self.members[0]
         self.config = first.config
         self.in_channels = first.in_channels
@@ -101,27 +140,35 @@ class Predictor:
 
     @torch.no_grad()
     def prediction(
-        self, image: torch.Tensor, inference: InferenceConfig | None = None
+        self,
+        image: torch.Tensor,
+        inference: InferenceConfig | None = None,
+        item_id: str | None = None,
     ) -> tuple[np.ndarray, float | None]:
         """Foreground probability (H, W) at the image's native size, averaged over the runs,
         with ``inference``'s TTA and windows (default: the tuned ones); and the presence
-        heads' mean probability that the image has foreground (None unless every run has one)."""
+        heads' mean probability that the image has foreground (None unless every run has one).
+        ``item_id`` finds the image among the saved probabilities of runs without a model."""
         cfg = inference or self.inference
-        results = [predict_image(m.model, image, self.config.data, cfg) for m in self.members]
-        probability = sum(p for p, _ in results) / len(results)
+        native = tuple(image.shape[-2:])
+        results = [m.grid_prediction(image, item_id, cfg) for m in self.members]
+        probability = sum(to_native(grid, native) for grid, _ in results) / len(results)
         presences = [presence for _, presence in results]
         presence = None if None in presences else float(np.mean(presences))
         return probability.numpy(), presence
 
     def probabilities(
-        self, image: torch.Tensor, inference: InferenceConfig | None = None
+        self,
+        image: torch.Tensor,
+        inference: InferenceConfig | None = None,
+        item_id: str | None = None,
     ) -> np.ndarray:
         """The probability map of :meth:`prediction` alone."""
-        return self.prediction(image, inference)[0]
+        return self.prediction(image, inference, item_id)[0]
 
     def predict_pairs(self, pairs: list[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
         for pair in pairs:
             image = self.image(pair)
-            probability, presence = self.prediction(image)
+            probability, presence = self.prediction(image, item_id=pair.id)
             gray = image.mean(0).numpy()
             yield pair, probability, finish_mask(probability, gray, self.inference, presence)

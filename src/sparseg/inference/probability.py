@@ -30,25 +30,24 @@ def padded_prediction(
     return probabilities[..., rows, cols], presence
 
 
-def predict_image(
+def grid_prediction(
     model: torch.nn.Module,
     image: torch.Tensor,
     data: DataConfig,
     inference: InferenceConfig | None = None,
 ) -> tuple[torch.Tensor, float | None]:
-    """(H, W) probabilities for a unit-float (C, H, W) ``image``, and the presence head's
-    probability that the image has foreground (None without a head).
+    """(h, w) probabilities on the model's grid for a unit-float (C, H, W) ``image``, and the
+    presence head's probability that the image has foreground (None without a head).
 
     Patch-trained models (or ``inference.sliding_window``) see the native image through
     Gaussian-weighted windows of ``data.input_size`` overlapping by ``inference.window_overlap``
-    (the image's presence is the largest of its windows': foreground anywhere is foreground);
-    others see it resized to ``data.input_size`` and the map is resized back. ``inference.tta``
-    averages the 8 D4 views, batched as ``inference.tta_batched`` says (auto: on GPUs only).
-    Default ``inference``: no TTA, windows only in patch mode.
+    (the grid is the native size; the image's presence is the largest of its windows':
+    foreground anywhere is foreground); others see it resized to ``data.input_size``, the grid.
+    ``inference.tta`` averages the 8 D4 views, batched as ``inference.tta_batched`` says (auto:
+    on GPUs only). Default ``inference``: no TTA, windows only in patch mode.
     """
     cfg = inference or InferenceConfig()
     batched = TTA_BATCHING[cfg.tta_batched]
-    native = tuple(image.shape[-2:])
     if uses_windows(data, cfg):
         normalised = normalize_image(image, data.normalize)[None]
         presences: list[torch.Tensor] = []
@@ -65,9 +64,28 @@ def predict_image(
     else:
         resized = normalize_image(resize_image(image, tuple(data.input_size)), data.normalize)
         probs, head = padded_prediction(model, resized[None], cfg.tta, batched)
-        probs = F.interpolate(probs, size=native, mode="bilinear", align_corners=False)
         presence = None if head is None else float(head[0, 0])
     return probs[0, 0].float(), presence
+
+
+def to_native(grid: torch.Tensor, native: tuple[int, int]) -> torch.Tensor:
+    """(h, w) grid probabilities → (H, W) at the image's native size (bilinear; unchanged when
+    the grid is native). Linear, so averaging models before or after it gives the same map."""
+    if tuple(grid.shape[-2:]) == tuple(native):
+        return grid
+    resized = F.interpolate(grid[None, None], size=native, mode="bilinear", align_corners=False)
+    return resized[0, 0]
+
+
+def predict_image(
+    model: torch.nn.Module,
+    image: torch.Tensor,
+    data: DataConfig,
+    inference: InferenceConfig | None = None,
+) -> tuple[torch.Tensor, float | None]:
+    """:func:`grid_prediction` at the image's native size (H, W)."""
+    grid, presence = grid_prediction(model, image, data, inference)
+    return to_native(grid, tuple(image.shape[-2:])), presence
 
 
 def probability_map(

@@ -29,7 +29,7 @@ from sparseg.evaluation.score import score_arrays
 from sparseg.inference.finish import ungated_mask
 from sparseg.inference.gate import apply_empty_gate
 from sparseg.inference.postprocess import remove_small_objects_3d
-from sparseg.inference.predictor import Predictor
+from sparseg.inference.predictor import Predictor, untuned_inference
 from sparseg.io_utils import atomic_write_json
 from sparseg.run_layout import HEADLINE_METRIC, RunPaths
 
@@ -241,18 +241,14 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     split = choose_split(pairs, split_file, fold, RunPaths(run_dir).split)
     if not split.val:
         raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
-    base = _with(
-        InferenceConfig(),
-        sliding_window=trained.inference.sliding_window,
-        window_overlap=trained.inference.window_overlap,
-    )
+    base = untuned_inference(trained.inference)
     with_tta = _with(base, tta=True)
     label = trained.data.label
     cases = []
     for image_id in split.val:
         image = predictor.image(pairs[image_id])
-        plain, presence = predictor.prediction(image, base)
-        tta, presence_tta = predictor.prediction(image, with_tta)
+        plain, presence = predictor.prediction(image, base, image_id)
+        tta, presence_tta = predictor.prediction(image, with_tta, image_id)
         gray, truth = image.mean(0).numpy(), read_item_mask(pairs[image_id], label)
         cases.append(ValCase(image_id, gray, truth, plain, tta, presence, presence_tta))
     tuner = Tuner(cases)
