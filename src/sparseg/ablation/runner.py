@@ -329,11 +329,8 @@ class _Sweep:
         if not pending:
             return []
         if lost_model(unit[0]):
-            self.say(
-                unit[0],
-                "has neither its checkpoint nor its saved probabilities here (a sweep carried "
-                "without them): training again",
-            )
+            lost = "has no checkpoint or saved probabilities here (a sweep carried without them)"
+            self.say(unit[0], f"{lost}: training again")
             forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
         device = self.devices.get() if self.devices is not None else None
