@@ -6,7 +6,8 @@
 #
 # Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, goals-usgra,
 # goals-ms (after configs/budget.yaml is rebuilt from the budget ladders), goals-ms-one-day (not in
-# the default order), seed-usgra, seed-ms.
+# the default order), seed-usgra, seed-ms, and finish-gpu-usgra, finish-gpu-ms (not in the default
+# order: the GPU's seed ladder finished on this CPU, see seed_gpu_1000steps in the results README).
 # Every sweep is resumable: a run whose evaluation.json is in benchmarks/results/ablation/ is not
 # redone, on this machine or any other, so run the same command again after an interruption and
 # commit each sweep folder as its runs land (checkpoints and tb/ are git-ignored). The
@@ -59,6 +60,10 @@ run_step() {
     seed-usgra) sweep "$usgra" seed.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
     seed-ms) sweep "$ms" seed.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \
+        --steps-per-run 1000 ;;
+    finish-gpu-usgra) sweep "$usgra" seed.yaml "$results/seed_gpu_1000steps/usgra_nerve" \
+        --steps-per-run 1000 ;;
+    finish-gpu-ms) sweep "$ms" seed.yaml "$results/seed_gpu_1000steps/ms_lesjak_flair" \
         --steps-per-run 1000 ;;
     *) echo "evidence_queue.sh: unknown step '$1'" >&2; exit 2 ;;
     esac

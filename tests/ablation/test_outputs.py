@@ -15,6 +15,7 @@ from sparseg.ablation.outputs import (
     summarize,
     write_csv,
 )
+from sparseg.ablation.runner import render_ablation
 from sparseg.errors import SparsegError
 from sparseg.run_layout import HEADLINE_METRIC as HEADLINE
 
@@ -185,3 +186,48 @@ def test_missing_csv_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
     with pytest.raises(SparsegError, match=r"ablation\.csv: file not found"):
         render_from_csv(tmp_path)
+
+
+def test_runs_trained_at_another_precision_are_named(tmp_path: Path) -> None:
+    """A sweep finished on another machine: a GPU's bf16 runs beside a CPU's float32 ones, and
+    an ensemble whose folds trained on both."""
+    plan = {**PLAN, "stages": PLAN["stages"][:2]}
+    plan["stages"][1] = {**plan["stages"][1], "name": "+ ensemble"}
+    trained_at = {  # (slug, seed) -> the precision of each training in the run folder
+        ("01-basic", 0): {".": "bf16-mixed"},
+        ("01-basic", 1): {".": "bf16-mixed"},
+        ("01-basic", 2): {".": "32-true"},
+        ("02-aug", 0): {"fold_0": "bf16-mixed", "fold_1": "bf16-mixed"},
+        ("02-aug", 1): {"fold_0": "32-true", "fold_1": "bf16-mixed"},
+    }
+    for (slug, seed), folders in trained_at.items():
+        run = tmp_path / slug / f"seed{seed}"
+        for folder, precision in folders.items():
+            (run / folder).mkdir(parents=True, exist_ok=True)
+            summary = {"steps": 10, "precision": precision}
+            (run / folder / "train_summary.json").write_text(json.dumps(summary))
+        (run / "evaluation.json").write_text(json.dumps({"n_images": 4, HEADLINE: 0.5}))
+    (tmp_path / "ablation_plan.json").write_text(json.dumps(plan))
+    render_ablation(tmp_path)
+    rows = read_csv(tmp_path / "ablation.csv")
+    assert [row["precision"] for row in rows][:5] == [
+        "bf16-mixed",
+        "bf16-mixed",
+        "32-true",
+        "bf16-mixed",
+        "32-true+bf16-mixed",
+    ]
+    assert rows[5]["precision"] == ""  # seed 2 of the ensemble never trained
+    text = (tmp_path / "ablation.md").read_text()
+    section = text.split("## Trained at another precision")[1].split("##")[0]
+    assert "Most runs trained at `bf16-mixed`" in section
+    assert "- **basic**, seed 2: `32-true`" in section
+    assert "- **+ ensemble**, seed 1: `32-true+bf16-mixed`" in section
+    assert "seed 0" not in section
+    # one precision throughout: no such section
+    render_from_csv(tmp_path)  # the csv round trip keeps the column
+    assert "## Trained at another precision" in (tmp_path / "ablation.md").read_text()
+    rows = [{**row, "precision": "32-true"} for row in rows]
+    write_csv(tmp_path / "ablation.csv", rows)
+    render_from_csv(tmp_path)
+    assert "## Trained at another precision" not in (tmp_path / "ablation.md").read_text()

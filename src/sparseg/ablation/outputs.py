@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,13 +45,14 @@ COLUMNS = (
     "epochs",
     "images_seen",
     "wall_seconds",
+    "precision",
     "late_gain",
     "converged",
     "stalled",
     "blank",
     "run_dir",
 )
-_TEXT_COLUMNS = ("stage", "slug", "status", "run_dir")
+_TEXT_COLUMNS = ("stage", "slug", "status", "precision", "run_dir")
 
 
 @dataclass
@@ -250,8 +252,30 @@ def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
             status = finished[seed]["status"] if seed in finished else "not run"
             if status != "done":
                 unfinished.append(f"- **{stage['name']}**, seed {seed}: {status}")
-    sections = [("Notes", notes), ("Skipped stages", skipped), ("Unfinished runs", unfinished)]
+    sections = [("Notes", notes), ("Trained at another precision", _other_precision(summaries))]
+    sections += [("Skipped stages", skipped), ("Unfinished runs", unfinished)]
     return [line for title, items in sections if items for line in ("", f"## {title}", "", *items)]
+
+
+def _other_precision(summaries: list[StageSummary]) -> list[str]:
+    """Finished runs trained at another precision than most (a sweep finished on another
+    machine, a GPU's bf16 beside a CPU's float32): their stage's mean mixes the two."""
+    trained_at = {
+        (summary.plan["name"], seed): row.get("precision") or "?"
+        for summary in summaries
+        for seed, row in summary.done.items()
+    }
+    counts = Counter(trained_at.values()).most_common()
+    if len(counts) < 2:
+        return []
+    usual = counts[0][0]
+    return [
+        f"Most runs trained at `{usual}`; these at another precision (gains across it mix the two):"
+    ] + [
+        f"- **{name}**, seed {seed}: `{precision}`"
+        for (name, seed), precision in trained_at.items()
+        if precision != usual
+    ]
 
 
 def _converged_text(summary: StageSummary) -> str:

@@ -203,9 +203,10 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     paths = RunPaths(run_dir)
     folds = sorted(paths.root.glob(f"{FOLD_PREFIX}*/{TRAIN_SUMMARY}"))
     summaries = [read_json(path) for path in [paths.train_summary, *folds] if path.is_file()]
-    for key in ("steps", "epochs", "images_seen", "wall_seconds"):
-        if summaries:
+    if summaries:  # an ensemble's folds may have trained on different machines
+        for key in ("steps", "epochs", "images_seen", "wall_seconds"):
             facts[key] = sum(float(summary.get(key) or 0) for summary in summaries)
+        facts["precision"] = "+".join(sorted({s.get("precision") or "?" for s in summaries}))
     curves = [paths.metrics_csv, *(path.parent / METRICS_CSV for path in folds)]
     curves = [path for path in curves if path.is_file()]
     facts.update(_convergence([run_convergence(path) for path in curves]))
