@@ -269,9 +269,8 @@ def _other_precision(summaries: list[StageSummary]) -> list[str]:
     if len(counts) < 2:
         return []
     usual = counts[0][0]
-    return [
-        f"Most runs trained at `{usual}`; these at another precision (gains across it mix the two):"
-    ] + [
+    heading = f"Most runs trained at `{usual}`; these at another (gains across it mix the two):"
+    return [heading, ""] + [
         f"- **{name}**, seed {seed}: `{precision}`"
         for (name, seed), precision in trained_at.items()
         if precision != usual
