@@ -224,9 +224,9 @@ def test_runs_trained_at_another_precision_are_named(tmp_path: Path) -> None:
     assert "- **basic**, seed 2: `32-true`" in section
     assert "- **+ ensemble**, seed 1: `32-true+bf16-mixed`" in section
     assert "seed 0" not in section
-    # one precision throughout: no such section
     render_from_csv(tmp_path)  # the csv round trip keeps the column
     assert "## Trained at another precision" in (tmp_path / "ablation.md").read_text()
+    # one precision throughout: no such section
     rows = [{**row, "precision": "32-true"} for row in rows]
     write_csv(tmp_path / "ablation.csv", rows)
     render_from_csv(tmp_path)
