@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from sparseg.ablation import SweepSettings, run_ablation, runner
+from sparseg.ablation import SweepSettings, render_ablation, run_ablation, runner
 from sparseg.ablation.slurm import sbatch_script
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
@@ -130,7 +130,7 @@ def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path
     _commit(out)
     table = (out / "ablation.md").read_text()
     (out / "ablation.md").unlink()
-    runner.render_ablation(out)
+    render_ablation(out)
     assert (out / "ablation.md").read_text() == table
     kept = _mtimes(out / "01-basic" / "seed0", "*.json")
     (out / "02-tta" / "seed1" / "evaluation.json").unlink()

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
+from sparseg.ablation.collect import collect_rows
 from sparseg.ablation.convergence import late_gain, run_convergence, stall_warning
-from sparseg.ablation.runner import collect_rows
 from sparseg.training.run_files import write_metrics_csv
 
 

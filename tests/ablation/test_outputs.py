@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sparseg.ablation import render_ablation
 from sparseg.ablation.outputs import (
     COLUMNS,
     read_csv,
@@ -15,7 +16,6 @@ from sparseg.ablation.outputs import (
     summarize,
     write_csv,
 )
-from sparseg.ablation.runner import render_ablation
 from sparseg.errors import SparsegError
 from sparseg.run_layout import HEADLINE_METRIC as HEADLINE
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,39 @@ def test_a_failed_training_fails_its_stages_and_the_sweep_goes_on(
     assert result.failed[0] == "basic, seed 0: train exited with 2: error: broken"
     assert {row["status"] for row in result.rows} == {"failed: train exited with 2: error: broken"}
     assert "- **basic**, seed 1: failed: train exited with 2" in (out / "ablation.md").read_text()
+
+
+def test_an_ensembles_folds_train_side_by_side_and_the_last_finishes_the_unit(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With two jobs, two folds of one seed's ensemble train at once (each waits for the other at
+    a barrier, which times out if they ran one after the other); the unit is tuned and evaluated
+    once, after all three folds; a failed fold fails the unit's stage, the others still train."""
+    commands = FakeCommands()
+    both_training = threading.Barrier(2, timeout=10)
+    lock = threading.Lock()
+
+    def command(sweep, run, args: list[str], device) -> None:
+        with lock:
+            trains = sum(call[0] == "train" for _, call in commands.calls)
+        if args[0] == "train" and trains < 2:
+            both_training.wait()
+        with lock:
+            commands(run, args)
+
+    monkeypatch.setattr(_Sweep, "_command", command)
+    ladder = write_ladder(tmp_path, [{"name": "+ ensemble", "ensemble_folds": 3, "tune": True}])
+    settings = SweepSettings(seeds=1, jobs=2, quiet=True)
+    result = run_ablation(data, ladder, tmp_path / "sweep", settings)
+    assert result.failed == [] and result.rows[0]["status"] == "done"
+    names = [args[0] for _, args in commands.calls]
+    assert names.count("train") == 3 and names.count("save-probabilities") == 3
+    assert names[-2:] == ["tune", "evaluate"]
+
+    commands = FakeCommands(fail_on="train").install(monkeypatch)
+    failed = run_ablation(data, ladder, tmp_path / "failing", SweepSettings(seeds=1, quiet=True))
+    assert [args[0] for _, args in commands.calls] == ["train"] * 3
+    assert failed.failed == ["+ ensemble, seed 0: train exited with 2: error: broken"]
 
 
 def test_adopt_training_links_the_trained_files(tmp_path: Path) -> None:

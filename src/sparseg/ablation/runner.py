@@ -9,21 +9,22 @@ resolved stage config every command receives; the seed and the budget come with 
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sparseg.ablation.convergence import run_convergence, stall_warning
+from sparseg.ablation.collect import collect_rows
 from sparseg.ablation.ladder import apply_dotted, load_ladder
-from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
+from sparseg.ablation.outputs import write_outputs
 from sparseg.ablation.pace import require_same_pace
 from sparseg.ablation.slurm import write_sbatch
 from sparseg.ablation.sweep import (
@@ -54,14 +55,7 @@ from sparseg.ablation.sweep import (
 from sparseg.config import read_yaml_mapping, validate_config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir, read_json
-from sparseg.run_layout import (
-    CONFIG_FILE,
-    FOLD_PREFIX,
-    METRICS_CSV,
-    TRAIN_SUMMARY,
-    TRAINED_FILES,
-    RunPaths,
-)
+from sparseg.run_layout import CONFIG_FILE, TRAINED_FILES, RunPaths
 
 # The child dies with the sweep (Linux PR_SET_PDEATHSIG), so a killed sweep leaves no orphan
 # training that a restarted sweep would race; __spec__ lets Fabric's DDP re-launch `-m` it.
@@ -158,9 +152,10 @@ def run_ablation(
     if budget.minutes and not settings.mixed_pace:
         require_same_pace(units, out_dir, budget.minutes)
     sweep = _Sweep(data, budget, settings.quiet, _device_slots(jobs))
+    tasks = [task for unit in units for task in sweep.unit_tasks(unit)]
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        for failures in pool.map(sweep.run_unit, units):
+        for failures in pool.map(lambda task: task(), tasks):
             result.failed.extend(failures)
     except BaseException:  # Ctrl-C: start nothing new; running children get the signal too
         sweep.stopping.set()
@@ -170,74 +165,6 @@ def run_ablation(
     result.rows = collect_rows(out_dir, plan)
     result.outputs = write_outputs(out_dir, result.rows, plan)
     return result
-
-
-def render_ablation(out_dir: Path) -> list[Path]:
-    """Collect the runs of a (finished or partial) sweep in ``out_dir`` and write its outputs."""
-    out_dir = Path(out_dir)
-    plan = read_json(out_dir / PLAN_NAME)
-    return write_outputs(out_dir, collect_rows(out_dir, plan), plan)
-
-
-def collect_rows(out_dir: Path, plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """One csv row per (stage, seed) from the run directories' files."""
-    rows = []
-    for stage in plan["stages"]:
-        for seed in plan["seeds"]:
-            run_dir = Path(out_dir) / stage["slug"] / f"seed{seed}"
-            row: dict[str, Any] = {
-                "stage": stage["name"],
-                "slug": stage["slug"],
-                "seed": seed,
-                "run_dir": str(run_dir),
-            }
-            row.update(_run_facts(run_dir, stage))
-            rows.append(row)
-    return rows
-
-
-def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
-    if stage.get("skipped"):
-        return {"status": f"skipped: {stage['skipped']}"}
-    facts: dict[str, Any] = {}
-    paths = RunPaths(run_dir)
-    folds = sorted(paths.root.glob(f"{FOLD_PREFIX}*/{TRAIN_SUMMARY}"))
-    summaries = [read_json(path) for path in [paths.train_summary, *folds] if path.is_file()]
-    if summaries:  # an ensemble's folds may have trained on different machines
-        for key in ("steps", "epochs", "images_seen", "wall_seconds"):
-            facts[key] = sum(float(summary.get(key) or 0) for summary in summaries)
-        facts["precision"] = "+".join(sorted({s.get("precision") or "?" for s in summaries}))
-    curves = [paths.metrics_csv, *(path.parent / METRICS_CSV for path in folds)]
-    curves = [path for path in curves if path.is_file()]
-    facts.update(_convergence([run_convergence(path) for path in curves]))
-    if curves:  # converged, but on a network from the start of training: it did not learn
-        facts["stalled"] = float(sum(stall_warning(path) is not None for path in curves))
-    if (run_dir / EVALUATION_FILE).is_file():
-        metrics = read_json(run_dir / EVALUATION_FILE)
-        facts.update({name: float(metrics.get(name, float("nan"))) for name in SCORES})
-        facts["blank"] = float(_predicted_nothing(metrics))
-        return {**facts, "n_test_images": metrics.get("n_images"), "status": "done"}
-    if (run_dir / FAILED_FILE).is_file():
-        return {**facts, "status": (run_dir / FAILED_FILE).read_text(encoding="utf-8").strip()}
-    return {**facts, "status": "not run" if not run_dir.exists() else "unfinished"}
-
-
-def _predicted_nothing(metrics: dict[str, Any]) -> bool:
-    """No foreground on any test image, on a test set with targets (``StageSummary.blank``)."""
-    images = metrics.get("n_images")
-    empty_truth = metrics.get("n_empty_truth", images)
-    return bool(images) and metrics.get("n_empty_pred") == images and empty_truth < images
-
-
-def _convergence(trainings: list[tuple[float | None, bool | None]]) -> dict[str, float]:
-    """A run of several trainings (folds) converged when every one of them did."""
-    known = [(gain, converged) for gain, converged in trainings if converged is not None]
-    if not known:
-        return {"late_gain": math.nan, "converged": math.nan}
-    return {
-        "late_gain": max(gain for gain, _ in known if gain is not None),
-        "converged": float(all(converged for _, converged in known)),
-    }
 
 
 # ---------------------------------------------------------------- helpers run between commands
@@ -307,6 +234,20 @@ def _last_line(path: Path) -> str:
     return next((line for line in reversed(lines) if line), "no output")
 
 
+class _Countdown:
+    """Counts down a unit's model tasks; the last to arrive gets every error among them."""
+
+    def __init__(self, count: int) -> None:
+        self.left, self.errors, self.lock = count, [], threading.Lock()
+
+    def arrive(self, error: str | None) -> list[str] | None:
+        with self.lock:
+            self.left -= 1
+            if error is not None:
+                self.errors.append(error)
+            return list(self.errors) if self.left == 0 else None
+
+
 class _Sweep:
     """Runs units (a shared training and the stages evaluated on it, for one seed)."""
 
@@ -320,7 +261,10 @@ class _Sweep:
         if not self.quiet:
             print(f"{run.label} {text}", flush=True)
 
-    def run_unit(self, unit: list[Run]) -> list[str]:
+    def unit_tasks(self, unit: list[Run]) -> list[Callable[[], list[str]]]:
+        """The unit's work as tasks for the pool: one per model still to train (an ensemble's
+        folds train side by side, as many at once as there are jobs), the last of them to end
+        tuning and evaluating the unit's stages; a unit whose models are ready is one task."""
         pending = []
         for run in unit:
             if (run.run_dir / EVALUATION_FILE).is_file():
@@ -329,37 +273,58 @@ class _Sweep:
                 pending.append(run)
         if not pending:
             return []
-        if lost_model(unit[0]):
+        leader = unit[0]
+        if lost_model(leader):
             lost = "has no checkpoint or saved probabilities here (a sweep carried without them)"
-            self.say(unit[0], f"{lost}: training again")
+            self.say(leader, f"{lost}: training again")
             forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
+        folders = [folder for folder in leader.trained_dirs if self._model_missing(leader, folder)]
+        countdown = _Countdown(max(len(folders), 1))
+        return [
+            partial(self._model_task, leader, folder, pending, countdown)
+            for folder in folders or [None]
+        ]
+
+    def _model_missing(self, leader: Run, folder: Path) -> bool:
+        paths = RunPaths(folder)
+        saves = saves_probabilities(leader)
+        return not paths.train_summary.is_file() or (saves and not paths.probabilities.is_file())
+
+    def _model_task(
+        self, leader: Run, folder: Path | None, pending: list[Run], countdown: _Countdown
+    ) -> list[str]:
         device = self.devices.get() if self.devices is not None else None
         try:
-            return self._run_pending(unit[0], pending, device)
+            error = None
+            if folder is not None:
+                try:
+                    self._train(leader, folder, device)
+                except StepFailed as exc:
+                    error = str(exc)
+            errors = countdown.arrive(error)
+            if errors is None:  # the unit's other models are still training
+                return []
+            if errors:
+                return [self._fail(run, errors[0]) for run in pending]
+            failures = []
+            for run in pending:
+                try:
+                    self._finish(run, device)
+                except StepFailed as exc:
+                    failures.append(self._fail(run, str(exc)))
+            return failures
         finally:
             if device is not None and self.devices is not None:
                 self.devices.put(device)
 
-    def _run_pending(self, leader: Run, pending: list[Run], device: str | None) -> list[str]:
-        try:
-            for folder in leader.trained_dirs:
-                paths = RunPaths(folder)
-                if not paths.train_summary.is_file():
-                    args = train_args(leader, folder, self.data, self.budget, paths.last.is_file())
-                    self._command(leader, args, device)
-                if saves_probabilities(leader) and not paths.probabilities.is_file():
-                    args = save_probabilities_args(leader, folder, self.data)
-                    self._command(leader, args, device)
-        except StepFailed as exc:
-            return [self._fail(run, str(exc)) for run in pending]
-        failures = []
-        for run in pending:
-            try:
-                self._finish(run, device)
-            except StepFailed as exc:
-                failures.append(self._fail(run, str(exc)))
-        return failures
+    def _train(self, leader: Run, folder: Path, device: str | None) -> None:
+        paths = RunPaths(folder)
+        if not paths.train_summary.is_file():
+            args = train_args(leader, folder, self.data, self.budget, paths.last.is_file())
+            self._command(leader, args, device)
+        if saves_probabilities(leader) and not paths.probabilities.is_file():
+            self._command(leader, save_probabilities_args(leader, folder, self.data), device)
 
     def _finish(self, run: Run, device: str | None) -> None:
         try:

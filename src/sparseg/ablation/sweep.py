@@ -239,9 +239,9 @@ def plan_units(
     ladder: Ladder, splits: dict[int, Path], out_dir: Path, seeds: int
 ) -> list[list[Run]]:
     """Runs grouped by shared training, seed-major so a stopped sweep has complete early seeds,
-    ensembles last: one trains several models in a row (a 2-core CPU at 1,000 steps a model:
-    longer than a working session), and lands fold by fold through its folds' saved
-    probabilities, while every other unit lands whole."""
+    ensembles last: one trains several models (a 2-core CPU at 1,000 steps a model: longer than a
+    working session), and lands fold by fold through its folds' saved probabilities, while every
+    other unit lands whole."""
     groups: dict[str, list[Stage]] = {}
     for stage in ladder.stages:
         if stage.skipped is None:
@@ -268,8 +268,8 @@ Step = tuple[str, list[str]]  # (a sparseg command's arguments, or a helper of t
 
 def train_args(run: Run, folder: Path, data: Path, budget: RunBudget, resume: bool) -> list[str]:
     """Train the run's model in ``folder``: the run itself, or fold K of an ensemble into its
-    ``fold_K`` (one command a fold, as ``train --fold all`` does in a row, so that each fold's
-    model and probabilities are saved before the next fold trains)."""
+    ``fold_K`` (one command a fold, unlike ``train --fold all``, so that the folds may train side
+    by side and each saves its model and probabilities as soon as it ends)."""
     args = ["train", "--data", str(data), "--config", str(run.stage_dir / CONFIG_FILE)]
     args += ["--out", str(folder), "--split", str(run.split)]
     args += ["--fold", str(run.trained_dirs.index(folder)), "--set", f"seed={run.seed}"]
@@ -282,7 +282,7 @@ def tune_args(run: Run, data: Path) -> list[str]:
 
 def saves_probabilities(run: Run) -> bool:
     """Whether the run's models save their probabilities: an ensemble's do, since its folds train
-    in a row for hours and their checkpoints stay on the machine (too large to commit); with its
+    for hours and their checkpoints stay on the machine (too large to commit); with its
     folds' probabilities committed, an ensemble cut off on one machine is finished on another
     without training them again. A single model is simply trained again there."""
     return run.stage.ensemble_folds > 1

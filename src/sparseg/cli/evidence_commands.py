@@ -55,7 +55,9 @@ def ablate(
             "e.g. 2,5,15) into OUT/<m>min/ and write OUT/curve.{csv,md,png}",
         ),
     ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="runs at once (one per GPU)")] = 1,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="trainings at once, folds too (one GPU each)")
+    ] = 1,
     emit_commands: Annotated[
         bool, typer.Option(help="print each run's command line for a scheduler; run nothing")
     ] = False,
