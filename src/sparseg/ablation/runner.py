@@ -234,6 +234,13 @@ def _last_line(path: Path) -> str:
     return next((line for line in reversed(lines) if line), "no output")
 
 
+def _model_missing(leader: Run, folder: Path) -> bool:
+    """Whether ``folder``'s model still has to train, or to save its probabilities."""
+    paths = RunPaths(folder)
+    saves = saves_probabilities(leader)
+    return not paths.train_summary.is_file() or (saves and not paths.probabilities.is_file())
+
+
 class _Countdown:
     """Counts down a unit's model tasks; the last to arrive gets every error among them."""
 
@@ -249,7 +256,7 @@ class _Countdown:
 
 
 class _Sweep:
-    """Runs units (a shared training and the stages evaluated on it, for one seed)."""
+    """Runs units (a shared training and the stages evaluated on it, for one seed) as tasks."""
 
     def __init__(
         self, data: Path, budget: RunBudget, quiet: bool, devices: queue.Queue[str] | None
@@ -279,17 +286,12 @@ class _Sweep:
             self.say(leader, f"{lost}: training again")
             forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
-        folders = [folder for folder in leader.trained_dirs if self._model_missing(leader, folder)]
+        folders = [folder for folder in leader.trained_dirs if _model_missing(leader, folder)]
         countdown = _Countdown(max(len(folders), 1))
         return [
             partial(self._model_task, leader, folder, pending, countdown)
             for folder in folders or [None]
         ]
-
-    def _model_missing(self, leader: Run, folder: Path) -> bool:
-        paths = RunPaths(folder)
-        saves = saves_probabilities(leader)
-        return not paths.train_summary.is_file() or (saves and not paths.probabilities.is_file())
 
     def _model_task(
         self, leader: Run, folder: Path | None, pending: list[Run], countdown: _Countdown
