@@ -234,11 +234,16 @@ def _last_line(path: Path) -> str:
     return next((line for line in reversed(lines) if line), "no output")
 
 
-def _model_missing(leader: Run, folder: Path) -> bool:
-    """Whether ``folder``'s model still has to train, or to save its probabilities."""
+def _model_steps(leader: Run, folder: Path, data: Path, budget: RunBudget) -> list[list[str]]:
+    """The commands ``folder``'s model still needs: its training (resumed from ``last.ckpt``
+    where there is one), then, for an ensemble's fold, saving its probabilities."""
     paths = RunPaths(folder)
-    saves = saves_probabilities(leader)
-    return not paths.train_summary.is_file() or (saves and not paths.probabilities.is_file())
+    steps = []
+    if not paths.train_summary.is_file():
+        steps.append(train_args(leader, folder, data, budget, paths.last.is_file()))
+    if saves_probabilities(leader) and not paths.probabilities.is_file():
+        steps.append(save_probabilities_args(leader, folder, data))
+    return steps
 
 
 class _Countdown:
@@ -286,24 +291,24 @@ class _Sweep:
             self.say(leader, f"{lost}: training again")
             forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
-        folders = [folder for folder in leader.trained_dirs if _model_missing(leader, folder)]
-        countdown = _Countdown(max(len(folders), 1))
-        return [
-            partial(self._model_task, leader, folder, pending, countdown)
-            for folder in folders or [None]
+        models = [
+            _model_steps(leader, folder, self.data, self.budget) for folder in leader.trained_dirs
         ]
+        models = [steps for steps in models if steps] or [[]]
+        countdown = _Countdown(len(models))
+        return [partial(self._model_task, leader, steps, pending, countdown) for steps in models]
 
     def _model_task(
-        self, leader: Run, folder: Path | None, pending: list[Run], countdown: _Countdown
+        self, leader: Run, steps: list[list[str]], pending: list[Run], countdown: _Countdown
     ) -> list[str]:
         device = self.devices.get() if self.devices is not None else None
         try:
             error = None
-            if folder is not None:
-                try:
-                    self._train(leader, folder, device)
-                except StepFailed as exc:
-                    error = str(exc)
+            try:
+                for args in steps:
+                    self._command(leader, args, device)
+            except StepFailed as exc:
+                error = str(exc)
             errors = countdown.arrive(error)
             if errors is None:  # the unit's other models are still training
                 return []
@@ -319,14 +324,6 @@ class _Sweep:
         finally:
             if device is not None and self.devices is not None:
                 self.devices.put(device)
-
-    def _train(self, leader: Run, folder: Path, device: str | None) -> None:
-        paths = RunPaths(folder)
-        if not paths.train_summary.is_file():
-            args = train_args(leader, folder, self.data, self.budget, paths.last.is_file())
-            self._command(leader, args, device)
-        if saves_probabilities(leader) and not paths.probabilities.is_file():
-            self._command(leader, save_probabilities_args(leader, folder, self.data), device)
 
     def _finish(self, run: Run, device: str | None) -> None:
         try:
