@@ -4,6 +4,7 @@ carried to another machine without its checkpoints."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -14,7 +15,6 @@ import torch
 import yaml
 
 from sparseg.ablation import SweepSettings, render_ablation, run_ablation, runner
-from sparseg.ablation.slurm import sbatch_script
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 from sparseg.inference.saved_probabilities import load_saved_run
@@ -35,40 +35,102 @@ STAGES = [
 ]
 
 
-def test_slurm_writes_one_array_task_per_unfinished_unit(tmp_path: Path, data: Path) -> None:
+def _case(text: str, index: int) -> tuple[str, list[list[str]]]:
+    """Array task ``index`` of a written sbatch script: its label and its commands' words."""
+    label, command = text.split(f"\n  {index})  # ")[1].splitlines()[:2]
+    return label, [shlex.split(part) for part in command.split(" && ")]
+
+
+def _submit(script: Path, tmp_path: Path) -> list[list[str]]:
+    """Run ``submit.sh`` with a stand-in ``sbatch`` that records its arguments."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "sbatch_calls"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "sbatch"
+    fake.write_text(f'#!/bin/bash\necho "$@" >> {calls}\necho "4242;cluster"\n')
+    fake.chmod(0o755)
+    calls.unlink(missing_ok=True)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    subprocess.run(["bash", str(script)], env=env, check=True, capture_output=True)
+    return [line.split() for line in calls.read_text().splitlines()]
+
+
+def test_slurm_trains_each_model_in_its_own_task_and_finishes_each_unit_after_its_own(
+    tmp_path: Path, data: Path
+) -> None:
     out, ladder = tmp_path / "sweep", write_ladder(tmp_path, STAGES)
     settings = SweepSettings(seeds=2, minutes_per_run=1.5, launcher="slurm", quiet=True)
     result = run_ablation(data, ladder, out, settings)
-    script = out / "sweep.sbatch"
-    assert result.outputs == [script]
+    script, submit = out / "sweep.sbatch", out / "submit.sh"
+    assert result.outputs == [script, submit]
     text = script.read_text()
-    # units: (basic, + tta) and + lr, for 2 seeds
-    assert "#SBATCH --array=0-3" in text and "#SBATCH --job-name=sparseg-ladder" in text
+    assert "#SBATCH --job-name=sparseg-ladder" in text and "#SBATCH --array" not in text
     assert f"#SBATCH --output={out / 'slurm-%A_%a.log'}" in text
-    assert text.count("    ;;") == 4 and "  0)  # basic, + tta · seed 0" in text
-    first = text.split("  0)  # basic, + tta · seed 0\n")[1].splitlines()[0]
-    order = [shlex.split(part)[3] for part in first.split(" && ")]
-    assert order == [
-        "train", "settle_inference", "evaluate", "adopt_training", "settle_inference", "evaluate"
+    # units (basic, + tta) and + lr, for 2 seeds: four trainings, then four finishing tasks
+    assert text.count("    ;;") == 8
+    label, steps = _case(text, 0)
+    assert label == "basic, + tta · seed 0: train" and [s[3] for s in steps] == ["train"]
+    assert "training.max_minutes=1.5" in steps[0]
+    label, steps = _case(text, 4)
+    assert label == "basic, + tta · seed 0: finish"
+    assert [s[3] for s in steps] == [
+        "settle_inference", "evaluate", "adopt_training", "settle_inference", "evaluate"
     ]  # fmt: skip
-    lr = text.split("  1)  # + lr · seed 0\n")[1].splitlines()[0]
-    assert lr.index(" train ") < lr.index(" tune ") < lr.index(" evaluate ")
-    assert "training.max_minutes=1.5" in lr
+    assert [s[3] for s in _case(text, 5)[1]] == ["tune", "settle_inference", "evaluate"]
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    assert _submit(submit, tmp_path) == [
+        ["--parsable", "--array=0-3", str(script)],
+        *([f"--array={4 + k}", f"--dependency=afterok:4242_{k}", str(script)] for k in range(4)),
+    ]
 
-    # seed 0's first unit finished: the next script leaves it out
+    # seed 0's first unit finished: the next scripts leave it out
     for stage in ("01-basic", "02-tta"):
         (out / stage / "seed0").mkdir(parents=True, exist_ok=True)
         (out / stage / "seed0" / "evaluation.json").write_text("{}")
     run_ablation(data, ladder, out, settings)
     text = script.read_text()
-    assert "#SBATCH --array=0-2" in text and "basic, + tta · seed 0" not in text
+    assert text.count("    ;;") == 6 and "basic, + tta · seed 0" not in text
 
 
-def test_slurm_script_refuses_nothing_to_run_and_unknown_launchers(tmp_path, data) -> None:
-    with pytest.raises(ValueError, match="no unit left"):
-        sbatch_script([], tmp_path, "x")
-    ladder = write_ladder(tmp_path, STAGES)
+def test_slurm_trains_an_ensembles_unfinished_folds_side_by_side(
+    tmp_path: Path, data: Path
+) -> None:
+    """Each fold still to train is its own task (resumed where it has a last.ckpt); a fold whose
+    model and probabilities came is left out; the ensemble is tuned and evaluated after all."""
+    stages = [{"name": "ensemble", "tune": True, "ensemble_folds": 3}]
+    out, ladder = tmp_path / "sweep", write_ladder(tmp_path, stages)
+    settings = SweepSettings(seeds=1, launcher="slurm", quiet=True)
+    run_ablation(data, ladder, out, settings)
+    unit = out / "01-ensemble" / "seed0"
+    for fold in ("fold_1", "fold_2"):
+        (unit / fold).mkdir(parents=True)
+    for name in ("train_summary.json", "probabilities.npz"):
+        (unit / "fold_1" / name).write_text("{}")
+    (unit / "fold_2" / "last.ckpt").write_text("partial")
+    run_ablation(data, ladder, out, settings)
+    text = (out / "sweep.sbatch").read_text()
+    assert text.count("    ;;") == 3
+    label, steps = _case(text, 0)
+    assert label == "ensemble · seed 0 · fold_0: train"
+    assert [s[3] for s in steps] == ["train", "save-probabilities"] and "--resume" not in steps[0]
+    label, steps = _case(text, 1)
+    assert label == "ensemble · seed 0 · fold_2: train" and "--resume" in steps[0]
+    assert [s[3] for s in _case(text, 2)[1]] == ["tune", "settle_inference", "evaluate"]
+    assert _submit(out / "submit.sh", tmp_path)[1] == [
+        "--array=2", "--dependency=afterok:4242_0:4242_1", str(out / "sweep.sbatch")
+    ]  # fmt: skip
+
+
+def test_slurm_writes_nothing_when_every_run_is_done_and_refuses_unknown_launchers(
+    tmp_path, data
+) -> None:
+    ladder, out = write_ladder(tmp_path, STAGES[:1]), tmp_path / "sweep"
+    settings = SweepSettings(seeds=1, launcher="slurm", quiet=True)
+    run_ablation(data, ladder, out, settings)
+    (out / "01-basic" / "seed0").mkdir(parents=True)
+    (out / "01-basic" / "seed0" / "evaluation.json").write_text("{}")
+    (out / "sweep.sbatch").unlink()
+    assert run_ablation(data, ladder, out, settings).outputs == []
+    assert not (out / "sweep.sbatch").exists()
     with pytest.raises(SparsegError, match="--launcher pbs"):
         run_ablation(data, ladder, tmp_path / "sweep", SweepSettings(launcher="pbs"))
 

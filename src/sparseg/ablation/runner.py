@@ -26,7 +26,7 @@ from sparseg.ablation.collect import collect_rows
 from sparseg.ablation.ladder import apply_dotted, load_ladder
 from sparseg.ablation.outputs import write_outputs
 from sparseg.ablation.pace import require_same_pace
-from sparseg.ablation.slurm import write_sbatch
+from sparseg.ablation.slurm import slurm_tasks, write_sbatch
 from sparseg.ablation.sweep import (
     EVALUATION_FILE,
     FAILED_FILE,
@@ -40,15 +40,14 @@ from sparseg.ablation.sweep import (
     forget_model,
     lost_model,
     median_aspect,
+    model_args,
     plan_units,
     prepare_splits,
-    save_probabilities_args,
-    saves_probabilities,
     shell,
-    train_args,
     trained,
     tune_args,
     tuned,
+    unit_label,
     unit_steps,
     write_plan,
 )
@@ -77,9 +76,9 @@ LAUNCHERS = ("local", "slurm")
 class SweepSettings:
     """How to run a sweep: ``seeds`` per stage, an optional shared split file, a wall-clock and/or
     optimizer-step budget per training, ``jobs`` runs at once; ``emit_commands`` prints each
-    run's commands instead; ``launcher`` ``slurm`` writes a job-array script for the unfinished
-    units instead; ``mixed_pace`` resumes a minute-bound sweep on a machine of another pace
-    (:mod:`sparseg.ablation.pace`)."""
+    run's commands instead; ``launcher`` ``slurm`` writes a job-array script and its submit script
+    for the unfinished units instead (:mod:`sparseg.ablation.slurm`); ``mixed_pace`` resumes a
+    minute-bound sweep on a machine of another pace (:mod:`sparseg.ablation.pace`)."""
 
     seeds: int = 3
     split_file: Path | None = None
@@ -134,20 +133,18 @@ def run_ablation(
     plan = write_plan(resolved, data, splits, out_dir, seeds, budget)
     units = plan_units(resolved, splits, out_dir, seeds)
     result = AblationResult(out_dir)
-    if settings.emit_commands or settings.launcher == "slurm":
-        labelled = [
-            (
-                f"{', '.join(run.stage.name for run in unit)} · seed {unit[0].seed}",
-                " && ".join(shell(step) for step in unit_steps(unit, data, budget)),
-            )
+    if settings.launcher == "slurm":
+        unfinished = [unit for unit in units if not finished(unit)]
+        result.outputs = write_sbatch(
+            slurm_tasks(unfinished, data, budget), out_dir, Path(ladder).stem, settings.quiet
+        )
+        return result
+    if settings.emit_commands:
+        result.commands = [
+            f"# {unit_label(unit)}\n" + " && ".join(map(shell, unit_steps(unit, data, budget)))
             for unit in units
-            if settings.launcher != "slurm" or not finished(unit)
         ]
-        result.commands = [f"# {label}\n{line}" for label, line in labelled]
-        if settings.launcher == "slurm":
-            result.outputs = write_sbatch(labelled, out_dir, Path(ladder).stem, settings.quiet)
-        else:
-            print("\n".join(result.commands), flush=True)
+        print("\n".join(result.commands), flush=True)
         return result
     if budget.minutes and not settings.mixed_pace:
         require_same_pace(units, out_dir, budget.minutes)
@@ -234,18 +231,6 @@ def _last_line(path: Path) -> str:
     return next((line for line in reversed(lines) if line), "no output")
 
 
-def _model_steps(leader: Run, folder: Path, data: Path, budget: RunBudget) -> list[list[str]]:
-    """The commands ``folder``'s model still needs: its training (resumed from ``last.ckpt``
-    where there is one), then, for an ensemble's fold, saving its probabilities."""
-    paths = RunPaths(folder)
-    steps = []
-    if not paths.train_summary.is_file():
-        steps.append(train_args(leader, folder, data, budget, paths.last.is_file()))
-    if saves_probabilities(leader) and not paths.probabilities.is_file():
-        steps.append(save_probabilities_args(leader, folder, data))
-    return steps
-
-
 class _Countdown:
     """Counts down a unit's model tasks; the last to arrive gets every error among them."""
 
@@ -292,7 +277,7 @@ class _Sweep:
             forget_model(unit)
             pending = list(unit)  # every stage again on the new model: pairs share one model
         models = [
-            _model_steps(leader, folder, self.data, self.budget) for folder in leader.trained_dirs
+            model_args(leader, folder, self.data, self.budget) for folder in leader.trained_dirs
         ]
         models = [steps for steps in models if steps] or [[]]
         countdown = _Countdown(len(models))

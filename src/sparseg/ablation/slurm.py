@@ -1,58 +1,135 @@
-"""A sweep as one SLURM job array: one array task per unit (a training and the stages evaluated
-on it, for one seed), its commands chained with ``&&`` so train → tune → evaluate keep their
-order, and units already finished left out. Running ``sparseg ablate`` again afterwards finds
-every run done and writes the tables (the sweep is resumable, so a failed task just reruns).
+"""A sweep on SLURM: one job array whose tasks are first every model still to train (a single
+model, or one fold of an ensemble, so an ensemble's folds train side by side on as many nodes),
+then every unfinished unit's tune and evaluate. ``DIR/submit.sh`` submits the trainings as one
+array, then each unit's finishing task with ``--dependency=afterok`` on that unit's own
+trainings, so a unit is evaluated as soon as its models are ready. Units already finished are
+left out. Running ``sparseg ablate`` again afterwards finds every run done and writes the tables
+(the sweep is resumable, so a failed task just reruns).
 """
 
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
+from sparseg.ablation.sweep import (
+    EVALUATION_FILE,
+    Run,
+    RunBudget,
+    finish_steps,
+    lost_model,
+    model_args,
+    shell,
+    unit_label,
+)
 from sparseg.io_utils import atomic_write
 
 SCRIPT_NAME = "sweep.sbatch"
+SUBMIT_NAME = "submit.sh"
 
 
-def sbatch_script(units: list[tuple[str, str]], out_dir: Path, job_name: str) -> str:
-    """The array script for ``units`` (a label and the unit's chained command line each)."""
-    if not units:
-        raise ValueError("no unit left to run")
+@dataclass(frozen=True)
+class SlurmTask:
+    """One array task: its label, its commands chained with ``&&`` and the tasks it waits for."""
+
+    label: str
+    command: str
+    after: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SlurmSweep:
+    """The array's tasks: ``trainings`` first (indices 0..), then ``finishing``, one per unit."""
+
+    trainings: list[SlurmTask]
+    finishing: list[SlurmTask]
+
+    @property
+    def tasks(self) -> list[SlurmTask]:
+        return self.trainings + self.finishing
+
+
+def slurm_tasks(units: list[list[Run]], data: Path, budget: RunBudget) -> SlurmSweep:
+    """The trainings of ``units`` (one task per model still to train), then one finishing task
+    per unit that waits for its own trainings."""
+    trainings: list[SlurmTask] = []
+    finishing: list[SlurmTask] = []
+    for unit in units:
+        leader, label, first = unit[0], unit_label(unit), len(trainings)
+        for folder in leader.trained_dirs:
+            args = model_args(leader, folder, data, budget)
+            if args:
+                where = "" if folder == leader.run_dir else f" · {folder.name}"
+                command = " && ".join(shell(("sparseg", step)) for step in args)
+                trainings.append(SlurmTask(f"{label}{where}: train", command))
+        # a lost model trains again, so every stage on it is evaluated again (pairs share a model)
+        pending = [
+            run
+            for run in unit
+            if lost_model(leader) or not (run.run_dir / EVALUATION_FILE).is_file()
+        ]
+        command = " && ".join(map(shell, finish_steps(pending, data)))
+        after = tuple(range(first, len(trainings)))
+        finishing.append(SlurmTask(f"{label}: finish", command, after))
+    return SlurmSweep(trainings, finishing)
+
+
+def sbatch_script(tasks: list[SlurmTask], out_dir: Path, job_name: str) -> str:
+    """The array script: task ``$SLURM_ARRAY_TASK_ID`` runs the commands of ``tasks[id]``."""
     log = shlex.quote(str(Path(out_dir) / "slurm-%A_%a.log"))
+    submit = shlex.quote(str(Path(out_dir) / SUBMIT_NAME))
     lines = [
         "#!/bin/bash",
         f"#SBATCH --job-name={shlex.quote(job_name)}",
-        f"#SBATCH --array=0-{len(units) - 1}",
         f"#SBATCH --output={log}",
         "#SBATCH --ntasks=1",
         "# Add your cluster's resources here, e.g. #SBATCH --gres=gpu:1 and --time=.",
+        f"# Submit it with `bash {submit}`, which sets --array and the dependencies.",
         "set -euo pipefail",
         'case "$SLURM_ARRAY_TASK_ID" in',
     ]
-    for index, (label, command) in enumerate(units):
-        lines += [f"  {index})  # {label}", f"    {command}", "    ;;"]
-    lines += [
-        '  *) echo "no unit $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
-        "esac",
-    ]
+    for index, task in enumerate(tasks):
+        lines += [f"  {index})  # {task.label}", f"    {task.command}", "    ;;"]
+    lines += ['  *) echo "no task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;', "esac"]
     return "\n".join(lines) + "\n"
 
 
-def write_sbatch(
-    units: list[tuple[str, str]], out_dir: Path, ladder_name: str, quiet: bool
-) -> list[Path]:
-    """``DIR/sweep.sbatch`` for the unfinished units (none left: nothing written)."""
-    if not units:
+def submit_script(sweep: SlurmSweep, script: Path) -> str:
+    """Submits the trainings as one array, then each finishing task after its own trainings."""
+    trainings = len(sweep.trainings)
+    lines = ["#!/bin/bash", "set -euo pipefail", f"script={shlex.quote(str(script))}"]
+    if trainings:
+        # --parsable prints "jobid" or "jobid;cluster"
+        lines += [
+            f'trainings=$(sbatch --parsable --array=0-{trainings - 1} "$script")',
+            "trainings=${trainings%%;*}",
+        ]
+    for index, task in enumerate(sweep.finishing, start=trainings):
+        after = ":".join(f"${{trainings}}_{k}" for k in task.after)
+        dependency = f" --dependency=afterok:{after}" if after else ""
+        lines.append(f'sbatch --array={index}{dependency} "$script"  # {task.label}')
+    lines.append(f'echo "submitted {len(sweep.tasks)} tasks of $script"')
+    return "\n".join(lines) + "\n"
+
+
+def write_sbatch(sweep: SlurmSweep, out_dir: Path, ladder_name: str, quiet: bool) -> list[Path]:
+    """``DIR/sweep.sbatch`` and ``DIR/submit.sh`` for ``sweep`` (no unit left: nothing written)."""
+    tasks = sweep.tasks
+    if not sweep.finishing:
         if not quiet:
             print("every run is finished: run without --launcher to write the tables", flush=True)
         return []
-    path = Path(out_dir) / SCRIPT_NAME
-    text = sbatch_script(units, out_dir, f"sparseg-{ladder_name}")
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    script, submit = Path(out_dir) / SCRIPT_NAME, Path(out_dir) / SUBMIT_NAME
+    text = sbatch_script(tasks, out_dir, f"sparseg-{ladder_name}")
+    atomic_write(script, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    submitting = submit_script(sweep, script)
+    atomic_write(submit, lambda tmp: tmp.write_text(submitting, encoding="utf-8"))
+    submit.chmod(0o755)
     if not quiet:
         print(
-            f"wrote {path} ({len(units)} array tasks): submit it with `sbatch {path}`, then run "
+            f"wrote {script} ({len(tasks)} array tasks): submit it with `bash {submit}`, then run "
             "this command again without --launcher to collect the tables",
             flush=True,
         )
-    return [path]
+    return [script, submit]

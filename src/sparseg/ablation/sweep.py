@@ -301,22 +301,49 @@ def evaluate_args(run: Run, data: Path) -> list[str]:
     return [*args, "--json", str(run.run_dir / EVALUATION_FILE)]
 
 
-def unit_steps(unit: list[Run], data: Path, budget: RunBudget) -> list[Step]:
-    """Every command of a unit from scratch (for ``--emit-commands``)."""
-    leader = unit[0]
+def model_args(
+    leader: Run, folder: Path, data: Path, budget: RunBudget, from_scratch: bool = False
+) -> list[list[str]]:
+    """The sparseg commands ``folder``'s model still needs (all of them ``from_scratch``): its
+    training (resumed from ``last.ckpt`` where there is one; again where the model was lost),
+    then, for an ensemble's fold, saving its probabilities."""
+    paths = RunPaths(folder)
+    args = []
+    if from_scratch or not paths.train_summary.is_file() or lost(folder):
+        resume = not from_scratch and paths.last.is_file()
+        args.append(train_args(leader, folder, data, budget, resume))
+    if saves_probabilities(leader) and (from_scratch or not paths.probabilities.is_file()):
+        args.append(save_probabilities_args(leader, folder, data))
+    return args
+
+
+def finish_steps(runs: list[Run], data: Path) -> list[Step]:
+    """What ``runs`` (stages of one unit) do once its models are trained: take the leader's
+    training, tune where the stage tunes, settle the inference settings, evaluate."""
     steps: list[Step] = []
-    for folder in leader.trained_dirs:
-        steps.append(("sparseg", train_args(leader, folder, data, budget, resume=False)))
-        if saves_probabilities(leader):
-            steps.append(("sparseg", save_probabilities_args(leader, folder, data)))
-    for run in unit:
+    for run in runs:
         if run.leader is not None:
-            steps.append(("helper", ["adopt_training", str(leader.run_dir), str(run.run_dir)]))
+            steps.append(("helper", ["adopt_training", str(run.leader.run_dir), str(run.run_dir)]))
         if run.stage.tune:
             steps.append(("sparseg", tune_args(run, data)))
         steps.append(("helper", ["settle_inference", str(run.inference_dir), str(run.stage_dir)]))
         steps.append(("sparseg", evaluate_args(run, data)))
     return steps
+
+
+def unit_steps(unit: list[Run], data: Path, budget: RunBudget) -> list[Step]:
+    """Every command of a unit from scratch (for ``--emit-commands``)."""
+    leader = unit[0]
+    models: list[Step] = [
+        ("sparseg", args)
+        for folder in leader.trained_dirs
+        for args in model_args(leader, folder, data, budget, from_scratch=True)
+    ]
+    return [*models, *finish_steps(unit, data)]
+
+
+def unit_label(unit: list[Run]) -> str:
+    return f"{', '.join(run.stage.name for run in unit)} · seed {unit[0].seed}"
 
 
 def shell(step: Step) -> str:

@@ -65,8 +65,9 @@ def ablate(
     launcher: Annotated[
         str,
         typer.Option(
-            help="local: run here; slurm: write DIR/sweep.sbatch, one array task per "
-            "unfinished training (its tune and evaluate chained after it), and run nothing"
+            help="local: run here; slurm: write DIR/sweep.sbatch (one array task per model "
+            "still to train, an ensemble's folds each, then each unit's tune and evaluate) and "
+            "DIR/submit.sh (submits them, each unit after its own trainings), and run nothing"
         ),
     ] = "local",
     mixed_pace: Annotated[
