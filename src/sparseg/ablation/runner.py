@@ -28,7 +28,6 @@ from sparseg.ablation.outputs import write_outputs
 from sparseg.ablation.pace import require_same_pace
 from sparseg.ablation.slurm import slurm_tasks, write_sbatch
 from sparseg.ablation.sweep import (
-    EVALUATION_FILE,
     FAILED_FILE,
     LOG_FILE,
     STAGE_FILE,
@@ -36,11 +35,11 @@ from sparseg.ablation.sweep import (
     Run,
     RunBudget,
     evaluate_args,
-    finished,
     forget_model,
     lost_model,
     median_aspect,
     model_args,
+    pending_runs,
     plan_units,
     prepare_splits,
     shell,
@@ -134,9 +133,8 @@ def run_ablation(
     units = plan_units(resolved, splits, out_dir, seeds)
     result = AblationResult(out_dir)
     if settings.launcher == "slurm":
-        unfinished = [unit for unit in units if not finished(unit)]
         result.outputs = write_sbatch(
-            slurm_tasks(unfinished, data, budget), out_dir, Path(ladder).stem, settings.quiet
+            slurm_tasks(units, data, budget), out_dir, Path(ladder).stem, settings.quiet
         )
         return result
     if settings.emit_commands:
@@ -262,12 +260,10 @@ class _Sweep:
         """The unit's work as tasks for the pool: one per model still to train (an ensemble's
         folds train side by side, as many at once as there are jobs), the last of them to end
         tuning and evaluating the unit's stages; a unit whose models are ready is one task."""
-        pending = []
+        pending = pending_runs(unit)
         for run in unit:
-            if (run.run_dir / EVALUATION_FILE).is_file():
+            if run not in pending:
                 self.say(run, "skipped: done")
-            else:
-                pending.append(run)
         if not pending:
             return []
         leader = unit[0]
@@ -275,7 +271,6 @@ class _Sweep:
             lost = "has no checkpoint or saved probabilities here (a sweep carried without them)"
             self.say(leader, f"{lost}: training again")
             forget_model(unit)
-            pending = list(unit)  # every stage again on the new model: pairs share one model
         models = [
             model_args(leader, folder, self.data, self.budget) for folder in leader.trained_dirs
         ]

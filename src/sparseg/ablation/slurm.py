@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparseg.ablation.sweep import (
-    EVALUATION_FILE,
     Run,
     RunBudget,
     finish_steps,
-    lost_model,
     model_args,
+    pending_runs,
     shell,
     unit_label,
 )
@@ -52,10 +51,13 @@ class SlurmSweep:
 
 def slurm_tasks(units: list[list[Run]], data: Path, budget: RunBudget) -> SlurmSweep:
     """The trainings of ``units`` (one task per model still to train), then one finishing task
-    per unit that waits for its own trainings."""
+    per unfinished unit that waits for its own trainings."""
     trainings: list[SlurmTask] = []
     finishing: list[SlurmTask] = []
     for unit in units:
+        pending = pending_runs(unit)
+        if not pending:
+            continue
         leader, label, first = unit[0], unit_label(unit), len(trainings)
         for folder in leader.trained_dirs:
             args = model_args(leader, folder, data, budget)
@@ -63,12 +65,6 @@ def slurm_tasks(units: list[list[Run]], data: Path, budget: RunBudget) -> SlurmS
                 where = "" if folder == leader.run_dir else f" · {folder.name}"
                 command = " && ".join(shell(("sparseg", step)) for step in args)
                 trainings.append(SlurmTask(f"{label}{where}: train", command))
-        # a lost model trains again, so every stage on it is evaluated again (pairs share a model)
-        pending = [
-            run
-            for run in unit
-            if lost_model(leader) or not (run.run_dir / EVALUATION_FILE).is_file()
-        ]
         command = " && ".join(map(shell, finish_steps(pending, data)))
         after = tuple(range(first, len(trainings)))
         finishing.append(SlurmTask(f"{label}: finish", command, after))

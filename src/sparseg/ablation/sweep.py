@@ -372,6 +372,13 @@ def finished(unit: list[Run]) -> bool:
     return all((run.run_dir / EVALUATION_FILE).is_file() for run in unit)
 
 
+def pending_runs(unit: list[Run]) -> list[Run]:
+    """The unit's runs still to evaluate; all of them where its model was lost and trains again
+    (the unit's stages share one model, so every stage is evaluated on the new one)."""
+    unevaluated = [run for run in unit if not (run.run_dir / EVALUATION_FILE).is_file()]
+    return list(unit) if unevaluated and lost_model(unit[0]) else unevaluated
+
+
 def forget_model(unit: list[Run]) -> None:
     """Drop what a unit derived from models that are gone (the files that mark their training,
     and the unit's tuning and evaluations, as done), so those models train again and the unit
