@@ -30,11 +30,11 @@ def tune(
     fold: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Decide threshold, TTA, post-processing, CRF and empty gate on validation."""
-    from sparseg.inference.tune import tune as tune_run
+    from sparseg import api
     from sparseg.reporting.tables import decisions_table
     from sparseg.run_layout import RunPaths
 
-    payload = tune_run(run, data, split_file, fold)
+    payload = api.tune(run, data, split=split_file, fold=fold)
     out.print(decisions_table(payload))
     out.print(f"wrote {RunPaths(run).inference}")
 
@@ -60,14 +60,10 @@ def predict(
     volume (NIfTI with the input's affine and header) or stack (multi-frame DICOM / TIFF)."""
     if bool(runs) == (onnx is not None):
         raise SparsegError("predict: give either --run (one or more) or --onnx, not both")
-    if onnx is not None:
-        from sparseg.inference.onnx_predict import predict_folder_onnx
+    from sparseg import api
 
-        written = predict_folder_onnx(onnx, input_path, out_dir, probabilities)
-    else:
-        from sparseg.inference.predict import predict_folder
-
-        written = predict_folder(list(runs or []), input_path, out_dir, probabilities)
+    source = [onnx] if onnx is not None else list(runs or [])
+    written = api.predict(source, input_path, out_dir, probabilities=probabilities)
     out.print(f"wrote {len(written)} masks to {out_dir}")
 
 
@@ -81,13 +77,13 @@ def evaluate(
     json_out: Annotated[Path | None, typer.Option("--json", help="copy of metrics.json")] = None,
 ) -> None:
     """Predict a split of the data and score it in every Dice convention."""
+    from sparseg import api
     from sparseg.evaluation.score import json_safe
-    from sparseg.inference.predict import evaluate_runs
     from sparseg.io_utils import atomic_write_json, ensure_output_file
 
     if json_out is not None:
         ensure_output_file(json_out, (".json",), *([split_file] if split_file else []))
-    summary = evaluate_runs(runs, data, split_file, fold, subset)
+    summary = api.evaluate(runs, data, split=split_file, fold=fold, subset=subset)
     _print_metrics(summary)
     if json_out is not None:
         atomic_write_json(json_out, json_safe(summary))
@@ -124,16 +120,9 @@ def score(
     label: Annotated[int | None, typer.Option(help="label value kept as foreground")] = None,
 ) -> None:
     """Score existing masks from any tool against a data set's ground truth."""
-    from sparseg.data.pairs import discover_pairs
-    from sparseg.data.splits import check_subset, load_split
-    from sparseg.evaluation.score import score_folder
+    from sparseg import api
 
-    check_subset(subset)
-    ids = None
-    if split_file is not None:
-        known = [pair.id for pair in discover_pairs(data)]
-        ids = load_split(split_file, 0, known).subset(subset, known)
-    summary = score_folder(pred, data, ids, out_dir, label=label)
+    summary = api.score(pred, data, split=split_file, subset=subset, out=out_dir, label=label)
     _print_metrics(summary)
 
 
@@ -157,7 +146,7 @@ def export(
     ] = None,
 ) -> None:
     """Export the run's best model to ONNX (sigmoid folded in), verified against PyTorch."""
-    from sparseg.inference.onnx_predict import export_run
+    from sparseg import api
 
-    difference = export_run(run, onnx, tta)
+    difference = api.export(run, onnx, tta=tta)
     out.print(f"wrote {onnx} (max abs difference to PyTorch {difference:.2e})")

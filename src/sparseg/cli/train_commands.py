@@ -33,15 +33,17 @@ def train(
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:
     """Train a model; RUN_DIR receives config, checkpoints, metrics.csv and train_summary.json."""
+    from sparseg import api
     from sparseg.ablation.convergence import stall_warning
     from sparseg.inference.predictor import run_dirs
     from sparseg.run_layout import RunPaths
-    from sparseg.training import train_folds
 
     cfg = _resume_or_load(out_dir, config, overrides, resume)
     if devices is not None:
         cfg.training.devices = devices
-    summaries = train_folds(cfg, data, out_dir, split_file, fold, resume, quiet)
+    summaries = api.train(
+        cfg, data, out_dir, split=split_file, fold=fold, resume=resume, quiet=quiet
+    )
     for name, summary in summaries.items():
         if summary is not None:
             out.print(

@@ -1,0 +1,381 @@
+"""The Python API: one name per job, named as the CLI command that calls it.
+
+```python
+import sparseg
+
+config = sparseg.load_config("configs/quick.yaml", ["training.max_epochs=5"])
+sparseg.train(config, "data", "runs/quick")
+sparseg.tune("runs/quick", "data")
+metrics = sparseg.evaluate("runs/quick", "data")
+prediction = sparseg.Predictor("runs/quick").predict("data/images/case01.png")
+```
+
+Only the functions that need PyTorch import it, when called: a :class:`Predictor` of an
+exported ONNX file runs where PyTorch is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from sparseg.config import Config, DataConfig, InferenceConfig, load_config
+from sparseg.data.io import to_unit_float
+from sparseg.data.pairs import Pair, discover_pairs, list_images
+from sparseg.data.splits import check_subset, load_split
+from sparseg.data.volumes import Slicing, assemble, volume_info
+from sparseg.errors import SparsegError
+from sparseg.evaluation.score import score_folder
+from sparseg.inference.finish import finish_mask, finish_volume
+from sparseg.inference.onnx_predict import OnnxPredictor, export_run, predict_folder_onnx
+
+PathLike = str | os.PathLike[str]
+"""A file or folder: a string or a :class:`pathlib.Path`."""
+
+__all__ = [
+    "Config",
+    "PathLike",
+    "Prediction",
+    "Predictor",
+    "evaluate",
+    "export",
+    "load_config",
+    "predict",
+    "score",
+    "train",
+    "tune",
+]
+
+
+def train(
+    config: Config | PathLike | None,
+    data: PathLike,
+    out: PathLike,
+    *,
+    split: PathLike | None = None,
+    fold: int | str = 0,
+    resume: bool = False,
+    quiet: bool = True,
+) -> dict[str, dict[str, Any] | None]:
+    """Train a model into the run directory ``out`` (``sparseg train``).
+
+    Args:
+        config: a :class:`Config` (see :func:`load_config`), a YAML file, or None for the
+            defaults.
+        data: the data set folder (``images/`` + ``masks/``, or the nnU-Net raw layout).
+        out: the run directory; it receives ``config.yaml``, ``split.json``, ``best.ckpt``,
+            ``last.ckpt``, ``metrics.csv`` and ``train_summary.json``.
+        split: a split file (``sparseg split``); without one a seeded default split is made.
+        fold: the fold of a k-fold split file, or ``"all"``: one model per fold into
+            ``out/fold_K`` (an ensemble for :class:`Predictor`).
+        resume: continue from ``out/last.ckpt``.
+        quiet: no progress bar.
+
+    Returns:
+        Each trained run directory's summary (best validation Dice, its epoch, steps, why it
+        stopped), as written to its ``train_summary.json``.
+    """
+    from sparseg.training import train_folds
+
+    if not isinstance(config, Config):
+        config = load_config(config)
+    split_file = _optional_path(split)
+    return train_folds(config, Path(data), Path(out), split_file, str(fold), resume, quiet)
+
+
+def tune(
+    run: PathLike, data: PathLike, *, split: PathLike | None = None, fold: int = 0
+) -> dict[str, Any]:
+    """Decide threshold, TTA, post-processing, CRF and the empty-image gate on the run's
+    validation images (``sparseg tune``); each step is kept only if it raises validation Dice.
+
+    Returns:
+        The payload written to ``run/inference.json``: the tuned ``inference`` section, every
+        ``decisions`` row, and the validation Dice before and after.
+    """
+    from sparseg.inference.tune import tune as tune_run
+
+    return tune_run(Path(run), Path(data), _optional_path(split), fold)
+
+
+def evaluate(
+    runs: PathLike | Sequence[PathLike],
+    data: PathLike,
+    *,
+    split: PathLike | None = None,
+    fold: int = 0,
+    subset: str = "test",
+    out: PathLike | None = None,
+) -> dict[str, Any]:
+    """Predict a subset of the run's split and score it in every Dice convention
+    (``sparseg evaluate``).
+
+    Args:
+        runs: a run directory, a ``fold="all"`` folder or several runs (an ensemble).
+        data: the data set folder the run was trained on.
+        split: the split file (default: the run's own ``split.json``).
+        fold: the fold of a k-fold split file.
+        subset: ``test``, ``val``, ``train`` or ``all``.
+        out: where ``masks/``, ``metrics_per_image.csv`` and ``metrics.json`` go (default:
+            ``RUN/eval_<subset>``).
+
+    Returns:
+        The summary written to ``metrics.json``: every convention's mean with its 95 %
+        bootstrap interval, and for volume data a ``volumes`` table.
+    """
+    from sparseg.inference.predict import evaluate_runs
+
+    return evaluate_runs(
+        _paths(runs), Path(data), _optional_path(split), fold, subset, _optional_path(out)
+    )
+
+
+def predict(
+    source: PathLike | Sequence[PathLike],
+    input: PathLike,
+    out: PathLike,
+    *,
+    probabilities: bool = False,
+) -> list[str]:
+    """Write one mask per image of ``input`` (a file or a folder) into the folder ``out``
+    (``sparseg predict``): a PNG (0/255) at the image's native size, or one volume per input
+    volume with the input's affine and header.
+
+    Args:
+        source: as for :class:`Predictor`: run directories, a fold folder or an ONNX file.
+        input: an image or volume file, a folder of them, or a data set folder.
+        out: the output folder (refused inside the input folder).
+        probabilities: also write ``out/probabilities/`` (16-bit PNG, float32 volumes).
+
+    Returns:
+        The ids (2D images) and cases (volumes) written.
+    """
+    sources = _paths(source)
+    if _is_onnx(sources):
+        return predict_folder_onnx(sources[0], Path(input), Path(out), probabilities)
+    from sparseg.inference.predict import predict_folder
+
+    return predict_folder(sources, Path(input), Path(out), probabilities)
+
+
+def export(run: PathLike, onnx: PathLike, *, tta: bool | None = None) -> float:
+    """Export the run's best model to ONNX with its tuned inference steps in the file's
+    metadata (``sparseg export``), verified against PyTorch.
+
+    Args:
+        run: the run directory.
+        onnx: the ``.onnx`` file to write.
+        tta: fold 8-fold TTA into the graph; None: as the run was tuned (the opposite is
+            refused, since the masks would then differ from the run's).
+
+    Returns:
+        The largest absolute difference between the ONNX and the PyTorch probabilities on a
+        test input.
+    """
+    return export_run(Path(run), Path(onnx), tta)
+
+
+def score(
+    pred: PathLike,
+    data: PathLike,
+    *,
+    split: PathLike | None = None,
+    subset: str = "test",
+    out: PathLike | None = None,
+    label: int | None = None,
+) -> dict[str, Any]:
+    """Score the masks of any tool (nnU-Net, your own) against a data set's ground truth, the
+    way :func:`evaluate` does (``sparseg score``).
+
+    Args:
+        pred: a folder of masks ``<id>.<ext>`` (any two values), or ``<case>.nii.gz`` etc. for
+            volume data.
+        data: the data set folder with the ground truth.
+        split: a split file; then only its ``subset`` is scored (default: every image).
+        subset: ``test``, ``val``, ``train`` or ``all`` (with ``split``).
+        out: a folder for ``metrics.json`` and ``metrics_per_image.csv``.
+        label: the label value kept as foreground in label-map ground truth.
+
+    Returns:
+        The summary, as :func:`evaluate` returns it.
+    """
+    check_subset(subset)
+    ids = None
+    if split is not None:
+        known = [pair.id for pair in discover_pairs(Path(data))]
+        ids = load_split(Path(split), 0, known).subset(subset, known)
+    return score_folder(Path(pred), Path(data), ids, _optional_path(out), label=label)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A mask and the foreground probabilities it was cut from, of one shape: (H, W) for an
+    image, the volume's shape for a volume."""
+
+    mask: np.ndarray
+    """Boolean foreground."""
+    probabilities: np.ndarray
+    """float32 in [0, 1]; 0 on the slices of a volume that were not predicted
+    (``data.keep_slices``)."""
+
+
+class Predictor:
+    """Masks and probabilities in memory, with the run's tuned inference steps (TTA, windows,
+    threshold, post-processing, CRF, empty gate) as ``sparseg predict`` applies them.
+
+    Made from a run directory, a ``fold="all"`` folder or several runs (an ensemble: the runs'
+    probabilities averaged), or an ONNX file from :func:`export` (onnxruntime and numpy only).
+
+    Example:
+        ```python
+        predictor = sparseg.Predictor("runs/quick")
+        prediction = predictor.predict("data/images/case01.png")
+        prediction.mask.shape, prediction.probabilities.max()
+        ```
+    """
+
+    def __init__(self, source: PathLike | Sequence[PathLike]) -> None:
+        sources = _paths(source)
+        self._model: _Model = _OnnxModel(sources[0]) if _is_onnx(sources) else _RunModels(sources)
+        self._slicing = Slicing.of(self._model.data)
+
+    @property
+    def inference(self) -> InferenceConfig:
+        """The inference steps applied: the tuned ones when the run was tuned."""
+        return self._model.inference
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels the model expects."""
+        return self._model.in_channels
+
+    def predict(self, image: np.ndarray | PathLike) -> Prediction:
+        """Predict one image or volume.
+
+        Args:
+            image: pixels as an image file holds them, (H, W) or (H, W, C) of any dtype
+                (integers are divided by their dtype's maximum, floats min-max scaled); or an
+                image or volume file (NIfTI, multi-frame DICOM, multi-page TIFF), whose slices
+                are predicted and put back together as ``sparseg predict`` does.
+
+        Returns:
+            The mask and the probabilities, at the image's or volume's own size.
+        """
+        if isinstance(image, np.ndarray):
+            return self._predict_unit(_unit_image(image, self.in_channels), None)
+        path = Path(image)
+        if not path.is_file():
+            raise SparsegError(f"{path}: image or volume file not found")
+        items = list_images(path, self._slicing)
+        info = volume_info(path)
+        if info is None:
+            (item,) = items
+            return self._predict_unit(self._model.load(item), item.id)
+        masks: dict[int, np.ndarray] = {}
+        probabilities: dict[int, np.ndarray] = {}
+        for item in items:
+            prediction = self._predict_unit(self._model.load(item), item.id)
+            masks[int(item.slice_index)] = prediction.mask  # type: ignore[arg-type]
+            probabilities[int(item.slice_index)] = prediction.probabilities  # type: ignore[arg-type]
+        axis = self._slicing.axis_for(info)
+        return Prediction(
+            finish_volume(assemble(masks, info, axis, bool), self.inference),
+            assemble(probabilities, info, axis, np.float32),
+        )
+
+    def _predict_unit(self, unit: np.ndarray, item_id: str | None) -> Prediction:
+        probability, presence = self._model.prediction(unit, item_id)
+        mask = finish_mask(probability, unit.mean(0), self.inference, presence)
+        return Prediction(np.asarray(mask, dtype=bool), probability.astype(np.float32))
+
+
+class _Model(Protocol):
+    """What :class:`Predictor` needs of the runs or of the ONNX file behind it."""
+
+    data: DataConfig
+    inference: InferenceConfig
+    in_channels: int
+
+    def load(self, item: Pair) -> np.ndarray: ...
+
+    def prediction(
+        self, unit: np.ndarray, item_id: str | None
+    ) -> tuple[np.ndarray, float | None]: ...
+
+
+class _RunModels:
+    """Runs (PyTorch, imported here only) averaged as one model."""
+
+    def __init__(self, runs: list[Path]) -> None:
+        from sparseg.inference.predictor import Predictor as RunsPredictor
+
+        self._runs = RunsPredictor(runs)
+        self.data = self._runs.config.data
+        self.inference = self._runs.inference
+        self.in_channels = self._runs.in_channels
+
+    def load(self, item: Pair) -> np.ndarray:
+        return self._runs.image(item).numpy()
+
+    def prediction(self, unit: np.ndarray, item_id: str | None) -> tuple[np.ndarray, float | None]:
+        import torch
+
+        return self._runs.prediction(torch.from_numpy(unit), item_id=item_id)
+
+
+class _OnnxModel:
+    """An exported ONNX file with the preprocessing and inference steps of its metadata."""
+
+    def __init__(self, path: Path) -> None:
+        self._onnx = OnnxPredictor(path)
+        self.data = self._onnx.data
+        self.inference = self._onnx.inference
+        self.in_channels = int(self._onnx.meta["in_channels"])
+
+    def load(self, item: Pair) -> np.ndarray:
+        return self._onnx.load(item)
+
+    def prediction(self, unit: np.ndarray, item_id: str | None) -> tuple[np.ndarray, float | None]:
+        return self._onnx.prediction(unit)
+
+
+def _unit_image(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """(C, H, W) float32 in [0, 1] from (H, W) or (H, W, C) pixels, as a file's are read."""
+    if pixels.ndim == 2:
+        pixels = pixels[..., None]
+    if pixels.ndim != 3:
+        raise SparsegError(
+            f"image array of shape {pixels.shape}: expected (H, W) or (H, W, C); "
+            "give a volume as its file"
+        )
+    if pixels.shape[-1] != channels:
+        raise SparsegError(
+            f"image array has {pixels.shape[-1]} channel(s) but the model expects {channels}"
+        )
+    return np.ascontiguousarray(to_unit_float(pixels).transpose(2, 0, 1))
+
+
+def _paths(source: PathLike | Sequence[PathLike]) -> list[Path]:
+    if isinstance(source, str | os.PathLike):
+        return [Path(source)]
+    paths = [Path(item) for item in source]
+    if not paths:
+        raise SparsegError("give a run directory, a fold folder or an ONNX file")
+    return paths
+
+
+def _is_onnx(sources: list[Path]) -> bool:
+    """An ``.onnx`` file, alone: an ensemble is made of runs."""
+    onnx = [path for path in sources if path.suffix == ".onnx"]
+    if onnx and len(sources) > 1:
+        raise SparsegError(f"{onnx[0]}: an ONNX file predicts alone, not in an ensemble of runs")
+    return bool(onnx)
+
+
+def _optional_path(path: PathLike | None) -> Path | None:
+    return None if path is None else Path(path)
