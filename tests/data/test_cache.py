@@ -3,6 +3,8 @@ the patch-mode arrays."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -115,3 +117,14 @@ def test_patch_mode_keeps_decoded_arrays_in_their_dtype(make_dataset, monkeypatc
     assert len(reads) == 6  # only the uncached set read its files again
     pixels, mask = kept._decoded[0]
     assert pixels.dtype == np.uint8 and mask.dtype == bool
+
+
+def test_a_set_without_masks_caches_its_images(make_dataset) -> None:
+    root = make_dataset(IDS[:3])
+    pairs = [replace(pair, mask=None) for pair in discover_pairs(root)]
+    dataset = SegDataset(pairs, (32, 32))
+    stored = TensorCache(dataset)
+    assert stored.masks is None and stored.nbytes == stored.images.nbytes
+    batch = stored.batch([2, 0])
+    assert set(batch) == {"image"}
+    assert torch.equal(batch["image"][0], dataset[2]["image"])

@@ -17,12 +17,19 @@ from sparseg.errors import SparsegError, SparsegWarning
 
 # Registration order is the order `sparseg --help` lists the commands: the data's path.
 from sparseg.cli import data_commands
+from sparseg.cli import pretrain_commands
 from sparseg.cli import train_commands
 from sparseg.cli import infer_commands
 from sparseg.cli import evidence_commands
 
 __all__ = ["app", "main"]
-COMMAND_MODULES = (data_commands, train_commands, infer_commands, evidence_commands)
+COMMAND_MODULES = (
+    data_commands,
+    pretrain_commands,
+    train_commands,
+    infer_commands,
+    evidence_commands,
+)
 _default_showwarning = warnings.showwarning
 INTERRUPTED = 130  # the shell's code for SIGINT
 

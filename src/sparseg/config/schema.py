@@ -73,6 +73,17 @@ class ModelConfig(Section):
     encoder_weights: str | None = Field(
         None, description="imagenet, none, or a local .pth/.safetensors encoder state dict"
     )
+    pretrained_weights: str | None = Field(
+        None,
+        description="a local .pth/.safetensors state dict of the whole network's encoder and "
+        "decoder, as `sparseg pretrain` writes (self-supervised on your own images); the heads "
+        "start fresh. Needs encoder_weights none (the file holds the encoder too), the same "
+        "architecture, encoder, decoder_channels and norm as the pretraining, and as many input "
+        "channels (3-channel weights are adapted, as for encoder_weights)",
+    )
+    decoder_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.0, description="dropout probability after each decoder block"
+    )
     decoder_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="dropout probability after each decoder block"
     )
@@ -105,7 +116,7 @@ class ModelConfig(Section):
         0.2, description="dropout before the presence head's linear layer"
     )
 
-    @field_validator("encoder_weights")
+    @field_validator("encoder_weights", "pretrained_weights")
     @classmethod
     def _none_string(cls, value: str | None) -> str | None:
         return None if value in (None, "", "none", "None", "null") else value
@@ -376,6 +387,25 @@ class EvaluationConfig(Section):
     spacing_mm: PositiveFloat | None = Field(None, description="pixel size for distances in mm")
 
 
+# ---------------------------------------------------------------- pretrain
+class PretrainConfig(Section):
+    """``sparseg pretrain``: self-supervised pretraining of the configured network."""
+
+    objective: Literal["restoration", "masked"] = Field(
+        "restoration",
+        description="restoration: the network restores images distorted by intensity curves, "
+        "noise, blur and cut-out boxes (Models Genesis, encoder and decoder together); masked: "
+        "it fills in randomly masked square patches, the loss counted on them only (SimMIM)",
+    )
+    mask_ratio: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.6, description="masked: share of the patches hidden"
+    )
+    mask_patch: Annotated[int, Field(ge=4)] = Field(
+        16, description="masked: side of a hidden square patch in pixels"
+    )
+    lr: PositiveFloat | None = Field(None, description="learning rate (None: training.lr)")
+
+
 class Config(Section):
     """The whole YAML: one section per stage of the data's path, plus the seed."""
 
@@ -387,6 +417,7 @@ class Config(Section):
     training: TrainingConfig = TrainingConfig()
     inference: InferenceConfig = InferenceConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    pretrain: PretrainConfig = PretrainConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

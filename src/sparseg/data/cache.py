@@ -99,8 +99,9 @@ def rank_shard(count: int, rank: int, world_size: int) -> list[int]:
 
 class TensorCache:
     """A resize-mode data set's items stacked: ``images`` (N, C, H, W) float32 and ``masks``
-    (N, 1, H, W) uint8, built once from ``dataset[i]`` for ``indices`` (default: all), with a
-    progress bar titled ``progress`` when given."""
+    (N, 1, H, W) uint8 (None for a set without masks, as pretraining reads), built once from
+    ``dataset[i]`` for ``indices`` (default: all), with a progress bar titled ``progress`` when
+    given."""
 
     def __init__(
         self, dataset: Dataset, indices: Sequence[int] | None = None, progress: str | None = None
@@ -110,15 +111,18 @@ class TensorCache:
             raise SparsegError("nothing to cache: the data set is empty")
         shown = indices if progress is None else track(indices, progress, console=_STDERR)
         items = [dataset[index] for index in shown]
-        if any("mask" not in item for item in items):
+        labelled = ["mask" in item for item in items]
+        if any(labelled) and not all(labelled):
             raise SparsegError("the tensor cache holds training data: every image needs a mask")
         self.images = torch.stack([item["image"] for item in items])
-        self.masks = torch.stack([item["mask"].to(torch.uint8) for item in items])
+        self.masks = (
+            torch.stack([item["mask"].to(torch.uint8) for item in items]) if all(labelled) else None
+        )
         self.ids = [item["id"] for item in items]
 
     @property
     def nbytes(self) -> int:
-        return self.images.nbytes + self.masks.nbytes
+        return self.images.nbytes + (self.masks.nbytes if self.masks is not None else 0)
 
     @property
     def device(self) -> torch.device:
@@ -128,16 +132,18 @@ class TensorCache:
         return len(self.ids)
 
     def to(self, device: torch.device) -> TensorCache:
-        self.images, self.masks = self.images.to(device), self.masks.to(device)
+        self.images = self.images.to(device)
+        if self.masks is not None:
+            self.masks = self.masks.to(device)
         return self
 
     def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         """Images and float masks of ``indices``, as the DataLoader would have collated them."""
         where = torch.as_tensor(list(indices), dtype=torch.long, device=self.device)
-        return {
-            "image": self.images.index_select(0, where),
-            "mask": self.masks.index_select(0, where).to(torch.float32),
-        }
+        batch = {"image": self.images.index_select(0, where)}
+        if self.masks is not None:
+            batch["mask"] = self.masks.index_select(0, where).to(torch.float32)
+        return batch
 
     def batches(self, batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
         """Every item once, in order (validation)."""

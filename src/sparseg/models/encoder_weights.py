@@ -106,25 +106,37 @@ def load_encoder_file(encoder: nn.Module, path_text: str, in_channels: int) -> N
     A 3-channel first convolution (e.g. ImageNet weights) is adapted to ``in_channels`` the way
     smp and timm adapt hub weights (summed for 1 channel, repeated and rescaled otherwise).
     """
-    path = Path(path_text).expanduser()
     key = f"model.encoder_weights={path_text}"
+    expected = f"imagenet, none, or a {'/'.join(WEIGHT_FILE_SUFFIXES)} encoder state dict"
+    raw = read_weight_file(path_text, key, expected)
+    load_part(encoder, _encoder_state(raw, key), in_channels, f"{key}: does not fit the encoder")
+
+
+def read_weight_file(path_text: str, key: str, expected: str) -> Mapping[str, object]:
+    """The state dict in a local weights file; its one-line errors start with ``key`` (a missing
+    file's says ``expected``: what the key takes)."""
+    path = Path(path_text).expanduser()
     if not path.is_file():
-        raise SparsegError(
-            f"{key}: file not found (expected imagenet, none, or a "
-            f"{'/'.join(WEIGHT_FILE_SUFFIXES)} encoder state dict)"
-        )
+        raise SparsegError(f"{key}: file not found (expected {expected})")
     if path.suffix not in WEIGHT_FILE_SUFFIXES:
         raise SparsegError(f"{key}: unsupported file type; use {', '.join(WEIGHT_FILE_SUFFIXES)}")
-    state = _encoder_state(_read_state_dict(path, key), key)
-    expected = encoder.state_dict()
+    return _read_state_dict(path, key)
+
+
+def load_part(
+    module: nn.Module, state: dict[str, torch.Tensor], in_channels: int, failure: str
+) -> None:
+    """Load ``state`` into ``module`` (a 3-channel first convolution adapted to
+    ``in_channels``); any other mismatch is the one-line error ``failure: <what>``."""
+    expected = module.state_dict()
     for name, tensor in state.items():
         wanted = expected.get(name)
         if wanted is not None and _is_adaptable_first_conv(tensor, wanted, in_channels):
             state[name] = adapt_input_conv(in_channels, tensor)
     mismatch = _first_mismatch(state, expected)
     if mismatch:
-        raise SparsegError(f"{key}: does not fit the encoder: {mismatch}")
-    encoder.load_state_dict(state, strict=False)  # only num_batches_tracked may be missing
+        raise SparsegError(f"{failure}: {mismatch}")
+    module.load_state_dict(state, strict=False)  # only num_batches_tracked may be missing
 
 
 def _read_state_dict(path: Path, key: str) -> Mapping[str, object]:
@@ -140,13 +152,18 @@ def _read_state_dict(path: Path, key: str) -> Mapping[str, object]:
 
 
 def _encoder_state(raw: Mapping[str, object], key: str) -> dict[str, torch.Tensor]:
-    non_tensor = next((name for name, value in raw.items() if not torch.is_tensor(value)), None)
-    if non_tensor is not None:
-        raise SparsegError(f"{key}: entry {non_tensor!r} is not a tensor; expected a state dict")
+    require_tensors(raw, key)
     for prefix in _ENCODER_PREFIXES:
         if any(name.startswith(prefix) for name in raw):
             return {n.removeprefix(prefix): t for n, t in raw.items() if n.startswith(prefix)}
     return dict(raw)  # type: ignore[arg-type]
+
+
+def require_tensors(raw: Mapping[str, object], key: str) -> None:
+    """Refuse a mapping that holds anything but tensors (e.g. a training checkpoint)."""
+    non_tensor = next((name for name, value in raw.items() if not torch.is_tensor(value)), None)
+    if non_tensor is not None:
+        raise SparsegError(f"{key}: entry {non_tensor!r} is not a tensor; expected a state dict")
 
 
 def _is_adaptable_first_conv(tensor: torch.Tensor, wanted: torch.Tensor, in_channels: int) -> bool:

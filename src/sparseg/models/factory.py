@@ -30,6 +30,7 @@ from sparseg.models.encoder_weights import (
     is_hub_weights,
     load_encoder_file,
 )
+from sparseg.models.pretrained_weights import load_pretrained_network
 from sparseg.models.tweaks import (
     SMP_DROPOUT_ARGUMENT,
     add_decoder_dropout,
@@ -83,12 +84,19 @@ def build_model(config: ModelConfig, in_channels: int) -> SegmentationNet:
     architecture = _check_architecture(config.architecture)
     _check_encoder(config.encoder)
     weights = config.encoder_weights
+    if weights is not None and config.pretrained_weights is not None:
+        raise SparsegError(
+            "model.pretrained_weights: set model.encoder_weights to none (the pre-trained "
+            "network's file holds the encoder too)"
+        )
     hub_weights = weights is not None and is_hub_weights(config.encoder, weights)
     model = _create(config, architecture, in_channels, weights if hub_weights else None)
     if weights is not None and not hub_weights:
         load_encoder_file(model.encoder, weights, in_channels)
 
     swap_activation(model, config.activation, config.leaky_slope)
+    if config.pretrained_weights is not None:
+        load_pretrained_network(model, config.pretrained_weights, in_channels)
     aux_block_names = (
         supervised_block_names(model, architecture, config.deep_supervision_weights)
         if config.deep_supervision
@@ -97,6 +105,8 @@ def build_model(config: ModelConfig, in_channels: int) -> SegmentationNet:
     net = SegmentationNet(model, architecture, config.encoder, aux_block_names)
     if config.init == "kaiming":
         random_parts = [model.decoder] if weights is not None else [model.encoder, model.decoder]
+        if config.pretrained_weights is not None:
+            random_parts = []
         kaiming_init(random_parts, config.activation, config.leaky_slope)
         logit_layers = [model.segmentation_head, net.aux_heads]
         if getattr(model, "classification_head", None) is not None:

@@ -8,6 +8,7 @@ every epoch), so each rank decodes and holds only its own share.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,14 +51,15 @@ def build_feed(config: Config, data: RunData, fabric: Fabric, quiet: bool) -> Fe
     if config.data.mode == "patch":
         return _patch_feed(config, data, fabric)
     channels, size = data.in_channels, config.data.input_size
-    needed = resized_set_bytes(-(-(len(data.train) + len(data.val)) // world), channels, size)
+    held = len(data.train) + (len(data.val) if data.val is not None else 0)
+    needed = resized_set_bytes(-(-held // world), channels, size)
     decision = decide_cache(config.data.cache, needed)
     if not decision.enabled:
         return _lazy_feed(config, data.train, fabric, decision)
     shown = None if quiet else "caching training images"
     train = TensorCache(data.train, rank_shard(len(data.train), rank, world), shown)
     shown = None if quiet else "caching validation images"
-    val_shard = range(rank, len(data.val), world)
+    val_shard = range(rank, len(data.val), world) if data.val is not None else range(0)
     val = TensorCache(data.val, val_shard, shown) if len(val_shard) else None
     on_device = device_fits(train.nbytes + (val.nbytes if val else 0), fabric.device)
     if on_device:
@@ -68,6 +70,21 @@ def build_feed(config: Config, data: RunData, fabric: Fabric, quiet: bool) -> Fe
     sampler = RandomSampler(range(len(train)), generator=generator)
     batches = CachedBatches(train, sampler, batch, drop_last=len(train) >= batch)
     return Feed(batches, val, generator, decision, on_device)
+
+
+def epoch_batches(feed: Feed, dataset: Any, seed: int, epoch: int, rank: int) -> Iterator[Any]:
+    """One epoch's batches; all randomness of the epoch, the global torch generator's draws
+    included, comes from (seed, epoch, rank), so a run resumed at an epoch's end is exact."""
+    seed = seed * 100_003 + epoch * 1_009 + rank
+    torch.manual_seed(seed)
+    sampler = feed.train.sampler
+    if isinstance(sampler, DistributedSampler):
+        sampler.set_epoch(epoch)
+    elif feed.generator is not None:
+        feed.generator.manual_seed(seed)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    return iter(feed.train)
 
 
 def _lazy_feed(config: Config, dataset: Any, fabric: Fabric, decision: CacheDecision) -> Feed:

@@ -14,16 +14,22 @@ from sparseg.training.costs import COST_PARTS
 class TrainingProgress:
     """Counts optimiser steps, or seconds when the run has a wall-clock budget."""
 
-    def __init__(self, total_steps: int, max_minutes: float | None, quiet: bool) -> None:
+    def __init__(
+        self, total_steps: int, max_minutes: float | None, quiet: bool, validates: bool = True
+    ) -> None:
+        """``validates`` False (pretraining): the bar shows the loss without a validation Dice."""
         self.by_time = max_minutes is not None
         self.total = max_minutes * 60 if max_minutes is not None else total_steps
+        scores = "loss {task.fields[loss]:.4f}"
+        if validates:
+            scores += " best val Dice {task.fields[dice]:.4f}"
         self.progress = (
             None
             if quiet
             else Progress(
                 TextColumn("epoch {task.fields[epoch]} step {task.fields[step]}"),
                 BarColumn(),
-                TextColumn("loss {task.fields[loss]:.4f} best val Dice {task.fields[dice]:.4f}"),
+                TextColumn(scores),
                 TimeRemainingColumn(),
                 console=Console(stderr=True),
                 transient=False,

@@ -23,10 +23,12 @@ from sparseg.run_layout import RunPaths
 
 @dataclass
 class RunData:
+    """A run's items by id, its split, and its data sets (``val`` None: nothing to validate)."""
+
     pairs: dict[str, Pair]
     split: SplitIds
     train: Dataset
-    val: Dataset
+    val: Dataset | None
     in_channels: int
 
 
