@@ -14,6 +14,7 @@ from sparseg.config.loading import (
 from sparseg.config.schema import (
     LOSS_TERMS,
     AugmentConfig,
+    BlankGuardConfig,
     BlurAug,
     BrightnessContrastAug,
     ClaheAug,
@@ -43,6 +44,7 @@ from sparseg.config.schema import (
 __all__ = [
     "LOSS_TERMS",
     "AugmentConfig",
+    "BlankGuardConfig",
     "BlurAug",
     "BrightnessContrastAug",
     "ClaheAug",

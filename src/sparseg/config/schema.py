@@ -84,11 +84,20 @@ class ModelConfig(Section):
     decoder_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
         0.0, description="dropout probability after each decoder block"
     )
-    decoder_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
-        0.0, description="dropout probability after each decoder block"
+    norm: Literal["batch", "instance"] = Field(
+        "batch",
+        description="normalisation layers of encoder and decoder: batch (smp's BatchNorm) or "
+        "instance (affine InstanceNorm, as nnU-Net; independent of what else is in the batch)",
     )
     bn_momentum: Annotated[float, Field(gt=0.0, le=1.0)] | None = Field(
         None, description="momentum of every BatchNorm layer (None keeps PyTorch's 0.1)"
+    )
+    output_bias: Literal["prior", "zero"] = Field(
+        "prior",
+        description="initial bias of every logit head: prior (the logit of the training "
+        "foreground share, and of the share of images with foreground for the presence head, "
+        "as RetinaNet initialises its classifier) or zero (smp's default: every pixel starts at "
+        "probability 0.5, so the first steps of BCE push the whole network towards background)",
     )
     activation: Literal["relu", "leaky_relu", "mish"] = Field(
         "relu", description="activation used across encoder and decoder"
@@ -261,6 +270,25 @@ class ProgressiveConfig(Section):
     )
 
 
+class BlankGuardConfig(Section):
+    enabled: bool = Field(
+        True,
+        description="restart a network that is still blank (validation Dice on the images with "
+        "a target below 0.01 at every threshold tried, since its start) once `after` of the "
+        "budget has passed: fresh weights from another seed and the LR times lr_factor, for the "
+        "rest of the same budget",
+    )
+    after: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.2, description="share of the run's budget (steps or minutes) a network may stay blank"
+    )
+    max_restarts: Annotated[int, Field(ge=0)] = Field(
+        2, description="restarts at most; a network blank after them is saved and flagged blank"
+    )
+    lr_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5, description="LR multiplier applied at each restart"
+    )
+
+
 class TrainingConfig(Section):
     optimizer: Literal["adamw", "adam", "sgd"] = "adam"
     lr: PositiveFloat = 1e-4
@@ -328,6 +356,7 @@ class TrainingConfig(Section):
     num_nodes: Annotated[int, Field(ge=1)] = 1
     skip_nonfinite: bool = Field(False, description="skip a step whose loss is NaN/inf")
     ema: EmaConfig = EmaConfig()
+    blank_guard: BlankGuardConfig = BlankGuardConfig()
     progressive: ProgressiveConfig | None = Field(
         None, description="progressive resizing: train the first part of the run smaller"
     )

@@ -1,9 +1,57 @@
-"""The one rule for BCE's ``pos_weight`` from mask statistics, used by ``inspect``'s proposed
-config and by training with ``loss.pos_weight: auto`` (torch-free)."""
+"""Foreground statistics of training masks and the settings that follow from them: BCE's
+``pos_weight`` (``loss.pos_weight: auto`` and ``inspect``'s proposal) and the logit heads'
+initial bias (``model.output_bias: prior``)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sparseg.data.items import read_item_mask
+from sparseg.data.pairs import Pair
+
 POS_WEIGHT_RANGE = (1.0, 100.0)
+# A share of exactly 0 or 1 has no finite logit; no real mask set is rarer than this.
+PRIOR_RANGE = (1e-4, 1 - 1e-4)
+
+
+@dataclass(frozen=True)
+class ForegroundCounts:
+    """Foreground pixels and images with foreground among ``pixels`` pixels of ``images``."""
+
+    foreground_pixels: int
+    pixels: int
+    images_with_foreground: int
+    images: int
+
+    @property
+    def pixel_share(self) -> float:
+        return self.foreground_pixels / self.pixels if self.pixels else 0.0
+
+    @property
+    def image_share(self) -> float:
+        return self.images_with_foreground / self.images if self.images else 0.0
+
+
+def count_foreground(pairs: Iterable[Pair], label: int | None) -> ForegroundCounts:
+    """One pass over the masks of ``pairs`` (unlabelled items count as empty)."""
+    foreground = pixels = with_foreground = images = 0
+    for pair in pairs:
+        mask = read_item_mask(pair, label)
+        marked = int(mask.sum())
+        foreground += marked
+        pixels += mask.size
+        with_foreground += marked > 0
+        images += 1
+    return ForegroundCounts(foreground, pixels, with_foreground, images)
+
+
+def prior_logit(share: float) -> float:
+    """``log(p / (1 - p))`` of ``share`` clipped to :data:`PRIOR_RANGE`: the bias at which a
+    logit head starts out predicting the share (RetinaNet's classifier initialisation)."""
+    p = min(max(share, PRIOR_RANGE[0]), PRIOR_RANGE[1])
+    return math.log(p / (1 - p))
 
 
 def pos_weight_from_counts(foreground: int, total: int) -> float | None:

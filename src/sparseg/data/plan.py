@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sparseg.data.pos_weight import POS_WEIGHT_RANGE, pos_weight_from_counts
+from sparseg.data.foreground import POS_WEIGHT_RANGE, pos_weight_from_counts
 
 MIN_COMPONENT_PX = 16  # a typical smallest target of ~4x4 px still survives a U-Net's skips
 SIZE_MULTIPLE = 32  # five stride-2 stages of the encoder

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from sparseg.config import ModelConfig
+from sparseg.data.foreground import ForegroundCounts, prior_logit
 from sparseg.errors import SparsegError
 from sparseg.models.deep_supervision import (
     build_aux_heads,
@@ -36,7 +37,9 @@ from sparseg.models.tweaks import (
     add_decoder_dropout,
     kaiming_init,
     set_bn_momentum,
+    set_logit_bias,
     swap_activation,
+    swap_norm,
 )
 
 DECODER_CHANNEL_ARCHITECTURES = ("unet", "unetplusplus", "manet")
@@ -75,11 +78,16 @@ def plain_model(net: SegmentationNet) -> nn.Module:
     return net.model
 
 
-def build_model(config: ModelConfig, in_channels: int) -> SegmentationNet:
+def build_model(
+    config: ModelConfig, in_channels: int, foreground: ForegroundCounts | None = None
+) -> SegmentationNet:
     """Create ``config.architecture`` with ``config.encoder`` for ``in_channels`` input channels.
 
-    Applies encoder weights, activation, init, BatchNorm momentum, decoder dropout and deep
-    supervision from ``config``; bad names or weights raise a one-line :class:`SparsegError`.
+    Applies encoder weights, normalisation, activation, init, BatchNorm momentum, decoder
+    dropout and deep supervision from ``config``; bad names or weights raise a one-line
+    :class:`SparsegError`. ``foreground`` (the training masks' statistics) sets the logit heads'
+    initial bias when ``config.output_bias`` is ``prior``; without it (a network about to load
+    trained weights) the heads keep smp's initialisation.
     """
     architecture = _check_architecture(config.architecture)
     _check_encoder(config.encoder)
@@ -94,6 +102,7 @@ def build_model(config: ModelConfig, in_channels: int) -> SegmentationNet:
     if weights is not None and not hub_weights:
         load_encoder_file(model.encoder, weights, in_channels)
 
+    swap_norm(model, config.norm)
     swap_activation(model, config.activation, config.leaky_slope)
     if config.pretrained_weights is not None:
         load_pretrained_network(model, config.pretrained_weights, in_channels)
@@ -112,10 +121,21 @@ def build_model(config: ModelConfig, in_channels: int) -> SegmentationNet:
         if getattr(model, "classification_head", None) is not None:
             logit_layers.append(model.classification_head)
         kaiming_init(logit_layers, config.activation, config.leaky_slope, mode="fan_in")
+    if config.output_bias == "prior" and foreground is not None:
+        set_logit_bias(_mask_logit_layers(net), prior_logit(foreground.pixel_share))
+        if getattr(model, "classification_head", None) is not None:
+            presence = [m for m in model.classification_head if isinstance(m, nn.Linear)]
+            set_logit_bias(presence, prior_logit(foreground.image_share))
     if config.bn_momentum is not None:
         set_bn_momentum(net, config.bn_momentum)
     add_decoder_dropout(model, architecture, config.decoder_dropout)
     return net
+
+
+def _mask_logit_layers(net: SegmentationNet) -> list[nn.Module]:
+    """The convolutions that emit mask logits: smp's segmentation head and the aux heads."""
+    head_convs = [m for m in net.model.segmentation_head if isinstance(m, nn.Conv2d)]
+    return [*head_convs, *net.aux_heads]
 
 
 def describe_model(net: SegmentationNet) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Config-driven changes to a built smp model: decoder dropout, BN momentum, activation, init.
+"""Config-driven changes to a built smp model: decoder dropout, normalisation, BN momentum,
+activation, init and the logit heads' initial bias.
 
 Each function changes modules in place and leaves the state-dict keys as smp made them, so a
 tweaked model still loads plain smp checkpoints and exports as a plain smp model.
@@ -63,6 +64,35 @@ def set_bn_momentum(module: nn.Module, momentum: float) -> None:
     for layer in module.modules():
         if isinstance(layer, _BatchNorm):
             layer.momentum = momentum
+
+
+def swap_norm(module: nn.Module, norm: Literal["batch", "instance"]) -> None:
+    """Replace every ``BatchNorm2d`` by an affine ``InstanceNorm2d`` (``batch`` keeps them).
+
+    The learned scale and shift carry over, so pre-trained encoder weights keep their affine
+    part; running statistics have no use in instance norm and are dropped.
+    """
+    if norm == "batch":
+        return
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.BatchNorm2d):
+                instance = nn.InstanceNorm2d(
+                    child.num_features, eps=child.eps, affine=True, track_running_stats=False
+                )
+                if child.affine:
+                    with torch.no_grad():
+                        instance.weight.copy_(child.weight)
+                        instance.bias.copy_(child.bias)
+                setattr(parent, name, instance)
+
+
+def set_logit_bias(layers: Iterable[nn.Module], logit: float) -> None:
+    """Set the bias of each layer (conv or linear with one output) to ``logit``."""
+    for layer in layers:
+        if layer.bias is None:
+            raise SparsegError(f"{type(layer).__name__} has no bias to initialise")
+        nn.init.constant_(layer.bias, logit)
 
 
 def swap_activation(

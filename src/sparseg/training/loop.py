@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
+from dataclasses import asdict
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,12 @@ from torch.utils.data.distributed import DistributedSampler
 
 from sparseg.augment import build_augmentation
 from sparseg.config import Config, save_config
-from sparseg.errors import SparsegError
+from sparseg.data.foreground import ForegroundCounts, count_foreground, pos_weight_from_counts
+from sparseg.errors import SparsegError, SparsegWarning
 from sparseg.losses import build_loss
 from sparseg.models import build_model, plain_model
 from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
+from sparseg.training.blank_guard import is_blank, next_restart, restart_due
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.costs import Cadence, CostClock
 from sparseg.training.ema import build_weight_average
@@ -42,7 +47,6 @@ from sparseg.training.run_state import (
 )
 from sparseg.training.schedule import progressive_scale, run_length
 from sparseg.training.setup import (
-    auto_pos_weight,
     build_optimizer,
     load_run_data,
     make_fabric,
@@ -97,10 +101,23 @@ class Trainer:
         self.channels_last = tcfg.memory_format == "channels_last"
 
     # ------------------------------------------------------------------ setup
-    def _build_model(self, pos_weight: float | None) -> None:
+    @cached_property
+    def foreground(self) -> ForegroundCounts:
+        """The training masks' statistics (BCE's auto pos_weight, the heads' prior bias)."""
+        train_pairs = [self.data.pairs[i] for i in self.data.split.train]
+        return count_foreground(train_pairs, self.config.data.label)
+
+    def _fresh_network(self, seed: int, resumed: bool):
+        """A network with new weights from ``seed`` (a resumed one gets its weights later)."""
+        self.fabric.seed_everything(seed, verbose=False)
+        prior = self.config.model.output_bias == "prior" and not resumed
+        return build_model(
+            self.config.model, self.data.in_channels, self.foreground if prior else None
+        )
+
+    def _build_model(self, pos_weight: float | None, resumed: bool) -> None:
         cfg, fabric = self.config, self.fabric
-        fabric.seed_everything(cfg.seed, verbose=False)
-        self.model = build_model(cfg.model, self.data.in_channels)
+        self.model = self._fresh_network(cfg.seed, resumed)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         weights = cfg.model.deep_supervision_weights if cfg.model.deep_supervision else None
@@ -137,7 +154,7 @@ class Trainer:
         if resumed is not None:
             check_resumable(resumed, cfg, self.paths.last)
         self.pos_weight = self._pos_weight(resumed)
-        self._build_model(self.pos_weight)
+        self._build_model(self.pos_weight, resumed is not None)
         if resumed is not None:
             self.state = restored_state(resumed, cfg.training)
         state = self.state  # a resumed config may set another val_every
@@ -155,6 +172,7 @@ class Trainer:
         if self.is_main:
             logger = TensorBoardLogger(str(self.out_dir), name=TENSORBOARD_DIR, version="")
         with TrainingProgress(self.total_steps, cfg.training.max_minutes, self.quiet) as progress:
+            self.progress = progress
             while self.state.stop_reason is None:
                 self._train_epoch(started, progress, logger)
             summary = self._finish()
@@ -168,8 +186,7 @@ class Trainer:
         if resumed is not None:
             return resumed["pos_weight"]
         if wanted == "auto":
-            train_ids = self.data.split.train
-            return auto_pos_weight([self.data.pairs[i] for i in train_ids], self.config.data.label)
+            return pos_weight_from_counts(self.foreground.foreground_pixels, self.foreground.pixels)
         return wanted
 
     def _train_epoch(self, started: float, progress: TrainingProgress, logger: Any) -> None:
@@ -242,7 +259,8 @@ class Trainer:
 
     def _optimizer_step(self, started: float) -> None:
         cfg = self.config.training
-        self.schedule.apply(self.optimizer, self._progress(time.monotonic() - started))
+        progress = self._progress(time.monotonic() - started)
+        self.schedule.apply(self.optimizer, progress, self.state.lr_scale)
         if cfg.grad_clip is not None:
             self.fabric.clip_gradients(self.wrapped, self.optimizer, max_norm=cfg.grad_clip)
         self.optimizer.step()
@@ -329,8 +347,13 @@ class Trainer:
                 score = validate(fabric, net, self.data.val, batch, thresholds)
         row.update(score.columns())
         dice = score.dice
+        blank = is_blank(dice, score.dice_with_target)
+        row["val_blank"] = float(blank)
         self.schedule.observe(dice)
-        if dice > state.best_dice:
+        if blank and self._restart_if_due():
+            return False
+        state.blank_since_start = state.blank_since_start and blank
+        if not blank and dice > state.best_dice:
             state.best_dice, state.best_epoch, state.bad_validations = dice, int(row["epoch"]), 0
             return True
         state.bad_validations += 1
@@ -339,14 +362,37 @@ class Trainer:
             state.stop_reason = state.stop_reason or "early_stopping"
         return False
 
+    def _restart_if_due(self) -> bool:
+        """The blank guard (:mod:`sparseg.training.blank_guard`): fresh weights from another
+        seed, a fresh optimiser state and weight average, a lower LR; True when it restarted."""
+        state, guard = self.state, self.config.training.blank_guard
+        progress = self._progress(time.monotonic() - self.started)
+        if state.stop_reason is not None or not restart_due(
+            guard, progress, state.network_started_at, state.blank_since_start, len(state.restarts)
+        ):
+            return False
+        restart = next_restart(guard, self.config.seed, state.step, progress, len(state.restarts))
+        fresh = self._fresh_network(restart.seed, resumed=False)
+        if self.channels_last:
+            fresh = fresh.to(memory_format=torch.channels_last)
+        self.model.load_state_dict(fresh.state_dict())
+        self.optimizer.state.clear()
+        self.average = build_weight_average(self.model, self.config.training.ema)
+        state.restarts.append(asdict(restart))
+        state.lr_scale = restart.lr_scale
+        state.network_started_at, state.blank_since_start = progress, True
+        state.bad_validations = 0
+        self.progress.note(restart.describe())
+        return True
+
     # ------------------------------------------------------------------ files
     def _common(self) -> dict[str, Any]:
         return common_payload(self.config, self.data.in_channels, self.pos_weight)
 
-    def _save_best(self, epoch: int, dice: float) -> None:
+    def _save_best(self, epoch: int, dice: float, blank: bool = False) -> None:
         net = self.model if self.average is None else self.average.module
-        payload = best_payload(plain_model(net).state_dict(), epoch, dice, self._common())
-        save_checkpoint(self.paths.best, payload)
+        weights = plain_model(net).state_dict()
+        save_checkpoint(self.paths.best, best_payload(weights, epoch, dice, self._common(), blank))
 
     def _save_last(self) -> None:
         with self.clock.measure("checkpoint"):
@@ -375,6 +421,19 @@ class Trainer:
 
     def _finish(self) -> dict[str, Any]:
         state = self.state
+        blank = state.best_epoch < 0  # no validation ever marked a target
+        if blank:
+            state.best_epoch = state.epoch - 1
+            state.best_dice = state.history[-1]["val_dice"] if state.history else math.nan
+        if blank and self.is_main:
+            self._save_best(state.best_epoch, state.best_dice, blank=True)
+            warnings.warn(
+                f"{self.paths.best}: the network stayed blank (validation Dice on the images with "
+                f"a target under 0.01 at every validation, {len(state.restarts)} restart(s)); "
+                "it is saved flagged blank: try another seed, a lower training.lr or more steps",
+                SparsegWarning,
+                stacklevel=1,
+            )
         summary = {
             "best_epoch": state.best_epoch,
             "best_val_dice": state.best_dice,
@@ -392,6 +451,8 @@ class Trainer:
             "world_size": self.fabric.world_size,
             "data_root": str(self.data_root.resolve()),
             "precision": resolve_precision(self.config),
+            "blank": blank,
+            "restarts": state.restarts,
         }
         if self.is_main:  # the CSV again: a kill right after the last checkpoint may have lost it
             write_metrics_csv(self.paths.metrics_csv, state.history)

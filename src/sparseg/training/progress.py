@@ -52,16 +52,26 @@ class TrainingProgress:
             self.task, completed=completed, epoch=epoch, step=step, loss=loss, dice=max(best, 0.0)
         )
 
+    def note(self, line: str) -> None:
+        """A line above the bar (the blank guard's restarts)."""
+        if self.progress is not None:
+            self.progress.console.print(line)
+
     def finish(self, summary: dict[str, Any]) -> None:
-        """The final line: steps, wall time and each part's share of it."""
+        """The final line: steps, wall time, each part's share of it, and the blank guard's
+        restarts or verdict when there was one."""
         if self.progress is None:
             return
         wall = summary["wall_seconds"] or 1.0
         shares = " · ".join(
             f"{part} {summary[f'{part}_seconds'] / wall:.0%}" for part in (*COST_PARTS, "other")
         )
+        restarts = summary["restarts"]
+        guard = f"; restarted {len(restarts)}x, blank at step(s) " if restarts else ""
+        guard += ", ".join(str(restart["step"]) for restart in restarts)
+        guard += "; BLANK: the network never marked a target" if summary["blank"] else ""
         self.progress.console.print(
-            f"{summary['steps']} steps in {wall:.0f} s ({summary['stop_reason']}): {shares}"
+            f"{summary['steps']} steps in {wall:.0f} s ({summary['stop_reason']}): {shares}{guard}"
         )
 
     def __exit__(

@@ -18,6 +18,7 @@ METRIC_COLUMNS = (
     "val_dice",
     "val_threshold",
     "val_dice_with_target",
+    "val_blank",
     "lr",
     "seconds",
     "images_per_s",

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from sparseg.config import Config, TrainingConfig
+from sparseg.config import Config, ModelConfig, TrainingConfig
 from sparseg.errors import SparsegError
 
 RESUME_MUST_MATCH = (
@@ -22,6 +22,7 @@ RESUME_MUST_MATCH = (
     "deep_supervision",
     "decoder_channels",
     "presence_head",
+    "norm",
 )
 
 
@@ -42,6 +43,10 @@ class RunState:
     val_interval: int = 1
     epochs_since_validation: int = 0
     last_checkpoint_elapsed: float = 0.0
+    lr_scale: float = 1.0
+    restarts: list[dict[str, float]] = field(default_factory=list)
+    network_started_at: float = 0.0  # progress at which the current network's weights began
+    blank_since_start: bool = True  # every validation of the current network was blank
 
 
 def common_payload(config: Config, in_channels: int, pos_weight: float | None) -> dict[str, Any]:
@@ -53,10 +58,15 @@ def common_payload(config: Config, in_channels: int, pos_weight: float | None) -
 
 
 def best_payload(
-    weights: dict[str, torch.Tensor], epoch: int, dice: float, common: dict[str, Any]
+    weights: dict[str, torch.Tensor],
+    epoch: int,
+    dice: float,
+    common: dict[str, Any],
+    blank: bool = False,
 ) -> dict[str, Any]:
-    """``best.ckpt``: the plain model's state dict, the epoch and its validation Dice."""
-    return {"model": weights, "epoch": epoch, "val_dice": dice, **common}
+    """``best.ckpt``: the plain model's state dict, the epoch and its validation Dice;
+    ``blank`` marks the network of a run that never left blank (:mod:`.blank_guard`)."""
+    return {"model": weights, "epoch": epoch, "val_dice": dice, "blank": blank, **common}
 
 
 def last_payload(
@@ -85,12 +95,13 @@ def last_payload(
 
 def check_resumable(checkpoint: dict[str, Any], config: Config, path: Path) -> None:
     """Refuse a resume whose config builds another network than the checkpoint holds."""
-    trained = checkpoint["config"]["model"]
+    # a key older checkpoints lack was at its default then
+    trained = {**ModelConfig().model_dump(mode="json"), **checkpoint["config"]["model"]}
     wanted = config.model.model_dump(mode="json")
     for key in RESUME_MUST_MATCH:
-        if trained.get(key) != wanted[key]:  # a key older checkpoints lack reads as None
+        if trained[key] != wanted[key]:
             raise SparsegError(
-                f"{path}: trained with model.{key}={trained.get(key)}, "
+                f"{path}: trained with model.{key}={trained[key]}, "
                 f"the config asks for {wanted[key]}"
             )
 

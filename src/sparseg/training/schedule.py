@@ -47,8 +47,9 @@ class LRSchedule:
             return self.plateau.factor
         return 1.0
 
-    def apply(self, optimizer: Any, progress: float) -> float:
-        lr = self.config.lr * self.factor(progress)
+    def apply(self, optimizer: Any, progress: float, scale: float = 1.0) -> float:
+        """Set and return ``lr · factor(progress) · scale`` (``scale``: the blank guard's)."""
+        lr = self.config.lr * self.factor(progress) * scale
         for group in optimizer.param_groups:
             group["lr"] = lr
         return lr

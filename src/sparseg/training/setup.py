@@ -1,4 +1,4 @@
-"""What a run needs before its first step: the split, the data sets, pos_weight, the optimiser."""
+"""What a run needs before its first step: the split, the data sets, the optimiser."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from torch.utils.data import Dataset
 
 from sparseg.config import Config
 from sparseg.data.dataset import PatchDataset, SegDataset
-from sparseg.data.items import read_item_mask, thin_empty_slices
+from sparseg.data.items import thin_empty_slices
 from sparseg.data.pairs import Pair, discover_pairs
-from sparseg.data.pos_weight import pos_weight_from_counts
 from sparseg.data.splits import DefaultSplit, SplitIds, choose_split, save_split
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
@@ -85,16 +84,6 @@ def load_run_data(
             f"({len(train)} images)"
         )
     return RunData(pairs, split, train, val, val.in_channels)
-
-
-def auto_pos_weight(pairs: list[Pair], label: int | None) -> float | None:
-    """``loss.pos_weight: auto``: :func:`pos_weight_from_counts` over the training masks."""
-    foreground = total = 0
-    for pair in pairs:
-        mask = read_item_mask(pair, label)
-        foreground += int(mask.sum())
-        total += mask.size
-    return pos_weight_from_counts(foreground, total)
 
 
 def build_optimizer(config: Config, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
