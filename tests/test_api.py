@@ -130,6 +130,12 @@ def test_an_exported_onnx_file_predicts_what_the_run_predicts(run, synthetic_dat
     np.testing.assert_array_equal(from_onnx.mask, from_run.mask)
     with pytest.raises(sparseg.SparsegError, match="predicts alone"):
         sparseg.Predictor([run, onnx])
+    code = (
+        f"import sys, sparseg; sparseg.Predictor({str(onnx)!r}).predict({str(path)!r}); "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr  # deployable without PyTorch
 
 
 def test_a_fold_folder_predicts_as_the_mean_of_its_folds(folds, synthetic_data):

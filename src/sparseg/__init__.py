@@ -2,7 +2,8 @@
 
 The Python API (:mod:`sparseg.api`) is re-exported here: ``sparseg.load_config``,
 ``sparseg.train``, ``sparseg.tune``, ``sparseg.evaluate``, ``sparseg.Predictor``,
-``sparseg.predict``, ``sparseg.export``, ``sparseg.score``.
+``sparseg.predict``, ``sparseg.export``, ``sparseg.score``; bad input raises
+``sparseg.SparsegError`` with the one line the CLI prints.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         Config,
         Prediction,
         Predictor,
+        SparsegError,
         evaluate,
         export,
         load_config,
@@ -34,6 +36,7 @@ __all__ = [
     "Config",
     "Prediction",
     "Predictor",
+    "SparsegError",
     "__version__",
     "evaluate",
     "export",

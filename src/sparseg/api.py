@@ -1,17 +1,8 @@
-"""The Python API: one name per job, named as the CLI command that calls it.
+"""The Python API: one name per job, named as the CLI command that calls it
+(``sparseg train`` → ``train``); ``import sparseg`` re-exports every name here.
 
-```python
-import sparseg
-
-config = sparseg.load_config("configs/quick.yaml", ["training.max_epochs=5"])
-sparseg.train(config, "data", "runs/quick")
-sparseg.tune("runs/quick", "data")
-metrics = sparseg.evaluate("runs/quick", "data")
-prediction = sparseg.Predictor("runs/quick").predict("data/images/case01.png")
-```
-
-Only the functions that need PyTorch import it, when called: a :class:`Predictor` of an
-exported ONNX file runs where PyTorch is not installed.
+Only the functions that need PyTorch import it, when called: a ``Predictor`` of an
+exported ONNX file runs where PyTorch is not installed. Examples: ``docs/getting-started.md``.
 """
 
 from __future__ import annotations
@@ -35,13 +26,14 @@ from sparseg.inference.finish import finish_mask, finish_volume
 from sparseg.inference.onnx_predict import OnnxPredictor, export_run, predict_folder_onnx
 
 PathLike = str | os.PathLike[str]
-"""A file or folder: a string or a :class:`pathlib.Path`."""
+"""A file or folder: a string or a `pathlib.Path`."""
 
 __all__ = [
     "Config",
     "PathLike",
     "Prediction",
     "Predictor",
+    "SparsegError",
     "evaluate",
     "export",
     "load_config",
@@ -65,14 +57,14 @@ def train(
     """Train a model into the run directory ``out`` (``sparseg train``).
 
     Args:
-        config: a :class:`Config` (see :func:`load_config`), a YAML file, or None for the
+        config: a `Config` (see `load_config`), a YAML file, or None for the
             defaults.
         data: the data set folder (``images/`` + ``masks/``, or the nnU-Net raw layout).
         out: the run directory; it receives ``config.yaml``, ``split.json``, ``best.ckpt``,
             ``last.ckpt``, ``metrics.csv`` and ``train_summary.json``.
         split: a split file (``sparseg split``); without one a seeded default split is made.
         fold: the fold of a k-fold split file, or ``"all"``: one model per fold into
-            ``out/fold_K`` (an ensemble for :class:`Predictor`).
+            ``out/fold_K`` (an ensemble for `Predictor`).
         resume: continue from ``out/last.ckpt``.
         quiet: no progress bar.
 
@@ -95,8 +87,8 @@ def tune(
     validation images (``sparseg tune``); each step is kept only if it raises validation Dice.
 
     Returns:
-        The payload written to ``run/inference.json``: the tuned ``inference`` section, every
-        ``decisions`` row, and the validation Dice before and after.
+        The payload written to ``run/inference.json``, with the tuned ``inference`` section,
+        every ``decisions`` row, and the validation Dice before and after.
     """
     from sparseg.inference.tune import tune as tune_run
 
@@ -125,8 +117,8 @@ def evaluate(
             ``RUN/eval_<subset>``).
 
     Returns:
-        The summary written to ``metrics.json``: every convention's mean with its 95 %
-        bootstrap interval, and for volume data a ``volumes`` table.
+        The summary written to ``metrics.json``, with every convention's mean, its 95 %
+        bootstrap interval in ``ci``, and for volume data a ``volumes`` table.
     """
     from sparseg.inference.predict import evaluate_runs
 
@@ -147,7 +139,7 @@ def predict(
     volume with the input's affine and header.
 
     Args:
-        source: as for :class:`Predictor`: run directories, a fold folder or an ONNX file.
+        source: as for `Predictor`: run directories, a fold folder or an ONNX file.
         input: an image or volume file, a folder of them, or a data set folder.
         out: the output folder (refused inside the input folder).
         probabilities: also write ``out/probabilities/`` (16-bit PNG, float32 volumes).
@@ -190,7 +182,7 @@ def score(
     label: int | None = None,
 ) -> dict[str, Any]:
     """Score the masks of any tool (nnU-Net, your own) against a data set's ground truth, the
-    way :func:`evaluate` does (``sparseg score``).
+    way ``evaluate`` does (``sparseg score``).
 
     Args:
         pred: a folder of masks ``<id>.<ext>`` (any two values), or ``<case>.nii.gz`` etc. for
@@ -202,7 +194,7 @@ def score(
         label: the label value kept as foreground in label-map ground truth.
 
     Returns:
-        The summary, as :func:`evaluate` returns it.
+        The summary, as `evaluate` returns it.
     """
     check_subset(subset)
     ids = None
@@ -229,14 +221,7 @@ class Predictor:
     threshold, post-processing, CRF, empty gate) as ``sparseg predict`` applies them.
 
     Made from a run directory, a ``fold="all"`` folder or several runs (an ensemble: the runs'
-    probabilities averaged), or an ONNX file from :func:`export` (onnxruntime and numpy only).
-
-    Example:
-        ```python
-        predictor = sparseg.Predictor("runs/quick")
-        prediction = predictor.predict("data/images/case01.png")
-        prediction.mask.shape, prediction.probabilities.max()
-        ```
+    probabilities averaged), or an ONNX file from `export` (onnxruntime and numpy only).
     """
 
     def __init__(self, source: PathLike | Sequence[PathLike]) -> None:
@@ -295,7 +280,7 @@ class Predictor:
 
 
 class _Model(Protocol):
-    """What :class:`Predictor` needs of the runs or of the ONNX file behind it."""
+    """What ``Predictor`` needs of the runs or of the ONNX file behind it."""
 
     data: DataConfig
     inference: InferenceConfig
