@@ -58,3 +58,12 @@ def test_the_python_examples_run(page, workspace, monkeypatch) -> None:
     assert examples
     for example in examples:
         example.evaluate()
+
+
+def test_the_readme_links_lead_to_files() -> None:
+    """The README is read on the forge, outside the site that `mkdocs build --strict` checks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    assert targets
+    missing = [target for target in targets if not (ROOT / target).is_file()]
+    assert not missing, f"README.md links to missing files: {missing}"
