@@ -52,3 +52,20 @@ def test_progressive_scale_follows_the_runs_progress() -> None:
     config = ProgressiveConfig(start_scale=0.5, until_fraction=0.3)
     assert [progressive_scale(config, p) for p in (0.0, 0.29, 0.3, 0.9)] == [0.5, 0.5, 1.0, 1.0]
     assert progressive_scale(None, 0.0) == 1.0
+
+
+def test_poly_decays_to_zero_with_nnunets_exponent_after_warmup() -> None:
+    schedule = LRSchedule(TrainingConfig(lr=1.0, schedule="poly", poly_exponent=0.9), 0.0)
+    assert schedule.factor(0.0) == pytest.approx(1.0)
+    assert schedule.factor(0.5) == pytest.approx(0.5**0.9)
+    assert schedule.factor(1.0) == pytest.approx(0.0)
+    warmed = LRSchedule(TrainingConfig(lr=1.0, schedule="poly", warmup_factor=0.1), 0.2)
+    assert warmed.factor(0.1) == pytest.approx(0.1)
+    assert warmed.factor(0.6) == pytest.approx(0.5**0.9)
+
+
+def test_the_blank_guards_scale_multiplies_the_scheduled_lr() -> None:
+    schedule = LRSchedule(TrainingConfig(lr=0.2, schedule="constant"), 0.0)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    assert schedule.apply(optimizer, 0.5, 0.25) == pytest.approx(0.05)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)

@@ -16,6 +16,7 @@ from kornia.constants import DataKey, Resample
 from torch import Tensor, nn
 
 from sparseg.augment.geometric import MultiScale, PixelElasticTransform, RandomGridDistortion
+from sparseg.augment.intensity import RandomLowResolution
 from sparseg.config import AugmentConfig, MultiScaleConfig
 
 
@@ -56,6 +57,13 @@ INTENSITY: dict[str, Callable[[Any], nn.Module]] = {
     "brightness_contrast": lambda t: K.ColorJiggle(
         brightness=t.brightness_limit, contrast=t.contrast_limit, order=[1, 0], p=t.p
     ),
+    # kornia's RandomContrast is a plain product (adjust_contrast): nnU-Net's multiplicative
+    # brightness, left unclipped as nnU-Net leaves it.
+    "brightness_multiplicative": lambda t: K.RandomContrast(
+        contrast=_symmetric(t.limit), clip_output=False, p=t.p
+    ),
+    "gamma": lambda t: K.RandomGamma(gamma=tuple(sorted(t.gamma)), p=t.p),
+    "low_resolution": lambda t: RandomLowResolution(zoom=t.zoom, p=t.p),
 }
 """Config key → kornia module acting on images scaled per image to [0, 1]."""
 

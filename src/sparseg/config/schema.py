@@ -226,6 +226,28 @@ class BrightnessContrastAug(Transform):
     contrast_limit: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
 
 
+class MultiplicativeBrightnessAug(Transform):
+    limit: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.25, description="intensities times a factor in [1 - limit, 1 + limit] (nnU-Net's)"
+    )
+
+
+class GammaAug(Transform):
+    gamma: tuple[PositiveFloat, PositiveFloat] = Field(
+        (0.7, 1.5), description="range of the gamma applied to intensities scaled to [0, 1]"
+    )
+
+
+class LowResolutionAug(Transform):
+    zoom: tuple[
+        Annotated[float, Field(gt=0.0, le=1.0)], Annotated[float, Field(gt=0.0, le=1.0)]
+    ] = Field(
+        (0.5, 1.0),
+        description="image shrunk to this factor of its size (nearest) and enlarged back "
+        "(bicubic): a scanner of lower resolution",
+    )
+
+
 class MultiScaleConfig(Section):
     enabled: bool = Field(False, description="random input scale per batch")
     scales: tuple[PositiveFloat, PositiveFloat] = Field((0.75, 1.25), description="scale range")
@@ -244,6 +266,9 @@ class AugmentConfig(Section):
     gaussian_blur: BlurAug = BlurAug()
     clahe: ClaheAug = ClaheAug()
     brightness_contrast: BrightnessContrastAug = BrightnessContrastAug()
+    brightness_multiplicative: MultiplicativeBrightnessAug = MultiplicativeBrightnessAug()
+    gamma: GammaAug = GammaAug()
+    low_resolution: LowResolutionAug = LowResolutionAug()
     multiscale: MultiScaleConfig = MultiScaleConfig()
 
 
@@ -340,7 +365,12 @@ class TrainingConfig(Section):
     warmup_factor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.1, description="LR multiplier during warm-up"
     )
-    schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    schedule: Literal["constant", "cosine", "poly", "plateau"] = Field(
+        "constant",
+        description="LR after warm-up: constant, cosine to min_lr_factor, poly (1 - t) ** "
+        "poly_exponent to 0 (nnU-Net), or reduce on plateau",
+    )
+    poly_exponent: PositiveFloat = Field(0.9, description="exponent of the poly schedule")
     min_lr_factor: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.01, description="cosine floor as a fraction of lr"
     )
@@ -348,6 +378,12 @@ class TrainingConfig(Section):
     plateau_patience: Annotated[int, Field(ge=1)] = 10
     max_lr_reductions: Annotated[int, Field(ge=0)] = Field(5, description="plateau cap")
     grad_clip: PositiveFloat | None = Field(None, description="max gradient norm (None: off)")
+    val_dice_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] | None = Field(
+        None,
+        description="choose best.ckpt (and count patience) on an exponential moving average of "
+        "validation Dice with this weight on the past, as nnU-Net does with 0.9 (None: the raw "
+        "Dice of each validation)",
+    )
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "auto"] = Field(
         "auto", description="auto: bf16-mixed on a GPU that supports it, 32-true on CPU"
     )
@@ -452,4 +488,10 @@ class Config(Section):
     def _consistent(self) -> Config:
         if self.data.val_fraction + self.data.test_fraction >= 1.0:
             raise ValueError("data.val_fraction + data.test_fraction must stay below 1")
+        if self.model.norm == "instance" and min(self.data.input_size) < 64:
+            raise ValueError(
+                f"model.norm instance needs data.input_size of at least 64 per side, got "
+                f"{list(self.data.input_size)} (the deepest level is 1/32 of it, and instance "
+                "norm over a single pixel is undefined)"
+            )
         return self

@@ -353,14 +353,29 @@ class Trainer:
         if blank and self._restart_if_due():
             return False
         state.blank_since_start = state.blank_since_start and blank
-        if not blank and dice > state.best_dice:
-            state.best_dice, state.best_epoch, state.bad_validations = dice, int(row["epoch"]), 0
+        chosen_on = self._smoothed(dice)
+        if not blank and chosen_on > state.best_dice:
+            state.best_dice, state.best_epoch, state.bad_validations = (
+                chosen_on,
+                int(row["epoch"]),
+                0,
+            )
             return True
         state.bad_validations += 1
         patience = cfg.training.patience
         if patience is not None and state.bad_validations >= patience:
             state.stop_reason = state.stop_reason or "early_stopping"
         return False
+
+    def _smoothed(self, dice: float) -> float:
+        """What best.ckpt is chosen on: the Dice, or with ``training.val_dice_smoothing`` its
+        exponential moving average over this network's validations."""
+        weight, state = self.config.training.val_dice_smoothing, self.state
+        if weight is None:
+            return dice
+        previous = state.smoothed_dice
+        state.smoothed_dice = dice if previous is None else weight * previous + (1 - weight) * dice
+        return state.smoothed_dice
 
     def _restart_if_due(self) -> bool:
         """The blank guard (:mod:`sparseg.training.blank_guard`): fresh weights from another
@@ -381,7 +396,7 @@ class Trainer:
         state.restarts.append(asdict(restart))
         state.lr_scale = restart.lr_scale
         state.network_started_at, state.blank_since_start = progress, True
-        state.bad_validations = 0
+        state.bad_validations, state.smoothed_dice = 0, None
         self.progress.note(restart.describe())
         return True
 

@@ -47,6 +47,7 @@ class RunState:
     restarts: list[dict[str, float]] = field(default_factory=list)
     network_started_at: float = 0.0  # progress at which the current network's weights began
     blank_since_start: bool = True  # every validation of the current network was blank
+    smoothed_dice: float | None = None  # training.val_dice_smoothing's moving average
 
 
 def common_payload(config: Config, in_channels: int, pos_weight: float | None) -> dict[str, Any]:

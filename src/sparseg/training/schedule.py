@@ -1,5 +1,5 @@
-"""Learning-rate schedule (warm-up, then constant / cosine over the run, or reduce-on-plateau)
-and the progressive-resizing scale, both functions of the run's progress.
+"""Learning-rate schedule (warm-up, then constant / cosine / poly over the run, or
+reduce-on-plateau) and the progressive-resizing scale, both functions of the run's progress.
 
 Written by hand because the run's length may be a wall-clock budget, not a step count: the
 schedule is a function of *progress* in [0, 1] (steps or elapsed time, whichever ends first),
@@ -43,6 +43,10 @@ class LRSchedule:
             t = (progress - self.warmup_progress) / span if span > 0 else 1.0
             floor = cfg.min_lr_factor
             return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+        if cfg.schedule == "poly":
+            span = 1.0 - self.warmup_progress
+            t = (progress - self.warmup_progress) / span if span > 0 else 1.0
+            return (1.0 - t) ** cfg.poly_exponent
         if cfg.schedule == "plateau":
             return self.plateau.factor
         return 1.0
