@@ -106,8 +106,12 @@ def test_predictor_gives_the_same_mask_for_a_file_and_its_pixels(run, synthetic_
     np.testing.assert_allclose(from_file.probabilities, from_array.probabilities, atol=1e-6)
 
 
-def test_predictor_refuses_arrays_it_cannot_read(run) -> None:
+def test_predictor_refuses_what_it_cannot_read(run, synthetic_data) -> None:
     predictor = sparseg.Predictor(run)
+    with pytest.raises(sparseg.SparsegError, match="a folder; predict"):
+        predictor.predict(synthetic_data / "images")
+    with pytest.raises(sparseg.SparsegError, match="file not found"):
+        predictor.predict(synthetic_data / "images" / "missing.png")
     with pytest.raises(sparseg.SparsegError, match="has 2 channel"):
         predictor.predict(np.zeros((64, 64, 2), np.uint8))
     with pytest.raises(sparseg.SparsegError, match="expected \\(H, W\\) or \\(H, W, C\\)"):

@@ -254,6 +254,8 @@ class Predictor:
         if isinstance(image, np.ndarray):
             return self._predict_unit(_unit_image(image, self.in_channels), None)
         path = Path(image)
+        if path.is_dir():
+            raise SparsegError(f"{path}: a folder; predict() takes one file (see sparseg.predict)")
         if not path.is_file():
             raise SparsegError(f"{path}: image or volume file not found")
         items = list_images(path, self._slicing)
