@@ -68,3 +68,14 @@ def test_yaml_files_that_are_empty_or_not_mappings(tmp_path) -> None:
         load_config(broken)
     with pytest.raises(SparsegError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_shipped_presets_load_by_name_and_configs_links_to_them() -> None:
+    from sparseg.config.presets import PRESET_NAMES, preset_path
+
+    assert {"basic", "budget", "nnunet2d", "quick", "recipe"} <= set(PRESET_NAMES)
+    for name in PRESET_NAMES:
+        assert load_config(name) == load_config(preset_path(name))
+        assert (PRESETS[0].parent / f"{name}.yaml").resolve() == preset_path(name).resolve()
+    with pytest.raises(SparsegError, match="shipped presets by name: basic"):
+        load_config("no-such-preset")

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from sparseg.config.presets import PRESET_NAMES, preset_path
 from sparseg.config.schema import Config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_text
@@ -123,7 +124,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str], source: str) -> d
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """Safe-load a YAML file that must hold a mapping (an empty file is an empty mapping)."""
     if not path.is_file():
-        raise SparsegError(f"{path}: config file not found")
+        names = ", ".join(PRESET_NAMES)
+        raise SparsegError(f"{path}: config file not found (shipped presets by name: {names})")
     try:
         loaded = _load_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -138,11 +140,20 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read ``path`` (None: all defaults), apply ``--set`` overrides and validate."""
+    """Read ``path`` (None: all defaults; a shipped preset's name such as ``budget`` when no
+    such file exists), apply ``--set`` overrides and validate."""
     source = str(path) if path is not None else "config"
-    raw = read_yaml_mapping(Path(path)) if path is not None else {}
+    raw = read_yaml_mapping(resolve_config_path(path)) if path is not None else {}
     raw = apply_overrides(raw, list(overrides or []), source)
     return validate_config(raw, source)
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """``path`` itself, or the shipped preset it names (``budget``, ``nnunet2d``, ...)."""
+    given = Path(path)
+    if not given.exists() and str(path) in PRESET_NAMES:
+        return preset_path(str(path))
+    return given
 
 
 def validate_config(raw: dict[str, Any], source: str = "config") -> Config:
