@@ -19,7 +19,7 @@ def row(markdown: str, key: str) -> list[str]:
 
 
 def test_the_committed_page_is_what_the_schema_and_presets_generate() -> None:
-    expected = reference_markdown(load_presets(ROOT / "configs"))
+    expected = reference_markdown(load_presets())
     committed = PAGE.read_text(encoding="utf-8") if PAGE.is_file() else ""
     if committed != expected:
         diff = difflib.unified_diff(

@@ -2,7 +2,8 @@
 default, allowed values, description and the presets that set it.
 
 ``python -m sparseg.config.reference docs/configuration.md`` (``make docs-reference``) rewrites
-the page; a test fails while the committed page differs from what the schema generates.
+the page; a test fails while the committed page differs from what the schema and the shipped
+presets generate.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sparseg.config.loading import read_yaml_mapping
+from sparseg.config.presets import PRESET_DIR
 from sparseg.config.schema import Config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_text
@@ -29,18 +31,19 @@ _BOUND_SYMBOLS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
 INTRODUCTION = f"""\
 # Configuration reference
 
-<!-- Generated from src/sparseg/config/schema.py and configs/*.yaml by `{REGENERATE}`;
-     do not edit by hand. -->
+<!-- Generated from src/sparseg/config/schema.py and the presets (src/sparseg/config/presets/,
+     linked from configs/) by `{REGENERATE}`; do not edit by hand. -->
 
 Every key of the YAML configuration, section by section: its type, its default, the values it
-allows, what it does, and which presets in `configs/` set it. Set a key in your own YAML file
-(only the keys you change) or on the command line with `--set section.key=value`;
+allows, what it does, and which shipped presets set it (`--config budget`, or
+`configs/budget.yaml` in a clone). Set a key in your own YAML file (only the keys you change)
+or on the command line with `--set section.key=value`;
 `sparseg config show` prints the resolved configuration. An unknown key or a value out of range
 is refused with one `error:` line that names the key.
 """
 
 
-def load_presets(folder: Path) -> dict[str, dict[str, Any]]:
+def load_presets(folder: Path = PRESET_DIR) -> dict[str, dict[str, Any]]:
     """Each ``*.yaml`` of ``folder`` by name (its stem), as written (not validated)."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -213,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write the configuration reference page generated from the schema.",
     )
     parser.add_argument("out", type=Path, help="Markdown file to write")
-    parser.add_argument("--presets", type=Path, default=Path("configs"), help="presets folder")
+    parser.add_argument(
+        "--presets", type=Path, default=PRESET_DIR, help="presets folder (default: shipped)"
+    )
     args = parser.parse_args(argv)
     try:
         atomic_write_text(args.out, reference_markdown(load_presets(args.presets)))
