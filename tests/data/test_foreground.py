@@ -1,8 +1,7 @@
-import pytest
-
 import math
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from sparseg.data.foreground import (

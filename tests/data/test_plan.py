@@ -164,3 +164,44 @@ def test_min_object_size_is_half_the_fifth_percentile_component() -> None:
 def test_label_is_carried_into_the_data_section() -> None:
     assert cpu(make_fp(label=2))["data"]["label"] == 2
     assert "label" not in cpu(make_fp())["data"]
+
+
+def test_whole_images_get_the_budget_recipe_and_native_patches_nnunets() -> None:
+    whole = cpu(make_fp())
+    patches = cpu(make_fp(height=2048, width=2048, smallest=16 / 1_000_000))
+    assert whole["recipe"] == "budget" and patches["recipe"] == "nnunet2d"
+    assert any(reason.startswith("recipe budget: ") for reason in whole["reasons"])
+    assert any(reason.startswith("recipe nnunet2d: ") for reason in patches["reasons"])
+    assert "pos_weight" not in patches["loss"]  # nnU-Net's cross-entropy is unweighted
+
+
+def test_the_composed_configuration_is_the_recipe_with_the_plan_applied() -> None:
+    from sparseg.config import load_config
+    from sparseg.data.plan import compose_config
+
+    plan = cpu(make_fp(height=2048, width=2048, smallest=16 / 1_000_000))
+    composed = compose_config(plan)
+    recipe = load_config("nnunet2d")
+    assert composed.data.mode == "patch" and list(composed.data.input_size) == [128, 128]
+    assert composed.training.batch_size == plan["training"]["batch_size"]
+    assert composed.model.encoder == plan["model"]["encoder"]
+    assert (composed.training.optimizer, composed.model.norm) == ("sgd", "instance")
+    assert composed.augment == recipe.augment and composed.loss == recipe.loss
+
+
+@pytest.mark.filterwarnings("ignore:.*stayed blank")  # two steps teach it nothing yet
+def test_write_config_round_trips_through_train(run_cli, synthetic_data, tmp_path) -> None:
+    from sparseg.config import load_config
+    from sparseg.training import train
+
+    proposed = tmp_path / "proposed.yaml"
+    result = run_cli("inspect", synthetic_data, "--write-config", proposed)
+    assert result.code == 0, result.stderr
+    text = proposed.read_text()
+    assert text.startswith("# Proposed by `sparseg inspect") and "# - recipe budget: " in text
+    config = load_config(proposed)
+    assert config == load_config(proposed, [])  # complete and valid as written
+    assert config.training.optimizer == "adamw" and config.training.schedule == "cosine"
+    quick = ["training.max_steps=2", "training.max_minutes=null", "training.max_epochs=1"]
+    summary = train(load_config(proposed, quick), synthetic_data, tmp_path / "run", quiet=True)
+    assert summary["steps"] == 2

@@ -65,7 +65,8 @@ def test_validate_is_the_mean_per_image_dice_and_leaves_the_model_training() -> 
     assert model.training
     with torch.no_grad():
         model.scale.fill_(-10.0)  # inverted: every target missed, every empty image flooded
-    assert validate(fabric, model, Pairs(), 2, thresholds=(0.5,)).dice == pytest.approx(0.0)
+    inverted = validate(fabric, model, Pairs(), 2, thresholds=(0.5,))
+    assert inverted.dice == pytest.approx(0.0) and inverted.blank  # at every probe too
 
 
 class Timid(torch.nn.Module):
@@ -77,13 +78,14 @@ class Timid(torch.nn.Module):
 
 def test_validation_keeps_the_best_of_its_thresholds() -> None:
     fabric = Fabric(accelerator="cpu", devices=1)
-    # At 0.5 the two target images score 0 and the three empty ones 1: mean 0.6, a blank
-    # network whose Dice is the empty share, and 0 on the images with a target.
-    blank = validate(fabric, Timid(), Pairs(), 2, (0.5,))
-    assert blank == ValidationScore(pytest.approx(0.6), 0.5, 0.0)
+    # At 0.5 the two target images score 0 and the three empty ones 1: mean 0.6, the empty
+    # share, and 0 on the images with a target; the blank probes (0.3) see its targets, so it is
+    # not taken for a blank network.
+    timid = validate(fabric, Timid(), Pairs(), 2, (0.5,))
+    assert timid == ValidationScore(pytest.approx(0.6), 0.5, 0.0, blank=False)
     # At 0.3 every image is right; at 0.05 the empty ones are flooded.
     best = validate(fabric, Timid(), Pairs(), 2, (0.5, 0.3, 0.05))
-    assert best == ValidationScore(pytest.approx(1.0), 0.3, pytest.approx(1.0))
+    assert best == ValidationScore(pytest.approx(1.0), 0.3, pytest.approx(1.0), blank=False)
     # Equal scores: the first threshold in the given order wins.
     assert validate(fabric, Copy(), Pairs(), 2, (0.5, 0.3)).threshold == 0.5
     assert validate(fabric, Copy(), Pairs(), 2, (0.3, 0.5)).threshold == 0.3

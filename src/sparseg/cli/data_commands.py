@@ -61,14 +61,24 @@ def inspect(
             "/ batch settings on this machine (a few seconds each) and picks one",
         ),
     ] = None,
+    write_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-config",
+            help="write the whole proposed configuration (its recipe preset with the plan "
+            "applied) as YAML, ready for `sparseg train --config`",
+        ),
+    ] = None,
 ) -> None:
     """Fingerprint a data set and propose a configuration for this machine."""
     from sparseg.data.fingerprint import fingerprint, format_fingerprint
-    from sparseg.data.plan import propose_config
-    from sparseg.io_utils import atomic_write_json, ensure_output_file
+    from sparseg.data.plan import propose_config, proposed_config_text
+    from sparseg.io_utils import atomic_write_json, atomic_write_text, ensure_output_file
 
     if json_out is not None:
         ensure_output_file(json_out, (".json",))
+    if write_config is not None:
+        ensure_output_file(write_config, (".yaml", ".yml"))
     fp = fingerprint(data, label=label)
     plan = propose_config(fp)
     if minutes is not None:
@@ -82,6 +92,9 @@ def inspect(
     if json_out is not None:
         atomic_write_json(json_out, {"fingerprint": fp, "proposed_config": plan})
         out.print(f"wrote {json_out}")
+    if write_config is not None:
+        atomic_write_text(write_config, proposed_config_text(plan, data))
+        out.print(f"wrote {write_config} (sparseg train --config {write_config} --data {data})")
 
 
 @app.command()

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from sparseg.config import Config, dump_config, read_yaml_mapping, validate_config
+from sparseg.config.presets import preset_path
 from sparseg.data.foreground import POS_WEIGHT_RANGE, pos_weight_from_counts
 
 MIN_COMPONENT_PX = 16  # a typical smallest target of ~4x4 px still survives a U-Net's skips
@@ -50,6 +54,8 @@ def propose_config(
     device = "cpu" if cpu_only else "gpu"
     mode, input_size, size_reasons = _input_size(fp, device)
     reasons += size_reasons
+    recipe, recipe_reason = choose_recipe(mode)
+    reasons.append(recipe_reason)
     area = input_size[0] * input_size[1]
 
     if cpu_only:
@@ -79,7 +85,9 @@ def propose_config(
     plan["data"]["foreground_oversample"], reason = _foreground_oversample(fp)
     reasons.append(reason)
     pos_weight, reason = _pos_weight(fp)
-    if pos_weight is not None:
+    if recipe == "nnunet2d":
+        reason = "BCE unweighted: nnU-Net's cross-entropy weighs every pixel alike"
+    elif pos_weight is not None:
         plan["loss"]["pos_weight"] = pos_weight
     reasons.append(reason)
     plan["inference"]["postprocess"]["min_object_size"], reason = _min_object_size(fp)
@@ -93,8 +101,56 @@ def propose_config(
             f"({smallest:g} voxels); `sparseg tune` then keeps it only if it raises the pooled "
             "3D Dice of the validation volumes"
         )
+    plan["recipe"] = recipe
     plan["reasons"] = reasons
     return plan
+
+
+def choose_recipe(mode: str) -> tuple[str, str]:
+    """The shipped preset a plan starts from, and why.
+
+    Whole images that the machine can train on without shrinking the smallest targets under
+    :data:`MIN_COMPONENT_PX` go to ``budget``, the recipe measured best at CPU budgets
+    (benchmarks/results/budget_levers.md); images too large for that are trained as patches at
+    native size with ``nnunet2d``, the recipe nnU-Net made for exactly that case.
+    ``benchmarks/presets.py`` measures the two on the same data and budgets.
+    """
+    if mode == "patch":
+        return "nnunet2d", (
+            "recipe nnunet2d: patches at native resolution, as nnU-Net trains images too large "
+            "to train whole (SGD + poly, Dice + CE, instance norm, deep supervision)"
+        )
+    return "budget", (
+        "recipe budget: whole images at the planned size keep the smallest targets above the "
+        "floor; budget.yaml is the recipe measured best at CPU budgets (the nnunet2d recipe is "
+        "for patches of images too large to train whole)"
+    )
+
+
+def compose_config(plan: dict[str, Any]) -> Config:
+    """The whole configuration a plan proposes: its recipe preset with the plan's overrides."""
+    raw = read_yaml_mapping(preset_path(plan["recipe"]))
+    for section, values in plan_overrides(plan).items():
+        if isinstance(values, dict):
+            raw[section] = _merged(raw.get(section) or {}, values)
+    return validate_config(raw, f"proposed configuration (recipe {plan['recipe']})")
+
+
+def proposed_config_text(plan: dict[str, Any], data: Path) -> str:
+    """:func:`compose_config` as YAML for ``train --config``, headed by the plan's reasons."""
+    header = [f"# Proposed by `sparseg inspect {data}` on {date.today().isoformat()}."]
+    header += [f"# - {reason}" for reason in plan["reasons"]]
+    return "\n".join(header) + "\n" + dump_config(compose_config(plan))
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _volume_slicing(volumes: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
@@ -120,8 +176,8 @@ def _volume_slicing(volumes: dict[str, Any], reasons: list[str]) -> dict[str, An
 
 
 def plan_overrides(plan: dict[str, Any]) -> dict[str, Any]:
-    """The config sections of a plan, without its ``reasons``."""
-    return {key: value for key, value in plan.items() if key != "reasons"}
+    """The config sections of a plan, without its ``reasons`` and ``recipe``."""
+    return {key: value for key, value in plan.items() if key not in ("reasons", "recipe")}
 
 
 def detect_machine(memory_gb: float | None, cpu_only: bool | None) -> tuple[bool, float, str]:

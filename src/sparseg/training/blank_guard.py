@@ -3,10 +3,13 @@ budget has passed is restarted from fresh weights (another seed, a lower LR) for
 same budget, and a network that stays blank is never taken for a trained one.
 
 A validation is *blank* when its Dice over the validation images that have a target is below
-:data:`BLANK_BELOW` at every threshold tried: the network marks nothing there (every probability
-under the thresholds) or marks only the wrong pixels, and on data with empty images its overall
-Dice sits flat at the empty share. With no target among the validation images nothing can be
-told, and no validation is blank.
+:data:`BLANK_BELOW` at every threshold tried, the checkpoint's and the validation's blank probes
+down to 0.05 alike: the network marks nothing there (every probability under the thresholds) or
+marks only the wrong pixels, and on data with empty images its overall Dice sits flat at the
+empty share. A network whose logit heads start at the foreground prior marks nothing at 0.5 for
+its first steps while it already ranks its targets above the background; the low probes keep
+the guard from taking it for a blank one. With no target among the validation images the
+overall Dice decides.
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from lightning_fabric import Fabric
 from lightning_fabric.loggers import TensorBoardLogger
-from torch.utils.data.distributed import DistributedSampler
 
 from sparseg.augment import build_augmentation
 from sparseg.config import Config, save_config
@@ -30,11 +29,12 @@ from sparseg.errors import SparsegError, SparsegWarning
 from sparseg.losses import build_loss
 from sparseg.models import build_model, plain_model
 from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
-from sparseg.training.blank_guard import is_blank, next_restart, restart_due
+from sparseg.training.blank_guard import next_restart, restart_due
+from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
 from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.costs import Cadence, CostClock
 from sparseg.training.ema import build_weight_average
-from sparseg.training.feed import Feed, build_feed
+from sparseg.training.feed import Feed, build_feed, epoch_batches
 from sparseg.training.progress import TrainingProgress
 from sparseg.training.run_files import prepare_run_dir, write_metrics_csv, write_summary
 from sparseg.training.run_state import (
@@ -135,17 +135,8 @@ class Trainer:
         )
 
     def _start_epoch(self, epoch: int) -> Iterator[dict[str, Any]]:
-        """This epoch's batches; randomness from (seed, epoch, rank) makes resume exact."""
-        seed = self.config.seed * 100_003 + epoch * 1_009 + self.fabric.global_rank
-        torch.manual_seed(seed)
-        sampler = self.feed.train.sampler
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        elif self.feed.generator is not None:
-            self.feed.generator.manual_seed(seed)
-        if hasattr(self.data.train, "set_epoch"):
-            self.data.train.set_epoch(epoch)
-        return iter(self.feed.train)
+        rank = self.fabric.global_rank
+        return epoch_batches(self.feed, self.data.train, self.config.seed, epoch, rank)
 
     # ------------------------------------------------------------------ run
     def run(self, resume: bool) -> dict[str, Any]:
@@ -270,20 +261,12 @@ class Trainer:
             self.average.update(self.model, self.state.step)
 
     def _progress(self, elapsed: float) -> float:
-        budget = self.config.training.max_minutes
-        by_steps = self.state.step / self.total_steps
-        return max(by_steps, elapsed / (budget * 60)) if budget else by_steps
+        return budget_progress(self.config.training, self.state.step, self.total_steps, elapsed)
 
     def _budget_spent(self, elapsed: float) -> bool:
-        cfg, state = self.config.training, self.state
-        if cfg.max_steps is not None and state.step >= cfg.max_steps:
-            state.stop_reason = "max_steps"
-        elif cfg.max_minutes is not None and elapsed >= cfg.max_minutes * 60:
-            state.stop_reason = "max_minutes"
-        if self.fabric.world_size > 1:  # every rank must stop at the same step
-            stop = torch.tensor(float(state.stop_reason is not None), device=self.fabric.device)
-            if self.fabric.all_reduce(stop, reduce_op="max").item() > 0:
-                state.stop_reason = state.stop_reason or "max_minutes"
+        state = self.state
+        reason = budget_stop(self.config.training, state.step, elapsed) or state.stop_reason
+        state.stop_reason = agreed_stop(self.fabric, reason)
         return state.stop_reason is not None
 
     def _end_epoch(
@@ -346,9 +329,7 @@ class Trainer:
             else:
                 score = validate(fabric, net, self.data.val, batch, thresholds)
         row.update(score.columns())
-        dice = score.dice
-        blank = is_blank(dice, score.dice_with_target)
-        row["val_blank"] = float(blank)
+        dice, blank = score.dice, score.blank
         self.schedule.observe(dice)
         if blank and self._restart_if_due():
             return False

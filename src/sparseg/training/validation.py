@@ -1,6 +1,8 @@
 """Validation during training: mean per-image Dice (empty-vs-empty = 1), reduced across ranks,
 at the best of one or more thresholds, and beside it the mean over the images with a target (a
-network that marks nothing scores the empty share on the first and 0 on the second)."""
+network that marks nothing scores the empty share on the first and 0 on the second). Whether the
+network is blank is probed at :data:`BLANK_PROBE_THRESHOLDS` too, so that a network that ranks
+its targets right but still under the chosen threshold is not taken for a blank one."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import Pair
 from sparseg.inference.probability import probability_map
 from sparseg.models.outputs import mask_logits
+from sparseg.training.blank_guard import is_blank
+
+BLANK_PROBE_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 def per_image_dice(
@@ -34,12 +39,14 @@ def per_image_dice(
 
 @dataclass(frozen=True)
 class ValidationScore:
-    """The mean per-image Dice at the threshold (of those tried) that scored best, and at that
-    threshold the mean over the images with a target (nan when none has one)."""
+    """The mean per-image Dice at the threshold (of those tried) that scored best, at that
+    threshold the mean over the images with a target (nan when none has one), and whether the
+    network is blank at every threshold tried or probed (:mod:`sparseg.training.blank_guard`)."""
 
     dice: float
     threshold: float
     dice_with_target: float
+    blank: bool
 
     def columns(self) -> dict[str, float]:
         """The score under its ``metrics.csv`` column names."""
@@ -47,6 +54,7 @@ class ValidationScore:
             "val_dice": self.dice,
             "val_threshold": self.threshold,
             "val_dice_with_target": self.dice_with_target,
+            "val_blank": float(self.blank),
         }
 
 
@@ -61,16 +69,25 @@ def _dice_sums(
     return torch.stack([dice.sum(1), dice[:, has_target].sum(1)]), counts
 
 
+def _probed(thresholds: Sequence[float]) -> list[float]:
+    """The thresholds scored: those tried for the checkpoint, then the blank probes."""
+    return [*thresholds, *(t for t in BLANK_PROBE_THRESHOLDS if t not in thresholds)]
+
+
 def _best(
     fabric: Fabric, dice_sums: torch.Tensor, counts: torch.Tensor, thresholds: Sequence[float]
 ) -> ValidationScore:
+    """The best of ``thresholds`` (the first columns of the sums; the rest are probes)."""
     if fabric.world_size > 1:
         dice_sums = fabric.all_reduce(dice_sums, reduce_op="sum")
         counts = fabric.all_reduce(counts, reduce_op="sum")
     means = dice_sums / counts.clamp_min(1)[:, None]
-    best = int(torch.argmax(means[0]))  # the first of equal scores: thresholds come in order
-    with_target = float(means[1, best]) if counts[1] > 0 else math.nan
-    return ValidationScore(float(means[0, best]), float(thresholds[best]), with_target)
+    tried = means[:, : len(thresholds)]
+    best = int(torch.argmax(tried[0]))  # the first of equal scores: thresholds come in order
+    with_target = float(tried[1, best]) if counts[1] > 0 else math.nan
+    any_with_target = float(means[1].max()) if counts[1] > 0 else math.nan
+    blank = is_blank(float(means[0].max()), any_with_target)
+    return ValidationScore(float(tried[0, best]), float(thresholds[best]), with_target, blank)
 
 
 @torch.no_grad()
@@ -103,13 +120,14 @@ def _mean_dice(
     fabric: Fabric, model: torch.nn.Module, batches: Iterable[dict], thresholds: Sequence[float]
 ) -> ValidationScore:
     model.eval()
-    dice_sums = torch.zeros(2, len(thresholds), device=fabric.device)
+    probed = _probed(thresholds)
+    dice_sums = torch.zeros(2, len(probed), device=fabric.device)
     counts = torch.zeros(2, device=fabric.device)
     for batch in batches:
         images = batch["image"].to(fabric.device)
         masks = batch["mask"].to(fabric.device)
         probabilities = torch.sigmoid(mask_logits(model(images)))
-        sums, seen = _dice_sums(probabilities, masks, thresholds)
+        sums, seen = _dice_sums(probabilities, masks, probed)
         dice_sums, counts = dice_sums + sums, counts + seen
     model.train()
     return _best(fabric, dice_sums, counts, thresholds)
@@ -126,13 +144,14 @@ def validate_native(
 ) -> ValidationScore:
     """Patch training: mean per-image Dice on native-size images through sliding windows."""
     model.eval()
-    dice_sums = torch.zeros(2, len(thresholds), device=fabric.device)
+    probed = _probed(thresholds)
+    dice_sums = torch.zeros(2, len(probed), device=fabric.device)
     counts = torch.zeros(2, device=fabric.device)
     for pair in pairs[fabric.global_rank :: fabric.world_size]:
         image = load_image_tensor(pair, channels).to(fabric.device)
         probability = probability_map(model, image, data)
         mask = torch.from_numpy(read_item_mask(pair, data.label)).to(fabric.device)
-        sums, seen = _dice_sums(probability[None, None], mask[None, None], thresholds)
+        sums, seen = _dice_sums(probability[None, None], mask[None, None], probed)
         dice_sums, counts = dice_sums + sums, counts + seen
     model.train()
     return _best(fabric, dice_sums, counts, thresholds)
