@@ -24,7 +24,7 @@ def test_every_logit_head_starts_at_the_training_prior() -> None:
     net = build_model(config, in_channels=1, foreground=COUNTS)
     heads = [net.model.segmentation_head[0], *net.aux_heads]
     assert all(torch.allclose(h.bias, torch.tensor(prior_logit(0.03))) for h in heads)
-    presence = [m for m in net.model.classification_head if isinstance(m, nn.Linear)][0]
+    presence = next(m for m in net.model.classification_head if isinstance(m, nn.Linear))
     assert torch.allclose(presence.bias, torch.tensor(prior_logit(0.4)))
     with torch.no_grad():  # zero features: the network starts out at the foreground share
         head = net.model.segmentation_head
