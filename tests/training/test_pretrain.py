@@ -22,6 +22,8 @@ from sparseg.training import train
 from sparseg.training.pretrain import pretrain
 from tests.helpers import TINY_OVERRIDES, tiny_config, write_nifti_cases
 
+SMALL = ("training.batch_size=8", "data.input_size=[32, 32]", "training.checkpoint_every=2")
+
 
 def weights_of(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -55,17 +57,17 @@ def test_weights_load_into_train(synthetic_data, tmp_path) -> None:
 
 @pytest.mark.parametrize("objective", ["restoration", "masked"])
 def test_loss_falls_on_a_toy_set(synthetic_data, tmp_path, objective) -> None:
-    config = tiny_config(f"pretrain.objective={objective}", "training.batch_size=8")
-    summary = pretrain(config, tmp_path / "w.pth", synthetic_data, steps=24, quiet=True)
+    config = tiny_config(f"pretrain.objective={objective}", *SMALL)
+    summary = pretrain(config, tmp_path / "w.pth", synthetic_data, steps=12, quiet=True)
     losses = summary["loss_per_epoch"]
-    assert len(losses) == 8
+    assert len(losses) == 4
     assert summary["final_loss"] == losses[-1] < 0.8 * losses[0]
     saved = json.loads((tmp_path / "w.json").read_text())
-    assert saved["steps"] == 24 and saved["images"] == 24 and saved["minutes"] > 0
+    assert saved["steps"] == 12 and saved["images"] == 24 and saved["minutes"] > 0
 
 
 def test_resume_is_exact(synthetic_data, tmp_path, monkeypatch) -> None:
-    config = tiny_config("training.batch_size=8")
+    config = tiny_config(*SMALL)
     straight = tmp_path / "straight.pth"
     pretrain(config, straight, synthetic_data, steps=9, quiet=True)
 
@@ -90,9 +92,19 @@ def test_resume_is_exact(synthetic_data, tmp_path, monkeypatch) -> None:
     expected, got = weights_of(straight), weights_of(resumed)
     assert expected.keys() == got.keys()
     assert all(torch.equal(expected[name], got[name]) for name in expected)
-    assert summary["loss_per_epoch"] == json.loads(straight.with_suffix(".json").read_text())[
-        "loss_per_epoch"
-    ]
+    assert (
+        summary["loss_per_epoch"]
+        == json.loads(straight.with_suffix(".json").read_text())["loss_per_epoch"]
+    )
+
+    again = pretrain(config, straight, synthetic_data, steps=9, resume=True, quiet=True)
+    assert again["steps"] == 9 and again["loss_per_epoch"] == summary["loss_per_epoch"]
+    assert all(torch.equal(expected[name], weights_of(straight)[name]) for name in expected)
+
+
+def test_resume_without_a_checkpoint_starts_afresh(synthetic_data, tmp_path) -> None:
+    summary = pretrain(tiny_config(), tmp_path / "w.pth", synthetic_data, steps=1, resume=True)
+    assert summary["steps"] == 1 and (tmp_path / "w.ckpt").is_file()
 
 
 def test_volumes_and_loops_are_read_as_slices_and_frames(tmp_path) -> None:
@@ -108,9 +120,7 @@ def test_volumes_and_loops_are_read_as_slices_and_frames(tmp_path) -> None:
     assert [item.id for item in sources[loops]] == [f"loop01_f{i:03d}" for i in range(5)]
 
     out = tmp_path / "w.pth"
-    summary = pretrain(
-        tiny_config(), out, None, [volumes / "imagesTr", loops], steps=2, quiet=True
-    )
+    summary = pretrain(tiny_config(), out, None, [volumes / "imagesTr", loops], steps=2, quiet=True)
     assert summary["images"] == 15 and summary["cases"] == 3
     assert summary["sources"] == {str(volumes / "imagesTr"): 10, str(loops): 5}
 
@@ -175,3 +185,13 @@ def test_two_process_cpu_pretraining(synthetic_data, tmp_path) -> None:
     assert summary["world_size"] == 2 and summary["steps"] == 4 and summary["epochs"] == 2
     assert summary["images_seen"] == 32
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt", "w.json", "w.pth"]
+
+
+def test_the_command_shows_progress_and_says_what_it_wrote(synthetic_data, tmp_path, run_cli):
+    out = tmp_path / "w.pth"
+    sets = [arg for override in TINY_OVERRIDES for arg in ("--set", override)]
+    result = run_cli("pretrain", "--data", synthetic_data, "--out", out, "--steps", "2", *sets)
+    assert result.code == 0, result.stderr
+    assert "2 steps in" in result.stderr and "loss" in result.stderr
+    assert "val Dice" not in result.stderr  # nothing is validated
+    assert result.stdout.startswith(f"wrote {out}: 24 images, 2 steps")

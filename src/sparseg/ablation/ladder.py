@@ -17,11 +17,16 @@ A ladder file::
       - name: + pre-trained encoder
         overrides: {model.encoder_weights: imagenet}
         requires: pretrained_weights                 # skipped (with the reason) when unavailable
+      - name: + in-domain pre-training
+        pretrain: {steps: 1000}  # each seed's network pretrained first (sparseg pretrain)
       - name: budget preset
         base: ../budget.yaml     # cumulative only: restart from this preset, not the stage above
 
-``cumulative``: each stage applies its overrides (and ``tune``/``after_tune``/``ensemble_folds``)
-on top of the previous measured stage; a skipped stage's overrides are not passed on.
+``cumulative``: each stage applies its overrides (and ``tune``/``after_tune``/``ensemble_folds``/
+``pretrain``) on top of the previous measured stage; a skipped stage's overrides are not passed on.
+``pretrain`` (``steps`` and/or ``minutes``; ``false`` turns it off again) makes each seed's network
+start from in-domain weights: ``sparseg pretrain`` on the sweep's non-test images, with the
+stage's config, before the training (:func:`sparseg.ablation.sweep.pretrain_args`).
 ``leave_one_out``: the first stage is the full recipe, each further stage applies its overrides on
 top of it only (removing one trick) and inherits its ``requires``.
 Override keys are dotted config paths; a mapping value is merged into the section it names.
@@ -54,10 +59,12 @@ STAGE_KEYS = (
     "after_tune",
     "ensemble_folds",
     "requires",
+    "pretrain",
     "claim",
     "claim_gain",
     "note",
 )
+PRETRAIN_KEYS = ("steps", "minutes")
 # Sections that change only what happens after training: stages differing only there share it.
 INFERENCE_SECTIONS = ("inference", "evaluation")
 
@@ -79,6 +86,7 @@ class Stage:
     tune: bool
     after_tune: dict[str, Any]
     ensemble_folds: int  # 1: a single model on the sweep's split
+    pretrain: dict[str, float] | None  # the pretraining budget; None: from the config's weights
     claim: tuple[float, float] | None
     claim_gain: tuple[float, float] | None
     note: str | None
@@ -90,7 +98,7 @@ class Stage:
         """Equal keys mean identical training; such stages share one trained model per seed."""
         sections = self.config.model_dump(mode="json")
         trained = {k: v for k, v in sections.items() if k not in INFERENCE_SECTIONS}
-        return json.dumps([trained, self.ensemble_folds], sort_keys=True)
+        return json.dumps([trained, self.ensemble_folds, self.pretrain], sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class StageSettings:
     after_tune: dict[str, Any]
     folds: int
     requires: tuple[str, ...]
+    pretrain: dict[str, float] | None
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,7 @@ def _parse_stage(spec: Any, where: str) -> dict[str, Any]:
         raise SparsegError(f"{where}: after_tune needs tune: true")
     note = spec.get("note")
     base = spec.get("base")
+    pretrain = _pretrain(spec.get("pretrain"), f"{where}: pretrain")
     if base is not None and (not isinstance(base, str) or not base.strip()):
         raise SparsegError(f"{where}: base: expected a preset path relative to the ladder file")
     return {
@@ -222,6 +232,7 @@ def _parse_stage(spec: Any, where: str) -> dict[str, Any]:
         "after_tune": after_tune,
         "ensemble_folds": folds,
         "requires": tuple(requires),
+        "pretrain": pretrain,
         "claim": _range(spec.get("claim"), f"{where}: claim", low=0.0),
         "claim_gain": _range(spec.get("claim_gain"), f"{where}: claim_gain", low=-1.0),
         "note": str(note).strip() if note is not None else None,
@@ -233,6 +244,22 @@ def _mapping(spec: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise SparsegError(f"{where}: {key}: expected a mapping of dotted config keys to values")
     return value
+
+
+def _pretrain(value: Any, where: str) -> dict[str, float] | bool | None:
+    """A stage's ``pretrain``: None (as the stage before), False (off) or its budget."""
+    if value is None or value is False:
+        return value
+    budget = value if isinstance(value, dict) else {}
+    numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in budget.values()
+    )
+    if not budget or not numbers or any(key not in PRETRAIN_KEYS for key in budget):
+        raise SparsegError(
+            f"{where}: expected false or a mapping of {' and/or '.join(PRETRAIN_KEYS)} to "
+            "positive numbers, e.g. {steps: 1000}"
+        )
+    return {key: budget[key] for key in PRETRAIN_KEYS if key in budget}
 
 
 def _range(value: Any, where: str, low: float) -> tuple[float, float] | None:
@@ -254,7 +281,7 @@ def _resolve_cumulative(
     check: RequirementCheck | None,
     aspect: ImageAspect | None,
 ) -> list[Stage]:
-    current, tune, after_tune, folds = base_raw, False, {}, 1
+    current, tune, after_tune, folds, pretrain = base_raw, False, {}, 1, None
     previous: int | None = None
     stages = []
     for index, spec in enumerate(specs):
@@ -265,12 +292,15 @@ def _resolve_cumulative(
         stage_tune = tune if spec["tune"] is None else spec["tune"]
         stage_after = {**after_tune, **spec["after_tune"]} if stage_tune else {}
         stage_folds = folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
-        settings = StageSettings(raw, stage_tune, stage_after, stage_folds, spec["requires"])
+        stage_pretrain = pretrain if spec["pretrain"] is None else spec["pretrain"] or None
+        settings = StageSettings(
+            raw, stage_tune, stage_after, stage_folds, spec["requires"], stage_pretrain
+        )
         stage = _stage(index, spec, settings, path, check)
         stages.append(replace(stage, compare_to=previous))
         if stage.skipped is None:
             current, tune, after_tune, folds = raw, stage_tune, stage_after, stage_folds
-            previous = index
+            pretrain, previous = stage_pretrain, index
     return stages
 
 
@@ -289,8 +319,9 @@ def _resolve_leave_one_out(
     full_raw = _aspect_true(full_raw, base_raw, aspect, first["where"])
     full_tune = bool(first["tune"])
     full_folds = first["ensemble_folds"] or 1
+    full_pretrain = first["pretrain"] or None
     full_settings = StageSettings(
-        full_raw, full_tune, first["after_tune"], full_folds, first["requires"]
+        full_raw, full_tune, first["after_tune"], full_folds, first["requires"], full_pretrain
     )
     full = _stage(0, first, full_settings, path, check)
     stages = [full]
@@ -301,7 +332,8 @@ def _resolve_leave_one_out(
         after_tune = {**full.after_tune, **spec["after_tune"]} if tune else {}
         folds = full_folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]
         requires = tuple(dict.fromkeys(first["requires"] + spec["requires"]))
-        settings = StageSettings(raw, tune, after_tune, folds, requires)
+        pretrain = full_pretrain if spec["pretrain"] is None else spec["pretrain"] or None
+        settings = StageSettings(raw, tune, after_tune, folds, requires, pretrain)
         stage = _stage(index, spec, settings, path, check)
         stages.append(replace(stage, compare_to=None if full.skipped else 0))
     return stages
@@ -331,6 +363,7 @@ def _stage(
         tune=settings.tune,
         after_tune=dict(after_tune),
         ensemble_folds=settings.folds,
+        pretrain=settings.pretrain,
         claim=spec["claim"],
         claim_gain=spec["claim_gain"],
         note=spec["note"],

@@ -38,7 +38,7 @@ from sparseg.ablation.sweep import (
     forget_model,
     lost_model,
     median_aspect,
-    model_args,
+    model_groups,
     pending_runs,
     plan_units,
     prepare_splits,
@@ -271,10 +271,7 @@ class _Sweep:
             lost = "has no checkpoint or saved probabilities here (a sweep carried without them)"
             self.say(leader, f"{lost}: training again")
             forget_model(unit)
-        models = [
-            model_args(leader, folder, self.data, self.budget) for folder in leader.trained_dirs
-        ]
-        models = [steps for steps in models if steps] or [[]]
+        models = [steps for _, steps in model_groups(leader, self.data, self.budget)] or [[]]
         countdown = _Countdown(len(models))
         return [partial(self._model_task, leader, steps, pending, countdown) for steps in models]
 

@@ -17,7 +17,7 @@ from sparseg.ablation.sweep import (
     Run,
     RunBudget,
     finish_steps,
-    model_args,
+    model_groups,
     pending_runs,
     shell,
     unit_label,
@@ -59,12 +59,10 @@ def slurm_tasks(units: list[list[Run]], data: Path, budget: RunBudget) -> SlurmS
         if not pending:
             continue
         leader, label, first = unit[0], unit_label(unit), len(trainings)
-        for folder in leader.trained_dirs:
-            args = model_args(leader, folder, data, budget)
-            if args:
-                where = "" if folder == leader.run_dir else f" · {folder.name}"
-                command = " && ".join(shell(("sparseg", step)) for step in args)
-                trainings.append(SlurmTask(f"{label}{where}: train", command))
+        for folders, args in model_groups(leader, data, budget):
+            where = "".join(f" · {f.name}" for f in folders if f != leader.run_dir)
+            command = " && ".join(shell(("sparseg", step)) for step in args)
+            trainings.append(SlurmTask(f"{label}{where}: train", command))
         command = " && ".join(map(shell, finish_steps(pending, data)))
         after = tuple(range(first, len(trainings)))
         finishing.append(SlurmTask(f"{label}: finish", command, after))

@@ -4,6 +4,7 @@ training, and the shell command of each step (run by the runner, or printed for 
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import statistics
 import sys
@@ -23,6 +24,8 @@ from sparseg.io_utils import atomic_write, atomic_write_json, read_json
 from sparseg.run_layout import CONFIG_FILE, RunPaths
 
 EVALUATION_FILE = "evaluation.json"
+PRETRAINED_DIR = "pretrained"
+FINETUNING_BUDGET = ("max_minutes", "max_steps", "max_epochs", "patience")
 FAILED_FILE = "ablation_failed.txt"
 LOG_FILE = "ablation.log"
 STAGE_FILE = "stage.json"
@@ -56,6 +59,22 @@ class Run:
     def trained_dirs(self) -> list[Path]:
         folds, paths = self.stage.ensemble_folds, RunPaths(self.run_dir)
         return [paths.fold(k).root for k in range(folds)] if folds > 1 else [paths.root]
+
+    @property
+    def pretrained(self) -> Path | None:
+        """The in-domain weights its models start from (a stage with ``pretrain``): one file per
+        seed and pretraining, ``DIR/pretrained/<digest>-seed<k>.pth``, shared by every stage
+        whose network, data, pretraining and budget are the same."""
+        stage = self.stage
+        if stage.pretrain is None:
+            return None
+        made_by = {key: getattr(stage.config, key).model_dump(mode="json") for key in
+                   ("data", "model", "training", "pretrain")}  # fmt: skip
+        for key in FINETUNING_BUDGET:  # pretraining has its own budget
+            made_by["training"].pop(key)
+        text = json.dumps([made_by, stage.pretrain], sort_keys=True)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        return self.stage_dir.parent / PRETRAINED_DIR / f"{digest}-seed{self.seed}.pth"
 
 
 # ---------------------------------------------------------------- planning
@@ -168,6 +187,7 @@ def write_plan(
             "tune": stage.tune,
             "after_tune": stage.after_tune,
             "ensemble_folds": stage.ensemble_folds,
+            **({"pretrain": stage.pretrain} if stage.pretrain is not None else {}),
         }
         stage_dir = out_dir / stage.slug
         _write_checked(stage_dir / STAGE_FILE, facts, dump_config(stage.config))
@@ -273,7 +293,22 @@ def train_args(run: Run, folder: Path, data: Path, budget: RunBudget, resume: bo
     args = ["train", "--data", str(data), "--config", str(run.stage_dir / CONFIG_FILE)]
     args += ["--out", str(folder), "--split", str(run.split)]
     args += ["--fold", str(run.trained_dirs.index(folder)), "--set", f"seed={run.seed}"]
+    if run.pretrained is not None:
+        args += ["--set", f"model.pretrained_weights={run.pretrained}"]
     return [*args, *budget.set_args(), "--quiet", *(["--resume"] if resume else [])]
+
+
+def pretrain_args(run: Run, data: Path) -> list[str]:
+    """Make the run's in-domain weights (:attr:`Run.pretrained`): ``sparseg pretrain`` with the
+    stage's config and seed on the sweep's images, its test cases left out; ``--resume``
+    continues a pretraining cut off, and repeats none that another unit finished meanwhile."""
+    weights = run.pretrained
+    assert weights is not None and run.stage.pretrain is not None
+    args = ["pretrain", "--data", str(data), "--config", str(run.stage_dir / CONFIG_FILE)]
+    args += ["--out", str(weights), "--split", str(run.split), "--set", f"seed={run.seed}"]
+    for key, value in run.stage.pretrain.items():
+        args += [f"--{key}", f"{value:g}"]
+    return [*args, "--quiet", "--resume"]
 
 
 def tune_args(run: Run, data: Path) -> list[str]:
@@ -304,17 +339,40 @@ def evaluate_args(run: Run, data: Path) -> list[str]:
 def model_args(
     leader: Run, folder: Path, data: Path, budget: RunBudget, from_scratch: bool = False
 ) -> list[list[str]]:
-    """The sparseg commands ``folder``'s model still needs (all of them ``from_scratch``): its
+    """The sparseg commands ``folder``'s model still needs (all of them ``from_scratch``): the
+    in-domain weights it starts from, where its stage pretrains and they are not made yet (by
+    an ensemble's first fold: :func:`model_groups` keeps the others waiting for them), its
     training (resumed from ``last.ckpt`` where there is one; again where the model was lost),
     then, for an ensemble's fold, saving its probabilities."""
     paths = RunPaths(folder)
     args = []
     if from_scratch or not paths.train_summary.is_file() or lost(folder):
+        weights = leader.pretrained
+        first = folder == leader.trained_dirs[0]
+        if weights is not None and first and (from_scratch or not weights.is_file()):
+            args.append(pretrain_args(leader, data))
         resume = not from_scratch and paths.last.is_file()
         args.append(train_args(leader, folder, data, budget, resume))
     if saves_probabilities(leader) and (from_scratch or not paths.probabilities.is_file()):
         args.append(save_probabilities_args(leader, folder, data))
     return args
+
+
+def model_groups(
+    leader: Run, data: Path, budget: RunBudget
+) -> list[tuple[list[Path], list[list[str]]]]:
+    """The commands still to run for the leader's models, as ``(folders, commands)`` groups
+    that may run side by side: one per model, or one for all while the in-domain weights they
+    all start from are still to be made (pretraining, then each model in turn)."""
+    groups = [
+        ([folder], args)
+        for folder in leader.trained_dirs
+        if (args := model_args(leader, folder, data, budget))
+    ]
+    weights = leader.pretrained
+    if len(groups) > 1 and weights is not None and not weights.is_file():
+        return [([f for fs, _ in groups for f in fs], [a for _, args in groups for a in args])]
+    return groups
 
 
 def finish_steps(runs: list[Run], data: Path) -> list[Step]:

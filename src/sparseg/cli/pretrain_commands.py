@@ -18,9 +18,7 @@ def pretrain(
     ] = None,
     images: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--images", help="folder of unlabelled images, volumes or loops (repeatable)"
-        ),
+        typer.Option("--images", help="folder of unlabelled images, volumes or loops (repeatable)"),
     ] = None,
     config: ConfigOption = None,
     overrides: SetOption = None,
@@ -30,7 +28,10 @@ def pretrain(
         Path | None,
         typer.Option("--split", help="split JSON: --data's test cases are left out"),
     ] = None,
-    resume: Annotated[bool, typer.Option(help="continue from the .ckpt beside --out")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(help="continue from the .ckpt beside --out where there is one, else start"),
+    ] = False,
     devices: Annotated[int | None, typer.Option(min=1, help="processes (DDP)")] = None,
     quiet: Annotated[bool, typer.Option(help="no progress bar")] = False,
 ) -> None:

@@ -9,8 +9,10 @@ given, read lazily or from the tensor cache like ``train``'s (always whole image
   from which ``model.encoder_weights`` takes the encoder alone);
 - ``weights.json``: what it saw (sources, images, cases), steps, minutes, loss per epoch and the
   final loss;
-- ``weights.ckpt``: everything an exact resume needs (``--resume``), as ``train``'s
-  ``last.ckpt``: epochs draw their randomness from (seed, epoch, rank).
+- ``weights.ckpt``: everything an exact resume needs, as ``train``'s ``last.ckpt`` (epochs draw
+  their randomness from (seed, epoch, rank)). ``resume`` continues from it where it exists and
+  starts afresh where it does not; a finished pretraining resumed with the same budget takes no
+  step and writes the same weights again, so several sweeps' steps may ask for the same file.
 
 The optimiser, LR schedule, batch size, precision and devices are ``training.*``'s (the LR is
 ``pretrain.lr`` when set); the budget is ``--steps`` and/or ``--minutes``, whichever ends first.
@@ -120,8 +122,6 @@ def _checked_out(out: Path, resume: bool, inputs: list[Path]) -> Path:
         raise SparsegError(f"{out}: the weights file must end in {' or '.join(WEIGHTS_SUFFIXES)}")
     out = ensure_output_file(out, WEIGHTS_SUFFIXES, *inputs)
     last = PretrainPaths(out).last
-    if resume and not last.is_file():
-        raise SparsegError(f"{last}: --resume given but there is no checkpoint to resume from")
     if last.is_file() and not resume:
         raise SparsegError(
             f"{last}: a pretraining of {out.name} is already there; pass --resume to continue it "
@@ -158,7 +158,7 @@ class Pretrainer:
 
     def run(self, resume: bool, sources: dict[str, int]) -> dict[str, Any]:
         cfg, fabric = self.config, self.fabric
-        resumed = load_checkpoint(self.paths.last) if resume else None
+        resumed = load_checkpoint(self.paths.last) if resume and self.paths.last.is_file() else None
         if resumed is not None:
             check_resumable(resumed, cfg, self.paths.last)
         fabric.seed_everything(cfg.seed, verbose=False)

@@ -66,10 +66,10 @@ class TrainingProgress:
         shares = " · ".join(
             f"{part} {summary[f'{part}_seconds'] / wall:.0%}" for part in (*COST_PARTS, "other")
         )
-        restarts = summary["restarts"]
+        restarts = summary.get("restarts") or []  # a pretraining has no blank guard
         guard = f"; restarted {len(restarts)}x, blank at step(s) " if restarts else ""
         guard += ", ".join(str(restart["step"]) for restart in restarts)
-        guard += "; BLANK: the network never marked a target" if summary["blank"] else ""
+        guard += "; BLANK: the network never marked a target" if summary.get("blank") else ""
         self.progress.console.print(
             f"{summary['steps']} steps in {wall:.0f} s ({summary['stop_reason']}): {shares}{guard}"
         )
