@@ -128,14 +128,25 @@ def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
 
 def test_a_run_that_marked_nothing_on_a_test_set_with_targets_is_blank(tmp_path) -> None:
     plan = {"stages": [{"name": "basic", "slug": "01-basic"}], "seeds": [0, 1, 2]}
-    counts = {  # seed -> (images, empty truth, empty predictions)
-        0: (10, 4, 10),  # predicted nothing though 6 images have a target: blank
-        1: (10, 4, 3),  # predicted something: not blank
-        2: (10, 10, 10),  # an all-empty test set predicted empty is right, not blank
+    plan["seeds"] = [0, 1, 2, 3]
+    counts = {  # seed -> (images, empty truth, empty predictions, pooled recall)
+        0: (10, 4, 10, 0.0),  # predicted nothing though 6 images have a target: blank
+        1: (10, 4, 3, 0.45),  # predicted something: not blank
+        2: (10, 10, 10, float("nan")),  # an all-empty test set predicted empty is right
+        3: (110, 56, 84, 0.027),  # MS, budget seed 1 at 15 min: under a tenth, nearly blank
     }
-    for seed, (images, empty_truth, empty_pred) in counts.items():
+    for seed, (images, empty_truth, empty_pred, recall) in counts.items():
         run = tmp_path / "01-basic" / f"seed{seed}"
         run.mkdir(parents=True)
         evaluation = {"n_images": images, "n_empty_truth": empty_truth, "n_empty_pred": empty_pred}
-        (run / "evaluation.json").write_text(json.dumps(evaluation))
-    assert [row["blank"] for row in collect_rows(tmp_path, plan)] == [1.0, 0.0, 0.0]
+        (run / "evaluation.json").write_text(json.dumps({**evaluation, "recall_pooled": recall}))
+    assert [row["blank"] for row in collect_rows(tmp_path, plan)] == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_restarts_of_the_blank_guard_are_counted_per_run(tmp_path) -> None:
+    plan = {"stages": [{"name": "basic", "slug": "01-basic"}], "seeds": [0, 1]}
+    for seed, restarts in ((0, []), (1, [{"step": 30, "seed": 1000004}])):
+        run = tmp_path / "01-basic" / f"seed{seed}"
+        run.mkdir(parents=True)
+        (run / "train_summary.json").write_text(json.dumps({"steps": 100, "restarts": restarts}))
+    assert [row["restarts"] for row in collect_rows(tmp_path, plan)] == [0.0, 1.0]

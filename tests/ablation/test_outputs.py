@@ -149,6 +149,7 @@ def test_runs_that_stalled_or_were_blank_are_counted_beside_convergence(tmp_path
             blank = row["slug"] == "02-aug" and row["seed"] == 0
             row |= {"epochs": 12.0, "converged": 1.0, "stalled": 1.0 if stalled else 0.0}
             row["blank"] = 1.0 if blank else 0.0
+            row["restarts"] = 2.0 if blank else 0.0
     write_csv(tmp_path / "ablation.csv", rows)
     (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
     render_from_csv(tmp_path)
@@ -156,9 +157,11 @@ def test_runs_that_stalled_or_were_blank_are_counted_beside_convergence(tmp_path
     basic = next(line for line in text.splitlines() if line.startswith("| basic | 3/3 |"))
     assert basic.endswith("| 3/3, 1 stalled |")
     aug = next(line for line in text.splitlines() if line.startswith("| + aug | 3/3 |"))
-    assert aug.endswith("| 3/3, 1 blank |")
+    assert aug.endswith("| 3/3, 1 blank, 1 restarted |")
     assert "stalled: runs whose best validation came in the first 10%" in text
     assert "blank: runs that predicted no foreground on any test image" in text
+    assert "or under 10% of its target pixels (nearly blank" in text
+    assert "restarted: runs whose network the blank guard restarted" in text
 
 
 def test_leave_one_out_wording(sweep_dir: Path) -> None:

@@ -129,3 +129,24 @@ def test_every_dice_convention_is_explained():
         "dice_pooled",
     ]
     assert all(text and "\n" not in text for text in CONVENTIONS.values())
+
+
+def test_a_model_that_marks_nothing_or_almost_nothing_is_called_blank() -> None:
+    from sparseg.evaluation import blank_verdict
+
+    def verdict(images, empty_truth, empty_pred, recall):
+        return blank_verdict(
+            {
+                "n_images": images,
+                "n_empty_truth": empty_truth,
+                "n_empty_pred": empty_pred,
+                "recall_pooled": recall,
+            }
+        )
+
+    assert verdict(10, 4, 10, 0.0) == "blank"
+    assert verdict(110, 56, 84, 0.027) == "nearly blank"
+    assert verdict(10, 4, 4, 0.44) is None
+    assert verdict(10, 10, 10, float("nan")) is None  # nothing to find, nothing found
+    rows = [{"tp": 0, "fp": 0, "fn": 5, "tn": 95}, {"tp": 0, "fp": 0, "fn": 0, "tn": 100}]
+    assert aggregate(rows, bootstrap=0)["blank"] == "blank"

@@ -10,6 +10,7 @@ from typing import Any
 from sparseg.ablation.convergence import run_convergence, stall_warning
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
 from sparseg.ablation.sweep import EVALUATION_FILE, FAILED_FILE
+from sparseg.evaluation import blank_verdict
 from sparseg.io_utils import read_json
 from sparseg.run_layout import FOLD_PREFIX, METRICS_CSV, TRAIN_SUMMARY, RunPaths
 
@@ -49,6 +50,7 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
         for key in ("steps", "epochs", "images_seen", "wall_seconds"):
             facts[key] = sum(float(summary.get(key) or 0) for summary in summaries)
         facts["precision"] = "+".join(sorted({s.get("precision") or "?" for s in summaries}))
+        facts["restarts"] = float(sum(len(s.get("restarts") or []) for s in summaries))
     curves = [paths.metrics_csv, *(path.parent / METRICS_CSV for path in folds)]
     curves = [path for path in curves if path.is_file()]
     facts.update(_convergence([run_convergence(path) for path in curves]))
@@ -57,18 +59,11 @@ def _run_facts(run_dir: Path, stage: dict[str, Any]) -> dict[str, Any]:
     if (run_dir / EVALUATION_FILE).is_file():
         metrics = read_json(run_dir / EVALUATION_FILE)
         facts.update({name: float(metrics.get(name, float("nan"))) for name in SCORES})
-        facts["blank"] = float(_predicted_nothing(metrics))
+        facts["blank"] = float(blank_verdict(metrics) is not None)
         return {**facts, "n_test_images": metrics.get("n_images"), "status": "done"}
     if (run_dir / FAILED_FILE).is_file():
         return {**facts, "status": (run_dir / FAILED_FILE).read_text(encoding="utf-8").strip()}
     return {**facts, "status": "not run" if not run_dir.exists() else "unfinished"}
-
-
-def _predicted_nothing(metrics: dict[str, Any]) -> bool:
-    """No foreground on any test image, on a test set with targets (``StageSummary.blank``)."""
-    images = metrics.get("n_images")
-    empty_truth = metrics.get("n_empty_truth", images)
-    return bool(images) and metrics.get("n_empty_pred") == images and empty_truth < images
 
 
 def _convergence(trainings: list[tuple[float | None, bool | None]]) -> dict[str, float]:

@@ -23,7 +23,7 @@ from sparseg.ablation.convergence import (
 )
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.errors import SparsegError
-from sparseg.evaluation.aggregate import CONVENTIONS
+from sparseg.evaluation.aggregate import CONVENTIONS, NEARLY_BLANK_RECALL
 from sparseg.io_utils import atomic_write, atomic_write_text, read_json
 from sparseg.run_layout import HEADLINE_METRIC
 
@@ -50,6 +50,7 @@ COLUMNS = (
     "converged",
     "stalled",
     "blank",
+    "restarts",
     "run_dir",
 )
 _TEXT_COLUMNS = ("stage", "slug", "status", "precision", "run_dir")
@@ -78,9 +79,14 @@ class StageSummary:
 
     def blank(self) -> int:
         """Finished runs that marked no pixel on any test image although the test set has
-        targets: on data with empty images their validation Dice is the empty share, so a
-        flat curve there says nothing about learning."""
+        targets, or under a tenth of the target pixels (``sparseg.evaluation.blank_verdict``):
+        on data with empty images their validation Dice is the empty share, so a flat curve
+        there says nothing about learning."""
         return sum(1 for row in self.done.values() if (row.get("blank") or 0) > 0)
+
+    def restarted(self) -> int:
+        """Finished runs whose training the blank guard restarted at least once."""
+        return sum(1 for row in self.done.values() if (row.get("restarts") or 0) > 0)
 
     @property
     def budget_bound(self) -> bool:
@@ -183,9 +189,11 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         f"the first {EARLY_SHARE:.0%} of their steps and was never beaten after (their "
         "best.ckpt is a network from the start of training), or never reached "
         f"{NEVER_LEARNED_BELOW} Dice: they did not learn; blank: runs that predicted no "
-        "foreground on any test image although the test set has targets (on data with empty "
+        "foreground on any test image although the test set has targets, or under "
+        f"{NEARLY_BLANK_RECALL:.0%} of its target pixels (nearly blank; on data with empty "
         "images a blank network's validation Dice is the empty share: its curve looks "
-        "converged)",
+        "converged); restarted: runs whose network the blank guard restarted from another "
+        "seed at a lower LR (training.blank_guard; train_summary.json lists when)",
         "",
     ]
     against = "the full recipe (first stage)" if leave_one_out else "the previous measured stage"
@@ -283,6 +291,7 @@ def _converged_text(summary: StageSummary) -> str:
         return "n/a"
     failed = f", {summary.stalled()} stalled" if summary.stalled() else ""
     failed += f", {summary.blank()} blank" if summary.blank() else ""
+    failed += f", {summary.restarted()} restarted" if summary.restarted() else ""
     return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "") + failed
 
 

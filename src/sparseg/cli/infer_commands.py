@@ -3,6 +3,7 @@ export."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from sparseg.cli.app import (
     app,
     out,
 )
-from sparseg.errors import SparsegError
+from sparseg.errors import SparsegError, SparsegWarning
 
 # ---------------------------------------------------------------- inference and evaluation
 RunOption = Annotated[
@@ -134,6 +135,15 @@ def _print_metrics(summary: dict) -> None:
     volumes = format_volume_table(summary)
     if volumes is not None:
         out.print(volumes)
+    if summary.get("blank"):
+        recall = summary["recall_pooled"]
+        warnings.warn(
+            f"the model is {summary['blank']}: it marked {recall:.1%} of the target pixels "
+            "(train_summary.json says whether training restarted it; try another seed, a lower "
+            "training.lr or more steps)",
+            SparsegWarning,
+            stacklevel=1,
+        )
 
 
 @app.command()

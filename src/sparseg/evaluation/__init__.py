@@ -1,7 +1,7 @@
 """Honest evaluation: per-image metrics, every Dice convention side by side, bootstrap intervals,
 and scoring of prediction folders from any tool."""
 
-from sparseg.evaluation.aggregate import CONVENTIONS, aggregate
+from sparseg.evaluation.aggregate import CONVENTIONS, aggregate, blank_verdict
 from sparseg.evaluation.bootstrap import percentile_intervals
 from sparseg.evaluation.metrics import image_metrics
 from sparseg.evaluation.score import (
@@ -16,6 +16,7 @@ __all__ = [
     "METRICS_JSON",
     "PER_IMAGE_CSV",
     "aggregate",
+    "blank_verdict",
     "image_metrics",
     "percentile_intervals",
     "score_arrays",

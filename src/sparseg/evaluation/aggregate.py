@@ -23,7 +23,8 @@ empty set of images is ``nan`` (e.g. ``dice_nonempty_truth`` when every truth is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,24 @@ def _object_statistics(per_image: Sequence[dict[str, Any]]) -> dict[str, Statist
     }
 
 
+NEARLY_BLANK_RECALL = 0.1
+
+
+def blank_verdict(summary: Mapping[str, Any]) -> str | None:
+    """``blank`` when a model marked nothing on any image although some have a target,
+    ``nearly blank`` when it marked under :data:`NEARLY_BLANK_RECALL` of the target pixels
+    (pooled recall), else None; from an :func:`aggregate` summary."""
+    images, truth_empty = summary.get("n_images") or 0, summary.get("n_empty_truth", 0)
+    if not images or truth_empty >= images:
+        return None
+    if summary.get("n_empty_pred") == images:
+        return "blank"
+    recall = summary.get("recall_pooled")
+    if recall is not None and not math.isnan(recall) and recall < NEARLY_BLANK_RECALL:
+        return "nearly blank"
+    return None
+
+
 def aggregate(
     per_image: Sequence[dict[str, Any]], bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
@@ -158,6 +177,7 @@ def aggregate(
         seed=seed,
         confidence=CONFIDENCE,
     )
+    summary["blank"] = blank_verdict(summary)
     summary["ci"] = {name: list(interval) for name, interval in intervals.items()}
     summary["bootstrap"] = {"resamples": bootstrap, "seed": seed, "confidence": CONFIDENCE}
     return summary
