@@ -1,0 +1,94 @@
+"""The presets side by side on real data: basic, budget, nnunet2d and the proposal that
+`sparseg inspect --write-config` makes for each data set, at 15 CPU-minutes and at a fixed
+2,000 optimizer steps per training, 3 seeds, on usgra_nerve, ms_lesjak_flair and synthetic
+frames with 40 % empty (`sparseg synth --empty 0.4 --fg 0.005`). Not a test.
+
+Each data set gets a ladder written beside its sweeps (its proposal differs per data set),
+run by `sparseg ablate` into benchmarks/results/ablation/presets_<budget>/<set>/: resumable from
+its committed run folders, so the sweep can span sessions and machines. The proposal is planned
+once per data set for the 15-minute budget (`inspect --minutes 15`: timed on this machine) and
+reused at 2,000 steps. budget and the proposal are tuned after training (their inference is part
+of the recipe), basic and nnunet2d are evaluated as configured.
+
+    .venv/bin/python benchmarks/presets_quality.py [--budget 15min|2000steps] [--sets a,b,c]
+
+Cost on a 2-core CPU: 4 stages x 3 seeds x 15 minutes = 3 CPU-hours per data set at 15 minutes;
+2,000 steps cost 0.5-2 s each by preset and input size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results" / "ablation"
+PRESETS = ROOT / "src" / "sparseg" / "config" / "presets"
+SYNTHETIC = Path.home() / ".cache" / "sparseg-benchmarks" / "synth_empty40"
+BUDGETS = {"15min": ["--minutes-per-run", "15"], "2000steps": ["--steps-per-run", "2000"]}
+SETS = ("usgra_nerve", "ms_lesjak_flair", "synth_empty40")
+SPLITS = {"ms_lesjak_flair": DATA / "ms_lesjak_flair" / "split.json"}
+
+
+def sparseg(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "sparseg", *args], check=True)
+
+
+def data_root(name: str) -> Path:
+    """The data set's folder; the synthetic frames are made once, outside the repository."""
+    if name != "synth_empty40":
+        return DATA / name
+    if not (SYNTHETIC / "images").is_dir():
+        shape = ["--n", "300", "--size", "256x256", "--fg", "0.005", "--empty", "0.4"]
+        sparseg("synth", str(SYNTHETIC), *shape, "--seed", "0")
+    return SYNTHETIC
+
+
+def ladder_for(name: str, data: Path) -> Path:
+    """This data set's ladder (and its proposal), written once beside its sweeps."""
+    folder = RESULTS / "presets_ladders" / name
+    ladder = folder / "ladder.yaml"
+    if ladder.is_file():
+        return ladder
+    folder.mkdir(parents=True, exist_ok=True)
+    proposal = folder / "proposed.yaml"
+    sparseg("inspect", str(data), "--minutes", "15", "--write-config", str(proposal))
+    stages = [
+        {"name": "basic", "note": "configs/basic.yaml as configured."},
+        {"name": "budget", "base": str(PRESETS / "budget.yaml"), "tune": True},
+        {"name": "nnunet2d", "base": str(PRESETS / "nnunet2d.yaml")},
+        {"name": "proposal", "base": str(proposal), "tune": True},
+    ]
+    spec = {
+        "description": f"basic, budget, nnunet2d and the proposal for {name}",
+        "base": str(PRESETS / "basic.yaml"),
+        "mode": "cumulative",
+        "stages": stages,
+    }
+    ladder.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return ladder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", choices=list(BUDGETS), default="15min")
+    parser.add_argument("--sets", default=",".join(SETS))
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    for name in args.sets.split(","):
+        data = data_root(name)
+        out = RESULTS / f"presets_{args.budget}" / name
+        command = ["ablate", "--data", str(data), "--ladder", str(ladder_for(name, data))]
+        command += ["--seeds", str(args.seeds), "--out", str(out), *BUDGETS[args.budget]]
+        if name in SPLITS:
+            command += ["--split", str(SPLITS[name])]
+        sparseg(*command)
+
+
+if __name__ == "__main__":
+    main()
