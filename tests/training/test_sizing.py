@@ -130,6 +130,8 @@ def test_inspect_minutes_prints_the_timed_settings(run_cli, synthetic_data, tmp_
     plan = json.loads(out.read_text())["proposed_config"]
     assert plan["training"]["max_minutes"] == 5
     validate_config(plan_overrides(plan))
+    assert plan["pretraining"]["pretrain_minutes"] == 0  # nothing measured to pay yet
+    assert "pretraining: none" in result.stdout
 
 
 @pytest.mark.parametrize("minutes", ["0", "-3"])

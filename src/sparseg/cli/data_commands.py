@@ -82,9 +82,13 @@ def inspect(
     fp = fingerprint(data, label=label)
     plan = propose_config(fp)
     if minutes is not None:
+        from sparseg.data.pretrain_budget import pretrain_split
         from sparseg.training.sizing import apply_sizing
 
         plan = apply_sizing(fp, plan, minutes)
+        split = pretrain_split(minutes)
+        plan["reasons"].append(split.reason)
+        plan["pretraining"] = split.as_dict()
     out.print(format_fingerprint(fp))
     out.print("\nproposed configuration (sparseg config show --set ... to try it):")
     for reason in plan["reasons"]:

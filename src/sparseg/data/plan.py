@@ -176,8 +176,10 @@ def _volume_slicing(volumes: dict[str, Any], reasons: list[str]) -> dict[str, An
 
 
 def plan_overrides(plan: dict[str, Any]) -> dict[str, Any]:
-    """The config sections of a plan, without its ``reasons`` and ``recipe``."""
-    return {key: value for key, value in plan.items() if key not in ("reasons", "recipe")}
+    """The config sections of a plan, without its ``reasons``, ``recipe`` and ``pretraining``
+    (the split of the minutes that :mod:`sparseg.data.pretrain_budget` proposes)."""
+    notes = ("reasons", "recipe", "pretraining")
+    return {key: value for key, value in plan.items() if key not in notes}
 
 
 def detect_machine(memory_gb: float | None, cpu_only: bool | None) -> tuple[bool, float, str]:
