@@ -27,7 +27,7 @@ from sparseg.config import Config, save_config
 from sparseg.data.foreground import ForegroundCounts, count_foreground, pos_weight_from_counts
 from sparseg.errors import SparsegError, SparsegWarning
 from sparseg.losses import build_loss
-from sparseg.models import build_model, plain_model
+from sparseg.models import SegmentationNet, build_model, plain_model
 from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
 from sparseg.training.blank_guard import next_restart, restart_due
 from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
@@ -107,7 +107,7 @@ class Trainer:
         train_pairs = [self.data.pairs[i] for i in self.data.split.train]
         return count_foreground(train_pairs, self.config.data.label)
 
-    def _fresh_network(self, seed: int, resumed: bool):
+    def _fresh_network(self, seed: int, resumed: bool) -> SegmentationNet:
         """A network with new weights from ``seed`` (a resumed one gets its weights later)."""
         self.fabric.seed_everything(seed, verbose=False)
         prior = self.config.model.output_bias == "prior" and not resumed
@@ -336,11 +336,8 @@ class Trainer:
         state.blank_since_start = state.blank_since_start and blank
         chosen_on = self._smoothed(dice)
         if not blank and chosen_on > state.best_dice:
-            state.best_dice, state.best_epoch, state.bad_validations = (
-                chosen_on,
-                int(row["epoch"]),
-                0,
-            )
+            state.best_dice, state.best_epoch = chosen_on, int(row["epoch"])
+            state.bad_validations = 0
             return True
         state.bad_validations += 1
         patience = cfg.training.patience
