@@ -8,7 +8,8 @@ run by `sparseg ablate` into benchmarks/results/ablation/presets_<budget>/<set>/
 its committed run folders, so the sweep can span sessions and machines. The proposal is planned
 once per data set for the 15-minute budget (`inspect --minutes 15`: timed on this machine) and
 reused at 2,000 steps. budget and the proposal are tuned after training (their inference is part
-of the recipe), basic and nnunet2d are evaluated as configured.
+of the recipe), basic and nnunet2d are evaluated as configured; nnunet2d trains on patches of the
+median image's size (multiples of 32, at most 256 a side: a CPU's step).
 
     .venv/bin/python benchmarks/presets_quality.py [--budget 15min|2000steps] [--sets a,b,c]
 
@@ -24,6 +25,8 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from sparseg.data.fingerprint import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -49,6 +52,13 @@ def data_root(name: str) -> Path:
     return SYNTHETIC
 
 
+def native_patch(data: Path) -> list[int]:
+    """nnunet2d's patch: the median image, floored to multiples of 32, at most 256 a side."""
+    sizes = fingerprint(data)["image_size"]
+    sides = (sizes["height"]["median"], sizes["width"]["median"])
+    return [max(64, min(256, int(side // 32) * 32)) for side in sides]
+
+
 def ladder_for(name: str, data: Path) -> Path:
     """This data set's ladder (and its proposal), written once beside its sweeps."""
     folder = RESULTS / "presets_ladders" / name
@@ -61,7 +71,12 @@ def ladder_for(name: str, data: Path) -> Path:
     stages = [
         {"name": "basic", "note": "configs/basic.yaml as configured."},
         {"name": "budget", "base": str(PRESETS / "budget.yaml"), "tune": True},
-        {"name": "nnunet2d", "base": str(PRESETS / "nnunet2d.yaml")},
+        {
+            "name": "nnunet2d",
+            "base": str(PRESETS / "nnunet2d.yaml"),
+            "note": "patches of the native images, at most 256 px a side (a CPU's step)",
+            "overrides": {"data.input_size": native_patch(data)},
+        },
         {"name": "proposal", "base": str(proposal), "tune": True},
     ]
     spec = {
