@@ -179,13 +179,21 @@ class Transform(Section):
 
 
 class RotateAug(Transform):
-    limit: Annotated[float, Field(ge=0.0, le=180.0)] = 20.0
+    limit: Annotated[float, Field(ge=0.0, le=180.0)] = Field(
+        20.0, description="rotation drawn from [-limit, limit] degrees (reflection padding)"
+    )
 
 
 class ShiftScaleRotateAug(Transform):
-    shift_limit: Annotated[float, Field(ge=0.0, le=0.5)] = 0.1
-    scale_limit: Annotated[float, Field(ge=0.0, le=0.9)] = 0.1
-    rotate_limit: Annotated[float, Field(ge=0.0, le=180.0)] = 0.0
+    shift_limit: Annotated[float, Field(ge=0.0, le=0.5)] = Field(
+        0.1, description="shift drawn from [-limit, limit] of the image size, per axis"
+    )
+    scale_limit: Annotated[float, Field(ge=0.0, le=0.9)] = Field(
+        0.1, description="scale factor drawn from [1 - limit, 1 + limit]"
+    )
+    rotate_limit: Annotated[float, Field(ge=0.0, le=180.0)] = Field(
+        0.0, description="rotation drawn from [-limit, limit] degrees"
+    )
 
 
 class ElasticAug(Transform):
@@ -194,8 +202,10 @@ class ElasticAug(Transform):
 
 
 class GridDistortionAug(Transform):
-    num_steps: Annotated[int, Field(ge=1, le=64)] = 5
-    distort_limit: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.3
+    num_steps: Annotated[int, Field(ge=1, le=64)] = Field(5, description="grid cells per axis")
+    distort_limit: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.3, description="each cell's width scaled by a factor in [1 - limit, 1 + limit]"
+    )
 
 
 class NoiseAug(Transform):
@@ -205,8 +215,10 @@ class NoiseAug(Transform):
 
 
 class BlurAug(Transform):
-    kernel: Annotated[int, Field(ge=3, le=31)] = 3
-    sigma: tuple[PositiveFloat, PositiveFloat] = (0.1, 1.0)
+    kernel: Annotated[int, Field(ge=3, le=31)] = Field(3, description="odd kernel size in px")
+    sigma: tuple[PositiveFloat, PositiveFloat] = Field(
+        (0.1, 1.0), description="range of the Gaussian's sigma in px"
+    )
 
     @field_validator("kernel")
     @classmethod
@@ -217,13 +229,17 @@ class BlurAug(Transform):
 
 
 class ClaheAug(Transform):
-    clip_limit: PositiveFloat = 4.0
-    tiles: Annotated[int, Field(ge=1, le=32)] = 8
+    clip_limit: PositiveFloat = Field(4.0, description="clip limit drawn from [1, clip_limit]")
+    tiles: Annotated[int, Field(ge=1, le=32)] = Field(8, description="tiles per image side")
 
 
 class BrightnessContrastAug(Transform):
-    brightness_limit: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
-    contrast_limit: Annotated[float, Field(ge=0.0, le=1.0)] = 0.2
+    brightness_limit: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.2, description="brightness offset drawn from [-limit, limit] on [0, 1] intensities"
+    )
+    contrast_limit: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.2, description="contrast factor drawn from [1 - limit, 1 + limit] around the mean"
+    )
 
 
 class MultiplicativeBrightnessAug(Transform):
@@ -255,7 +271,7 @@ class MultiScaleConfig(Section):
 
 
 class AugmentConfig(Section):
-    enabled: bool = True
+    enabled: bool = Field(True, description="False: train on the images as they are")
     hflip: Transform = Transform(p=0.5)
     vflip: Transform = Transform(p=0.5)
     rotate: RotateAug = RotateAug(p=0.5)
@@ -315,16 +331,20 @@ class BlankGuardConfig(Section):
 
 
 class TrainingConfig(Section):
-    optimizer: Literal["adamw", "adam", "sgd"] = "adam"
-    lr: PositiveFloat = 1e-4
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    optimizer: Literal["adamw", "adam", "sgd"] = Field(
+        "adam", description="optimiser (sgd: with Nesterov momentum)"
+    )
+    lr: PositiveFloat = Field(1e-4, description="peak learning rate")
+    weight_decay: Annotated[float, Field(ge=0.0)] = Field(0.0, description="weight decay")
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(0.9, description="SGD momentum")
-    batch_size: Annotated[int, Field(ge=1)] = 16
-    accumulate_grad_batches: Annotated[int, Field(ge=1)] = 1
+    batch_size: Annotated[int, Field(ge=1)] = Field(16, description="images per batch and process")
+    accumulate_grad_batches: Annotated[int, Field(ge=1)] = Field(
+        1, description="batches whose gradients are summed before each optimiser step"
+    )
     steps_per_epoch: Annotated[int, Field(ge=1)] | None = Field(
         None, description="batches per epoch (None: one pass over the training images)"
     )
-    max_epochs: Annotated[int, Field(ge=1)] = 100
+    max_epochs: Annotated[int, Field(ge=1)] = Field(100, description="epochs cap")
     max_steps: Annotated[int, Field(ge=1)] | None = Field(None, description="optimizer steps cap")
     max_minutes: PositiveFloat | None = Field(None, description="wall-clock budget in minutes")
     patience: Annotated[int, Field(ge=1)] | None = Field(
@@ -374,8 +394,12 @@ class TrainingConfig(Section):
     min_lr_factor: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.01, description="cosine floor as a fraction of lr"
     )
-    plateau_factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
-    plateau_patience: Annotated[int, Field(ge=1)] = 10
+    plateau_factor: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.5, description="plateau: LR multiplier at each reduction"
+    )
+    plateau_patience: Annotated[int, Field(ge=1)] = Field(
+        10, description="plateau: validations without improvement before a reduction"
+    )
     max_lr_reductions: Annotated[int, Field(ge=0)] = Field(5, description="plateau cap")
     grad_clip: PositiveFloat | None = Field(None, description="max gradient norm (None: off)")
     val_dice_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] | None = Field(
@@ -387,9 +411,11 @@ class TrainingConfig(Section):
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "auto"] = Field(
         "auto", description="auto: bf16-mixed on a GPU that supports it, 32-true on CPU"
     )
-    accelerator: Literal["auto", "cpu", "cuda", "gpu"] = "auto"
-    devices: Annotated[int, Field(ge=1)] = 1
-    num_nodes: Annotated[int, Field(ge=1)] = 1
+    accelerator: Literal["auto", "cpu", "cuda", "gpu"] = Field(
+        "auto", description="where to train (auto: a GPU when one is visible)"
+    )
+    devices: Annotated[int, Field(ge=1)] = Field(1, description="processes per node (DDP above 1)")
+    num_nodes: Annotated[int, Field(ge=1)] = Field(1, description="machines (DDP)")
     skip_nonfinite: bool = Field(False, description="skip a step whose loss is NaN/inf")
     ema: EmaConfig = EmaConfig()
     blank_guard: BlankGuardConfig = BlankGuardConfig()
@@ -402,8 +428,8 @@ class TrainingConfig(Section):
 class PostprocessConfig(Section):
     min_object_size: Annotated[int, Field(ge=0)] = Field(0, description="remove smaller objects")
     closing_radius: Annotated[int, Field(ge=0)] = Field(0, description="binary closing disk")
-    keep_largest: bool = False
-    fill_holes: bool = False
+    keep_largest: bool = Field(False, description="keep only the largest object")
+    fill_holes: bool = Field(False, description="fill holes inside objects")
     min_object_size_3d: Annotated[int, Field(ge=0)] = Field(
         0,
         description="volumes: remove 26-connected 3D objects of fewer voxels once the slices are "
@@ -412,17 +438,19 @@ class PostprocessConfig(Section):
 
 
 class CrfConfig(Section):
-    enabled: bool = False
-    iterations: Annotated[int, Field(ge=1, le=50)] = 5
-    gaussian_sxy: PositiveFloat = 3.0
-    gaussian_compat: PositiveFloat = 3.0
-    bilateral_sxy: PositiveFloat = 30.0
-    bilateral_srgb: PositiveFloat = 13.0
-    bilateral_compat: PositiveFloat = 5.0
+    enabled: bool = Field(False, description="refine the mask with a dense CRF (pydensecrf2)")
+    iterations: Annotated[int, Field(ge=1, le=50)] = Field(5, description="mean-field iterations")
+    gaussian_sxy: PositiveFloat = Field(3.0, description="smoothness kernel width in px")
+    gaussian_compat: PositiveFloat = Field(3.0, description="smoothness kernel weight")
+    bilateral_sxy: PositiveFloat = Field(30.0, description="appearance kernel width in px")
+    bilateral_srgb: PositiveFloat = Field(
+        13.0, description="appearance kernel intensity width (0-255 scale)"
+    )
+    bilateral_compat: PositiveFloat = Field(5.0, description="appearance kernel weight")
 
 
 class EmptyGateConfig(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="predict an empty mask below the bounds below")
     min_max_probability: Probability = Field(0.0, description="below: predict an empty mask")
     min_component_area: Annotated[int, Field(ge=0)] = Field(0, description="below: predict empty")
     min_presence_probability: Probability = Field(
@@ -431,13 +459,17 @@ class EmptyGateConfig(Section):
 
 
 class InferenceConfig(Section):
-    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        0.5, description="foreground probability above which a pixel is marked"
+    )
     tta: bool = Field(False, description="8-fold flip/rot90 test-time augmentation")
     tta_batched: Literal["auto", "yes", "no"] = Field(
         "auto", description="one batched forward for the 8 views (auto: on GPU only)"
     )
     sliding_window: bool = Field(False, description="Gaussian-weighted windows (patch mode)")
-    window_overlap: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    window_overlap: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.5, description="share of a window its neighbours overlap"
+    )
     postprocess: PostprocessConfig = PostprocessConfig()
     crf: CrfConfig = CrfConfig()
     empty_gate: EmptyGateConfig = EmptyGateConfig()
@@ -474,7 +506,9 @@ class PretrainConfig(Section):
 class Config(Section):
     """The whole YAML: one section per stage of the data's path, plus the seed."""
 
-    seed: Annotated[int, Field(ge=0)] = 0
+    seed: Annotated[int, Field(ge=0)] = Field(
+        0, description="the one seed all randomness derives from (split, weights, batches)"
+    )
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()

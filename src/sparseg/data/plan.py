@@ -1,9 +1,9 @@
 """A proposed configuration planned from a fingerprint and the machine, as nnU-Net plans.
 
 nnU-Net sizes its plans for a GPU; on a 2-core CPU it chose batch 66 at full resolution and
-bought 12 iterations in 15 minutes (MEASURED.md). Here input size, batch and encoder are chosen
-for the machine at hand, while the data decides how far images may shrink, the BCE weight, the
-foreground oversampling and the smallest object worth keeping.
+bought 12 iterations in 15 minutes (../shared/MEASURED.md). Here input size, batch and encoder
+are chosen for the machine at hand, while the data decides how far images may shrink, the BCE
+weight, the foreground oversampling, the smallest object worth keeping and the recipe.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 for a few seconds each and choose the one that buys enough optimiser steps.
 
 nnU-Net plans from GPU memory and gave a 2-core CPU user 12 iterations in 15 minutes
-(MEASURED.md); here the plan comes from the minutes the user has. :func:`choose` is a pure
-function of the timings, so the choice is testable with injected timings.
+(../shared/MEASURED.md); here the plan comes from the minutes the user has. :func:`choose` is a
+pure function of the timings, so the choice is testable with injected timings.
 """
 
 from __future__ import annotations
