@@ -2,6 +2,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from sparseg.errors import SparsegError
 from sparseg.run_layout import (
     INFERENCE_FILE,
     LAST_CHECKPOINT,
@@ -9,6 +12,7 @@ from sparseg.run_layout import (
     PER_IMAGE_CSV,
     TRAINED_FILES,
     RunPaths,
+    run_dirs,
 )
 
 
@@ -57,3 +61,15 @@ def test_the_layout_does_not_import_torch() -> None:
     code = "import sys, sparseg.run_layout; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_fold_all_folder_expands_into_its_fold_runs(tmp_path) -> None:
+    for fold in ("fold_0", "fold_1"):
+        (tmp_path / "cv" / fold).mkdir(parents=True)
+        (tmp_path / "cv" / fold / "best.ckpt").write_bytes(b"")
+    (tmp_path / "single").mkdir()
+    (tmp_path / "single" / "best.ckpt").write_bytes(b"")
+    expanded = run_dirs([tmp_path / "cv", tmp_path / "single"])
+    assert expanded == [tmp_path / "cv" / "fold_0", tmp_path / "cv" / "fold_1", tmp_path / "single"]
+    with pytest.raises(SparsegError, match="run directory not found"):
+        run_dirs([tmp_path / "missing"])

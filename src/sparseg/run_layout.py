@@ -1,4 +1,5 @@
-"""The run directory's file names, in one torch-free place.
+"""The run directory's file names, and the runs a ``--fold all`` folder holds, in one torch-free
+place.
 
 Training, tuning, evaluation, ablation, reporting and the CLI all find a run's files through
 :class:`RunPaths`; nothing else spells a file name of a run. ``HEADLINE_METRIC`` is the one
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from sparseg.errors import SparsegError
 
 CONFIG_FILE = "config.yaml"
 SPLIT_FILE = "split.json"
@@ -112,3 +115,15 @@ class RunPaths:
         """The ``fold_K`` runs inside this folder that predict (:attr:`predicts`)."""
         folds = self.root.glob(f"{FOLD_PREFIX}*")
         return sorted(path for path in folds if path.is_dir() and RunPaths(path).predicts)
+
+
+def run_dirs(runs: list[Path]) -> list[Path]:
+    """Expand a ``--fold all`` parent folder into its ``fold_K`` runs."""
+    expanded: list[Path] = []
+    for run in runs:
+        paths = RunPaths(run)
+        if not paths.root.is_dir():
+            raise SparsegError(f"{run}: run directory not found")
+        folds = paths.fold_runs()
+        expanded.extend(folds if folds and not paths.predicts else [paths.root])
+    return expanded

@@ -3,21 +3,6 @@ import sys
 
 import pytest
 
-from sparseg.errors import SparsegError
-from sparseg.inference.predictor import run_dirs
-
-
-def test_a_fold_all_folder_expands_into_its_fold_runs(tmp_path) -> None:
-    for fold in ("fold_0", "fold_1"):
-        (tmp_path / "cv" / fold).mkdir(parents=True)
-        (tmp_path / "cv" / fold / "best.ckpt").write_bytes(b"")
-    (tmp_path / "single").mkdir()
-    (tmp_path / "single" / "best.ckpt").write_bytes(b"")
-    expanded = run_dirs([tmp_path / "cv", tmp_path / "single"])
-    assert expanded == [tmp_path / "cv" / "fold_0", tmp_path / "cv" / "fold_1", tmp_path / "single"]
-    with pytest.raises(SparsegError, match="run directory not found"):
-        run_dirs([tmp_path / "missing"])
-
 
 def test_onnx_prediction_path_does_not_import_torch() -> None:
     probe = (

@@ -10,9 +10,10 @@ import pytest
 
 from sparseg.errors import SparsegError
 from sparseg.inference.predict import evaluate_runs
-from sparseg.inference.predictor import Predictor, run_dirs
+from sparseg.inference.predictor import Predictor
 from sparseg.inference.saved_probabilities import LEVELS, load_saved_run, save_probabilities
 from sparseg.inference.tune import tune
+from sparseg.run_layout import run_dirs
 from sparseg.training import train
 from tests.helpers import tiny_config
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sparseg.errors import SparsegError
-from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from sparseg.models.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 
 
 def test_round_trip_keeps_tensors_and_plain_values(tmp_path) -> None:

@@ -42,8 +42,8 @@ def write_run(run_dir: Path, *overrides: str) -> Path:
 
     from sparseg.config import save_config
     from sparseg.models import build_model, plain_model
+    from sparseg.models.checkpoint import save_checkpoint
     from sparseg.run_layout import RunPaths
-    from sparseg.training.checkpoint import save_checkpoint
     from sparseg.training.run_state import RunState, best_payload, common_payload, last_payload
     from sparseg.training.schedule import LRSchedule
     from sparseg.training.setup import build_optimizer

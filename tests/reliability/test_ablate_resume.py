@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from sparseg.data.synthetic import synthesize
-from sparseg.training.checkpoint import load_checkpoint
+from sparseg.models.checkpoint import load_checkpoint
 from tests.reliability.support import snapshot
 
 pytestmark = pytest.mark.slow

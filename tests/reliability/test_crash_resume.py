@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparseg.training.checkpoint import load_checkpoint
+from sparseg.models.checkpoint import load_checkpoint
 from tests.helpers import TINY_OVERRIDES
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from sparseg.config import EmaConfig
+from sparseg.models.checkpoint import load_checkpoint
 from sparseg.training import loop, train
-from sparseg.training.checkpoint import load_checkpoint
 from sparseg.training.ema import WeightAverage, build_weight_average
 from tests.helpers import tiny_config
 

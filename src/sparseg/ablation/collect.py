@@ -7,12 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sparseg.ablation.convergence import run_convergence, stall_warning
 from sparseg.ablation.outputs import PLAN_NAME, SCORES, write_outputs
 from sparseg.ablation.sweep import EVALUATION_FILE, FAILED_FILE
 from sparseg.evaluation import blank_verdict
 from sparseg.io_utils import read_json
 from sparseg.run_layout import FOLD_PREFIX, METRICS_CSV, TRAIN_SUMMARY, RunPaths
+from sparseg.training.convergence import run_convergence, stall_warning
 
 
 def render_ablation(out_dir: Path) -> list[Path]:

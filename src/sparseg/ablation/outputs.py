@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparseg.ablation.convergence import (
-    CONVERGED_BELOW,
-    EARLY_SHARE,
-    LATE_SHARE,
-    NEVER_LEARNED_BELOW,
-)
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS, NEARLY_BLANK_RECALL
 from sparseg.io_utils import atomic_write, atomic_write_text, read_json
 from sparseg.run_layout import HEADLINE_METRIC
+from sparseg.training.convergence import (
+    CONVERGED_BELOW,
+    EARLY_SHARE,
+    LATE_SHARE,
+    NEVER_LEARNED_BELOW,
+)
 
 CSV_NAME, MARKDOWN_NAME, CHART_NAME, PLAN_NAME = (
     "ablation.csv",

@@ -34,9 +34,8 @@ def train(
 ) -> None:
     """Train a model; RUN_DIR receives config, checkpoints, metrics.csv and train_summary.json."""
     from sparseg import api
-    from sparseg.ablation.convergence import stall_warning
-    from sparseg.inference.predictor import run_dirs
-    from sparseg.run_layout import RunPaths
+    from sparseg.run_layout import RunPaths, run_dirs
+    from sparseg.training.convergence import stall_warning
 
     cfg = _resume_or_load(out_dir, config, overrides, resume)
     if devices is not None:

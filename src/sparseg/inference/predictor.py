@@ -25,8 +25,8 @@ from sparseg.inference.probability import grid_prediction, to_native
 from sparseg.inference.saved_probabilities import load_saved_run
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
-from sparseg.run_layout import RunPaths
-from sparseg.training.checkpoint import load_checkpoint, load_model_weights
+from sparseg.models.checkpoint import load_checkpoint, load_model_weights
+from sparseg.run_layout import RunPaths, run_dirs
 
 
 class Member(Protocol):
@@ -50,18 +50,6 @@ class RunModel:
         self, image: torch.Tensor, item_id: str | None, cfg: InferenceConfig
     ) -> tuple[torch.Tensor, float | None]:
         return grid_prediction(self.model, image, self.config.data, cfg)
-
-
-def run_dirs(runs: list[Path]) -> list[Path]:
-    """Expand a ``--fold all`` parent folder into its ``fold_K`` runs."""
-    expanded: list[Path] = []
-    for run in runs:
-        paths = RunPaths(run)
-        if not paths.root.is_dir():
-            raise SparsegError(f"{run}: run directory not found")
-        folds = paths.fold_runs()
-        expanded.extend(folds if folds and not paths.predicts else [paths.root])
-    return expanded
 
 
 def load_member(run_dir: Path) -> Member:

@@ -16,7 +16,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 
 from sparseg.config import EmaConfig
-from sparseg.training.checkpoint import load_model_weights
+from sparseg.models.checkpoint import load_model_weights
 
 
 class WeightAverage:

@@ -28,10 +28,10 @@ from sparseg.data.foreground import ForegroundCounts, count_foreground, pos_weig
 from sparseg.errors import SparsegError, SparsegWarning
 from sparseg.losses import build_loss
 from sparseg.models import SegmentationNet, build_model, plain_model
+from sparseg.models.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
 from sparseg.training.blank_guard import next_restart, restart_due
 from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
-from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.costs import Cadence, CostClock
 from sparseg.training.ema import build_weight_average
 from sparseg.training.feed import Feed, build_feed, epoch_batches

@@ -38,9 +38,9 @@ from sparseg.data.splits import SplitIds
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_file
+from sparseg.models.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.models.pretrained_weights import network_state
 from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
-from sparseg.training.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
 from sparseg.training.costs import Cadence, CostClock
 from sparseg.training.feed import build_feed, epoch_batches
 from sparseg.training.pretext import build_pretext, pretext_loss, reconstruction_network
