@@ -103,7 +103,7 @@ def save_probabilities(
 ) -> None:
     """Save the run's probabilities (with and without TTA) into RUN/probabilities.npz, so the
     run tunes, evaluates and joins an ensemble where its checkpoint is not."""
-    from sparseg.inference.saved_probabilities import save_probabilities as save
+    from sparseg.inference.predict import save_probabilities as save
 
     path = save(run, data, split_file, fold, tuple(subsets or ["test"]))
     out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -1,4 +1,5 @@
-"""``sparseg predict`` and ``sparseg evaluate``: write masks for a folder, or predict + score."""
+"""``sparseg predict``, ``evaluate`` and ``save-probabilities``: write masks for a folder, predict
++ score, or save the probabilities of a run's split."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from sparseg.config import InferenceConfig
 from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import discover_pairs
 from sparseg.data.splits import check_subset, choose_split
@@ -20,7 +22,8 @@ from sparseg.evaluation.score import (
     write_per_image_csv,
 )
 from sparseg.inference.mask_files import PredictionWriter, prediction_inputs, write_predictions
-from sparseg.inference.predictor import Predictor
+from sparseg.inference.predictor import Predictor, untuned_inference
+from sparseg.inference.saved_probabilities import SavedRun, quantize, write_saved_run
 from sparseg.io_utils import atomic_write_json, ensure_output_dir
 from sparseg.run_layout import MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
 
@@ -89,3 +92,38 @@ def evaluate_runs(
     write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
     atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
     return summary
+
+
+def save_probabilities(
+    run_dir: Path,
+    data_root: Path,
+    split_file: Path | None = None,
+    fold: int = 0,
+    subsets: tuple[str, ...] = ("test",),
+) -> Path:
+    """Write ``RUN/probabilities.npz`` for the ``subsets`` of the run's split, without and with
+    TTA (see :mod:`sparseg.inference.saved_probabilities`)."""
+    run_dir = Path(run_dir)
+    paths = RunPaths(run_dir)
+    if not paths.best.is_file():
+        raise SparsegError(f"{run_dir}: no {paths.best.name}; probabilities come from a model")
+    for subset in subsets:
+        check_subset(subset)
+    predictor = Predictor([run_dir], inference=InferenceConfig())
+    config, member = predictor.config, predictor.members[0]
+    pairs = {p.id: p for p in discover_pairs(Path(data_root), slicing=Slicing.of(config.data))}
+    split = choose_split(pairs, split_file, fold, paths.split)
+    chosen = {s: sorted(pairs) if s == "all" else split.subset(s, pairs) for s in subsets}
+    plain = untuned_inference(config.inference)
+    views = {False: plain, True: plain.model_copy(update={"tta": True})}
+    grids: dict[str, dict[bool, np.ndarray]] = {}
+    presences: dict[str, dict[bool, float | None]] = {}
+    for item_id in sorted({i for ids in chosen.values() for i in ids}):
+        image = predictor.image(pairs[item_id])
+        grids[item_id], presences[item_id] = {}, {}
+        for tta, cfg in views.items():
+            grid, presence = member.grid_prediction(image, item_id, cfg)
+            grids[item_id][tta] = quantize(grid.numpy())
+            presences[item_id][tta] = presence
+    saved = SavedRun(paths.probabilities, config, predictor.in_channels, chosen, grids, presences)
+    return write_saved_run(saved)

@@ -1,6 +1,7 @@
 """Probabilities saved from a trained run, a stand-in for its checkpoint on another machine.
 
-``sparseg save-probabilities`` writes ``RUN/probabilities.npz``: for every item of the chosen
+``sparseg save-probabilities`` (:func:`sparseg.inference.predict.save_probabilities`) writes
+``RUN/probabilities.npz`` through :func:`write_saved_run`: for every item of the chosen
 subsets of the run's split, the foreground probabilities on the model's grid (the training
 size, or the native size with sliding windows), without and with TTA, and the presence head's
 probability. A run folder holding only this file (its checkpoint trained elsewhere and not
@@ -25,9 +26,6 @@ import numpy as np
 import torch
 
 from sparseg.config import Config, InferenceConfig, validate_config
-from sparseg.data.pairs import discover_pairs
-from sparseg.data.splits import check_subset, choose_split
-from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write
 from sparseg.run_layout import RunPaths
@@ -71,49 +69,24 @@ class SavedRun:
         return torch.from_numpy(grid.astype(np.float32) / LEVELS), self.presences[item_id][cfg.tta]
 
 
-def save_probabilities(
-    run_dir: Path,
-    data_root: Path,
-    split_file: Path | None = None,
-    fold: int = 0,
-    subsets: tuple[str, ...] = ("test",),
-) -> Path:
-    """Write ``RUN/probabilities.npz`` for the ``subsets`` of the run's split (see module)."""
-    from sparseg.inference.predictor import Predictor, untuned_inference
-
-    run_dir = Path(run_dir)
-    paths = RunPaths(run_dir)
-    if not paths.best.is_file():
-        raise SparsegError(f"{run_dir}: no {paths.best.name}; probabilities come from a model")
-    for subset in subsets:
-        check_subset(subset)
-    predictor = Predictor([run_dir], inference=InferenceConfig())
-    config, member = predictor.config, predictor.members[0]
-    pairs = {p.id: p for p in discover_pairs(Path(data_root), slicing=Slicing.of(config.data))}
-    split = choose_split(pairs, split_file, fold, paths.split)
-    chosen = {s: sorted(pairs) if s == "all" else split.subset(s, pairs) for s in subsets}
-    plain = untuned_inference(config.inference)
-    views = {False: plain, True: plain.model_copy(update={"tta": True})}
-    arrays: dict[str, np.ndarray] = {}
-    presences: dict[str, list[float | None]] = {}
-    for item_id in sorted({i for ids in chosen.values() for i in ids}):
-        image = predictor.image(pairs[item_id])
-        presences[item_id] = []
-        for tta, cfg in views.items():
-            grid, presence = member.grid_prediction(image, item_id, cfg)
-            arrays[_key(item_id, tta)] = quantize(grid.numpy())
-            presences[item_id].append(presence)
+def write_saved_run(saved: SavedRun) -> Path:
+    """Write ``saved`` (grids already quantized by :func:`quantize`) to ``saved.path``."""
+    arrays: dict[str, np.ndarray] = {
+        _key(item_id, tta): grids[tta]
+        for item_id, grids in saved.grids.items()
+        for tta in (False, True)
+    }
     meta = {
         "format": FORMAT_VERSION,
         "levels": LEVELS,
-        "in_channels": predictor.in_channels,
-        "config": config.model_dump(mode="json"),
-        "subsets": chosen,
-        "presence": presences,
+        "in_channels": saved.in_channels,
+        "config": saved.config.model_dump(mode="json"),
+        "subsets": saved.subsets,
+        "presence": {item_id: [p[False], p[True]] for item_id, p in saved.presences.items()},
     }
     arrays[_META] = np.array(json.dumps(meta))
-    atomic_write(paths.probabilities, lambda tmp: _write_npz(tmp, arrays))
-    return paths.probabilities
+    atomic_write(saved.path, lambda tmp: _write_npz(tmp, arrays))
+    return saved.path
 
 
 def load_saved_run(run_dir: Path) -> SavedRun:
