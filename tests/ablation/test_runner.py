@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sparseg.ablation import SweepSettings, render_ablation, run_ablation
-from sparseg.ablation.runner import StepFailed, _Sweep, adopt_training, settle_inference
+from sparseg.ablation.runner import StepFailed, _Sweep
 from sparseg.data.synthetic import synthesize
 
 TINY = {
@@ -209,46 +209,6 @@ def test_an_ensembles_folds_train_side_by_side_and_the_last_finishes_the_unit(
     failed = run_ablation(data, ladder, tmp_path / "failing", SweepSettings(seeds=1, quiet=True))
     assert [args[0] for _, args in commands.calls] == ["train"] * 3
     assert failed.failed == ["+ ensemble, seed 0: train exited with 2: error: broken"]
-
-
-def test_adopt_training_links_the_trained_files(tmp_path: Path) -> None:
-    source, target = tmp_path / "a", tmp_path / "b"
-    for folder in (source / "fold_0", source / "fold_1"):
-        folder.mkdir(parents=True)
-        for name in ("best.ckpt", "config.yaml", "train_summary.json", "last.ckpt"):
-            (folder / name).write_text(name)
-    adopt_training(source, target)
-    assert sorted(p.name for p in (target / "fold_1").iterdir()) == [
-        "best.ckpt", "config.yaml", "train_summary.json"
-    ]  # fmt: skip
-    assert os.path.samefile(source / "fold_0" / "best.ckpt", target / "fold_0" / "best.ckpt")
-
-
-def test_settle_inference_forces_keys_over_tuning_or_writes_the_stage_config(
-    tmp_path: Path,
-) -> None:
-    stage_dir, run_dir = tmp_path / "stage", tmp_path / "run"
-    stage_dir.mkdir()
-    run_dir.mkdir()
-    (stage_dir / "config.yaml").write_text(yaml.safe_dump({"inference": {"threshold": 0.7}}))
-    stage = {"tune": False, "after_tune": {}}
-    (stage_dir / "stage.json").write_text(json.dumps(stage))
-    settle_inference(run_dir, stage_dir)
-    payload = json.loads((run_dir / "inference.json").read_text())
-    assert payload["inference"]["threshold"] == 0.7 and payload["source"] == "ablation stage config"
-
-    stage = {"tune": True, "after_tune": {"inference.postprocess.fill_holes": True}}
-    (stage_dir / "stage.json").write_text(json.dumps(stage))
-    with pytest.raises(Exception, match="not written by `sparseg tune`"):
-        settle_inference(run_dir, stage_dir)
-    tuned = {"inference": {"threshold": 0.2, "tta": True}, "decisions": [{"step": "tta"}]}
-    (run_dir / "inference.json").write_text(json.dumps(tuned))
-    settle_inference(run_dir, stage_dir)
-    settle_inference(run_dir, stage_dir)  # idempotent
-    payload = json.loads((run_dir / "inference.json").read_text())
-    assert (payload["inference"]["threshold"], payload["inference"]["tta"]) == (0.2, True)
-    assert payload["inference"]["postprocess"]["fill_holes"] is True
-    assert payload["decisions"] == [{"step": "tta"}]
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import subprocess
 import sys
 import threading
@@ -23,14 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from sparseg.ablation.collect import collect_rows
-from sparseg.ablation.ladder import apply_dotted, load_ladder
+from sparseg.ablation.helper_steps import adopt_training, settle_inference
+from sparseg.ablation.ladder import load_ladder
 from sparseg.ablation.outputs import write_outputs
 from sparseg.ablation.pace import require_same_pace
 from sparseg.ablation.slurm import slurm_tasks, write_sbatch
 from sparseg.ablation.sweep import (
     FAILED_FILE,
     LOG_FILE,
-    STAGE_FILE,
     PretrainedWeightsCheck,
     Run,
     RunBudget,
@@ -50,10 +49,8 @@ from sparseg.ablation.sweep import (
     unit_steps,
     write_plan,
 )
-from sparseg.config import read_yaml_mapping, validate_config
 from sparseg.errors import SparsegError
-from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir, read_json
-from sparseg.run_layout import CONFIG_FILE, TRAINED_FILES, RunPaths
+from sparseg.io_utils import atomic_write, ensure_output_dir
 
 # The child dies with the sweep (Linux PR_SET_PDEATHSIG), so a killed sweep leaves no orphan
 # training that a restarted sweep would race; __spec__ lets Fabric's DDP re-launch `-m` it.
@@ -160,51 +157,6 @@ def run_ablation(
     result.rows = collect_rows(out_dir, plan)
     result.outputs = write_outputs(out_dir, result.rows, plan)
     return result
-
-
-# ---------------------------------------------------------------- helpers run between commands
-def adopt_training(source_run: str | Path, target_run: str | Path) -> None:
-    """Give ``target_run`` the finished training of ``source_run`` (hard links where possible)."""
-    source, target = Path(source_run), Path(target_run)
-    folders = [Path("."), *sorted(p.relative_to(source) for p in RunPaths(source).fold_runs())]
-    for folder in folders:
-        if not RunPaths(source / folder).train_summary.is_file():
-            continue
-        for name in TRAINED_FILES:
-            if (source / folder / name).is_file():
-                _link_or_copy(source / folder / name, target / folder / name)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    def write(tmp: Path) -> None:
-        tmp.unlink()
-        try:
-            os.link(source, tmp)
-        except OSError:  # another file system, or links not allowed: copy instead
-            shutil.copyfile(source, tmp)
-
-    atomic_write(target, write)
-
-
-def settle_inference(run_dir: str | Path, stage_dir: str | Path) -> None:
-    """Write the stage's ``inference.json``: tune's decisions with ``after_tune`` forced over them,
-    or (untuned) the stage config's inference section, which an adopted checkpoint lacks."""
-    run_dir, stage_dir = Path(run_dir), Path(stage_dir)
-    stage = read_json(stage_dir / STAGE_FILE)
-    raw = read_yaml_mapping(stage_dir / CONFIG_FILE)
-    path = RunPaths(run_dir).inference
-    if stage["tune"]:
-        payload = read_json(path)
-        if "decisions" not in payload:
-            raise SparsegError(f"{path}: not written by `sparseg tune`; run it first")
-        base = {**raw, "inference": payload["inference"]}
-        forced = apply_dotted(base, stage["after_tune"], str(stage_dir))
-        payload = {**payload, "inference": forced["inference"], "forced": stage["after_tune"]}
-    else:
-        payload = {"inference": raw.get("inference", {}), "source": "ablation stage config"}
-    config = validate_config({**raw, "inference": payload["inference"]}, str(path))
-    payload["inference"] = config.inference.model_dump(mode="json")
-    atomic_write_json(path, payload)
 
 
 def _device_slots(jobs: int) -> queue.Queue[str] | None:

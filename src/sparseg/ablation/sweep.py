@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from sparseg.ablation.helper_steps import STAGE_FILE, adopt_training, settle_inference
 from sparseg.ablation.ladder import Ladder, Stage
 from sparseg.ablation.outputs import PLAN_NAME
 from sparseg.config import Config, dump_config
@@ -28,10 +29,7 @@ PRETRAINED_DIR = "pretrained"
 FINETUNING_BUDGET = ("max_minutes", "max_steps", "max_epochs", "patience")
 FAILED_FILE = "ablation_failed.txt"
 LOG_FILE = "ablation.log"
-STAGE_FILE = "stage.json"
-_HELPER = (
-    "import sys; from sparseg.ablation import runner; getattr(runner, sys.argv[1])(*sys.argv[2:])"
-)
+_HELPER = "import sys; from sparseg.ablation.helper_steps import main; main(sys.argv[1:])"
 
 
 @dataclass
@@ -283,7 +281,8 @@ def plan_units(
 
 
 # ---------------------------------------------------------------- commands
-Step = tuple[str, list[str]]  # (a sparseg command's arguments, or a helper of this module's name)
+# ("sparseg", a command's arguments) or ("helper", a name in helper_steps.STEPS and its arguments)
+Step = tuple[str, list[str]]
 
 
 def train_args(run: Run, folder: Path, data: Path, budget: RunBudget, resume: bool) -> list[str]:
@@ -381,10 +380,12 @@ def finish_steps(runs: list[Run], data: Path) -> list[Step]:
     steps: list[Step] = []
     for run in runs:
         if run.leader is not None:
-            steps.append(("helper", ["adopt_training", str(run.leader.run_dir), str(run.run_dir)]))
+            leader_dir = str(run.leader.run_dir)
+            steps.append(("helper", [adopt_training.__name__, leader_dir, str(run.run_dir)]))
         if run.stage.tune:
             steps.append(("sparseg", tune_args(run, data)))
-        steps.append(("helper", ["settle_inference", str(run.inference_dir), str(run.stage_dir)]))
+        settle = [settle_inference.__name__, str(run.inference_dir), str(run.stage_dir)]
+        steps.append(("helper", settle))
         steps.append(("sparseg", evaluate_args(run, data)))
     return steps
 
