@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` (train + evaluate on synthetic data) and `make test`
-# (ruff, the documentation site built strictly, the tests with every example of the docs).
+# (ruff, the import contract, the documentation site built strictly, the tests with every example of
+# the docs).
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.sparseg-installed
@@ -30,6 +31,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache  # [tool.importlinter]; 0.1 s, so no cache folder
 	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $(SITE)
 	$(VENV)/bin/pytest -q
 
