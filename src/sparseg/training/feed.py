@@ -29,6 +29,7 @@ from sparseg.data.cache import (
     resized_set_bytes,
 )
 from sparseg.data.dataset import PatchDataset
+from sparseg.training.costs import CostClock
 from sparseg.training.setup import RunData
 
 
@@ -85,6 +86,21 @@ def epoch_batches(feed: Feed, dataset: Any, seed: int, epoch: int, rank: int) ->
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     return iter(feed.train)
+
+
+def device_batches(
+    feed: Feed, source: Iterator[Any], count: int, fabric: Fabric, clock: CostClock
+) -> Iterator[tuple[int, Any]]:
+    """``(index, batch)`` for up to ``count`` batches of ``source`` on the training device; the
+    fetching (and the copy to the device) is booked as ``data`` time."""
+    for index in range(count):
+        with clock.measure("data"):
+            batch = next(source, None)
+            if batch is not None and not feed.device_resident:
+                batch = fabric.to_device(batch)
+        if batch is None:
+            return
+        yield index, batch
 
 
 def _lazy_feed(config: Config, dataset: Any, fabric: Fabric, decision: CacheDecision) -> Feed:

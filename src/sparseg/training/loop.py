@@ -28,13 +28,13 @@ from sparseg.data.foreground import ForegroundCounts, count_foreground, pos_weig
 from sparseg.errors import SparsegError, SparsegWarning
 from sparseg.losses import build_loss
 from sparseg.models import SegmentationNet, build_model, plain_model
-from sparseg.models.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from sparseg.models.checkpoint import load_checkpoint, save_checkpoint
 from sparseg.run_layout import TENSORBOARD_DIR, RunPaths
 from sparseg.training.blank_guard import next_restart, restart_due
 from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
 from sparseg.training.costs import Cadence, CostClock
 from sparseg.training.ema import build_weight_average
-from sparseg.training.feed import Feed, build_feed, epoch_batches
+from sparseg.training.feed import Feed, build_feed, device_batches, epoch_batches
 from sparseg.training.progress import TrainingProgress
 from sparseg.training.run_files import prepare_run_dir, write_metrics_csv, write_summary
 from sparseg.training.run_state import (
@@ -43,6 +43,7 @@ from sparseg.training.run_state import (
     check_resumable,
     common_payload,
     last_payload,
+    restore_last,
     restored_state,
 )
 from sparseg.training.schedule import progressive_scale, run_length
@@ -188,13 +189,9 @@ class Trainer:
         training_before = clock.training_seconds()
         accumulate = cfg.accumulate_grad_batches
         self.wrapped.train()
-        for index in range(self.batches_per_epoch):
-            with clock.measure("data"):
-                batch = next(source, None)
-                if batch is not None and not self.feed.device_resident:
-                    batch = fabric.to_device(batch)
-            if batch is None:
-                break
+        for index, batch in device_batches(
+            self.feed, source, self.batches_per_epoch, fabric, clock
+        ):
             last_of_group = (index + 1) % accumulate == 0 or index + 1 == self.batches_per_epoch
             loss = self._forward_backward(batch, epoch, index, accumulate, last_of_group)
             batches += 1
@@ -405,10 +402,10 @@ class Trainer:
             save_checkpoint(self.paths.last, payload)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        load_model_weights(self.model, checkpoint["model"], self.paths.last)
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.schedule.load_state_dict(checkpoint["schedule"])
-        self.fabric.strategy.precision.load_state_dict(checkpoint["precision"])
+        precision = self.fabric.strategy.precision
+        restore_last(
+            checkpoint, self.model, self.optimizer, self.schedule, precision, self.paths.last
+        )
         if self.average is not None:
             self.average.restore(checkpoint.get("ema"), self.model, self.paths.last)
 

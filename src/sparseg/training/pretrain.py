@@ -38,11 +38,11 @@ from sparseg.data.splits import SplitIds
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_file
-from sparseg.models.checkpoint import load_checkpoint, load_model_weights, save_checkpoint
+from sparseg.models.checkpoint import load_checkpoint, save_checkpoint
 from sparseg.models.pretrained_weights import network_state
 from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
 from sparseg.training.costs import Cadence, CostClock
-from sparseg.training.feed import build_feed, epoch_batches
+from sparseg.training.feed import build_feed, device_batches, epoch_batches
 from sparseg.training.pretext import build_pretext, pretext_loss, reconstruction_network
 from sparseg.training.progress import TrainingProgress
 from sparseg.training.run_state import (
@@ -50,6 +50,7 @@ from sparseg.training.run_state import (
     check_resumable,
     common_payload,
     last_payload,
+    restore_last,
     restored_state,
 )
 from sparseg.training.schedule import run_length
@@ -193,13 +194,7 @@ class Pretrainer:
         source = epoch_batches(self.feed, self.data.train, self.config.seed, epoch, rank)
         loss_sum, batches, images = 0.0, 0, 0
         self.wrapped.train()
-        for index in range(self.per_epoch):
-            with clock.measure("data"):
-                batch = next(source, None)
-                if batch is not None and not self.feed.device_resident:
-                    batch = fabric.to_device(batch)
-            if batch is None:
-                break
+        for index, batch in device_batches(self.feed, source, self.per_epoch, fabric, clock):
             loss = self._step(batch["image"], epoch, index)
             batches += 1
             images += batch["image"].shape[0] * fabric.world_size
@@ -282,10 +277,10 @@ class Pretrainer:
             save_checkpoint(self.paths.last, payload)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
-        load_model_weights(self.model, checkpoint["model"], self.paths.last)
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        self.schedule.load_state_dict(checkpoint["schedule"])
-        self.fabric.strategy.precision.load_state_dict(checkpoint["precision"])
+        precision = self.fabric.strategy.precision
+        restore_last(
+            checkpoint, self.model, self.optimizer, self.schedule, precision, self.paths.last
+        )
 
     def _finish(self, sources: dict[str, int]) -> dict[str, Any]:
         state, cfg = self.state, self.config

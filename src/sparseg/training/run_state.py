@@ -15,6 +15,7 @@ import torch
 
 from sparseg.config import Config, ModelConfig, TrainingConfig
 from sparseg.errors import SparsegError
+from sparseg.models.checkpoint import load_model_weights
 
 RESUME_MUST_MATCH = (
     "architecture",
@@ -92,6 +93,22 @@ def last_payload(
     if ema_state is not None:
         payload["ema"] = ema_state
     return payload
+
+
+def restore_last(
+    checkpoint: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    precision: Any,
+    path: Path,
+) -> None:
+    """Load a :func:`last_payload` back into the run's weights, optimiser, LR schedule and
+    precision plugin (the weight average restores itself from ``checkpoint["ema"]``)."""
+    load_model_weights(model, checkpoint["model"], path)
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    schedule.load_state_dict(checkpoint["schedule"])
+    precision.load_state_dict(checkpoint["precision"])
 
 
 def check_resumable(checkpoint: dict[str, Any], config: Config, path: Path) -> None:
