@@ -326,8 +326,8 @@ def _resolve_leave_one_out(
     full = _stage(0, first, full_settings, path, check)
     stages = [full]
     for index, spec in enumerate(specs[1:], start=1):
-        raw = _aspect_true(apply_dotted(full_raw, spec["overrides"], spec["where"]), full_raw,
-                           aspect, spec["where"])  # fmt: skip
+        overridden = apply_dotted(full_raw, spec["overrides"], spec["where"])
+        raw = _aspect_true(overridden, full_raw, aspect, spec["where"])
         tune = full_tune if spec["tune"] is None else spec["tune"]
         after_tune = {**full.after_tune, **spec["after_tune"]} if tune else {}
         folds = full_folds if spec["ensemble_folds"] is None else spec["ensemble_folds"]

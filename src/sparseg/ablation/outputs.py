@@ -53,6 +53,7 @@ COLUMNS = (
     "restarts",
     "run_dir",
 )
+HEADER_TAIL = " | steps | epochs | converged |"
 _TEXT_COLUMNS = ("stage", "slug", "status", "precision", "run_dir")
 
 
@@ -168,10 +169,9 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         "",
         "## Test Dice per stage (mean ± std over seeds)",
         "",
-        "| stage | runs | " + " | ".join(f"`{name}`" for name in SCORES)
-        + " | steps | epochs | converged |",
+        "| stage | runs | " + " | ".join(f"`{name}`" for name in SCORES) + HEADER_TAIL,
         "|---|---|" + "---|" * len(SCORES) + "---|---|---|",
-    ]  # fmt: skip
+    ]
     for summary in summaries:
         cells = [_mean_std_text(*summary.score(name)) for name in SCORES]
         cells += [_count(summary.score("steps")[0]), _count(summary.score("epochs")[0])]
@@ -348,10 +348,9 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
     for x, summary in enumerate(summaries):
         claim = _pair(summary.plan.get("claim"))
         if claim is not None:
-            span = Rectangle(
-                (x + width / 2 + 0.04, claim[0]), 0.16, claim[1] - claim[0],
-                color="tab:orange", alpha=0.45, linewidth=0,
-            )  # fmt: skip
+            corner = (x + width / 2 + 0.04, claim[0])
+            height = claim[1] - claim[0]
+            span = Rectangle(corner, 0.16, height, color="tab:orange", alpha=0.45, linewidth=0)
             axes.add_patch(span)
         if summary.plan.get("skipped"):
             axes.text(x, 0.02, "skipped", rotation=90, ha="center", va="bottom", color="0.4")
@@ -368,8 +367,8 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
         gain_claim = _pair(summary.plan.get("claim_gain"))
         if gain_claim is not None:
             label = f"claimed gain\n{gain_claim[0]:+.2f} to {gain_claim[1]:+.2f}"
-            axes.text(x, min(mean + (0 if math.isnan(std) else std) + 0.03, 0.9), label,
-                      ha="center", va="bottom", fontsize=7, color="tab:orange")  # fmt: skip
+            top = min(mean + (0 if math.isnan(std) else std) + 0.03, 0.9)
+            axes.text(x, top, label, ha="center", va="bottom", fontsize=7, color="tab:orange")
     axes.set_xticks(range(len(summaries)))
     axes.set_xticklabels([s.plan["name"] for s in summaries], rotation=25, ha="right")
     axes.set_xlim(-0.6, len(summaries) - 0.2)

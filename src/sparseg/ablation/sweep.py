@@ -66,8 +66,8 @@ class Run:
         stage = self.stage
         if stage.pretrain is None:
             return None
-        made_by = {key: getattr(stage.config, key).model_dump(mode="json") for key in
-                   ("data", "model", "training", "pretrain")}  # fmt: skip
+        sections = ("data", "model", "training", "pretrain")
+        made_by = {key: getattr(stage.config, key).model_dump(mode="json") for key in sections}
         for key in FINETUNING_BUDGET:  # pretraining has its own budget
             made_by["training"].pop(key)
         text = json.dumps([made_by, stage.pretrain], sort_keys=True)
@@ -269,11 +269,14 @@ def plan_units(
         for group in groups.values():
             runs = [
                 Run(
-                    stage, seed, out_dir / stage.slug / f"seed{seed}", out_dir / stage.slug,
+                    stage,
+                    seed,
+                    out_dir / stage.slug / f"seed{seed}",
+                    out_dir / stage.slug,
                     splits[stage.ensemble_folds],
                 )
                 for stage in group
-            ]  # fmt: skip
+            ]
             for run in runs[1:]:
                 run.leader = runs[0]
             units.append(runs)

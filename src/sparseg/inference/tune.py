@@ -171,20 +171,29 @@ def tune_steps(tuner: Tuner, base: InferenceConfig, mean_area: float) -> Inferen
     sizes = sorted({max(2, int(share * mean_area)) for share in OBJECT_SIZE_SHARES})
     presence = all(case.presence is not None for case in tuner.cases)
     steps: list[tuple[str, Callable[[InferenceConfig], list[tuple[str, InferenceConfig]]]]] = [
-        ("remove small objects", lambda c: [
-            (f"min size {s} px", _with(c, postprocess__min_object_size=s)) for s in sizes
-        ]),
-        ("closing", lambda c: [
-            (f"disk radius {r}", _with(c, postprocess__closing_radius=r)) for r in CLOSING_RADII
-        ]),
+        (
+            "remove small objects",
+            lambda c: [
+                (f"min size {s} px", _with(c, postprocess__min_object_size=s)) for s in sizes
+            ],
+        ),
+        (
+            "closing",
+            lambda c: [
+                (f"disk radius {r}", _with(c, postprocess__closing_radius=r)) for r in CLOSING_RADII
+            ],
+        ),
         ("fill holes", lambda c: [("on", _with(c, postprocess__fill_holes=True))]),
         ("keep largest component", lambda c: [("on", _with(c, postprocess__keep_largest=True))]),
-        ("dense CRF", lambda c: [
-            (f"bilateral sxy {s}", _with(c, crf__enabled=True, crf__bilateral_sxy=s))
-            for s in CRF_BILATERAL_SXY
-        ]),
+        (
+            "dense CRF",
+            lambda c: [
+                (f"bilateral sxy {s}", _with(c, crf__enabled=True, crf__bilateral_sxy=s))
+                for s in CRF_BILATERAL_SXY
+            ],
+        ),
         ("empty-image gate", lambda c: gate_candidates(c, sizes, presence)),
-    ]  # fmt: skip
+    ]
     for step, candidates in steps:
         cfg = tuner.consider(step, cfg, candidates(cfg))
     return cfg
