@@ -220,11 +220,12 @@ def _write(out: Path, rows: list[dict[str, Any]], total: float, pretrain: float)
         r for r in rows if r["comparison"] == "equal_total" and r["metric"] == HEADLINE_METRIC
     ]
     evidence = [
-        MeasuredSplit(total, pretrain, *(round(r[k], 4) for k in ("gain", "low", "high")),
-                      (r["data_set"],))
+        MeasuredSplit(
+            total, pretrain, *(round(r[k], 4) for k in ("gain", "low", "high")), (r["data_set"],)
+        )
         for r in headline
         if r["seeds"] >= 2
-    ]  # fmt: skip
+    ]
     proposal = pretrain_split(total, evidence)
     summary = {
         "rows": rows,

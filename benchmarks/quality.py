@@ -78,8 +78,11 @@ def one_run(data: str, preset: str, minutes: float, out: Path) -> dict:
         seconds, peak_mb = run_measured(train)
     else:
         seconds, peak_mb = float("nan"), float("nan")
-    subprocess.run(sparseg("tune", "--run", str(run), "--data", str(data_dir)), check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        sparseg("tune", "--run", str(run), "--data", str(data_dir)),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     metrics = run / "test_metrics.json"
     subprocess.run(
         sparseg("evaluate", "--run", str(run), "--data", str(data_dir), "--json", str(metrics)),
@@ -115,10 +118,11 @@ def markdown(rows: list[dict], minutes: float) -> str:
         f1 = row["object_f1"]
         cells.append("n/a" if f1 is None else f"{f1:.3f}")
         lines.append(
-            f"| {row['data']} | {row['preset']} | " + " | ".join(cells)
+            f"| {row['data']} | {row['preset']} | "
+            + " | ".join(cells)
             + f" | {row['steps']} | {row['images_seen']} | {row['train_wall_seconds']:.0f}"
             f" | {row['peak_rss_mb']:.0f} |"
-        )  # fmt: skip
+        )
     lines.append("")
     for data in sorted({row["data"] for row in rows}):
         by_preset = {row["preset"]: row for row in rows if row["data"] == data}

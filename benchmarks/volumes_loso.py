@@ -111,15 +111,38 @@ def one_fold(variant: str, test_subject: str, args: argparse.Namespace) -> dict:
         *args.set,
     ]
     if not (run_dir / "train_summary.json").is_file():
-        train = sparseg("train", "--config", ROOT / "configs" / "budget.yaml", "--data", data,
-                        "--split", split_file, "--out", run_dir, "--quiet")  # fmt: skip
+        train = sparseg(
+            "train",
+            "--config",
+            ROOT / "configs" / "budget.yaml",
+            "--data",
+            data,
+            "--split",
+            split_file,
+            "--out",
+            run_dir,
+            "--quiet",
+        )
         for override in overrides:
             train += ["--set", override]
         run(train + (["--resume"] if run_dir.exists() else []))
     run(sparseg("tune", "--run", run_dir, "--data", data, "--split", split_file))
     metrics = run_dir / "test_metrics.json"
-    run(sparseg("evaluate", "--run", run_dir, "--data", data, "--split", split_file,
-                "--subset", "test", "--json", metrics))  # fmt: skip
+    run(
+        sparseg(
+            "evaluate",
+            "--run",
+            run_dir,
+            "--data",
+            data,
+            "--split",
+            split_file,
+            "--subset",
+            "test",
+            "--json",
+            metrics,
+        )
+    )
     scores = json.loads(metrics.read_text())
     summary = json.loads((run_dir / "train_summary.json").read_text())
     (volume,) = scores["volumes"]["per_volume"]
@@ -200,8 +223,12 @@ def markdown(rows: list[dict], summaries: dict[str, dict], args: argparse.Namesp
             + " | ".join(cell(s[name]) for name in SLICE_HEADLINES)
             + f" | {row['steps']} |"
         )
-    lines += ["", "| variant | 3D Dice mean | 3D Dice pooled | lesion F1 mean | lesion F1 "
-              "pooled | slice Dice/image mean |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        "| variant | 3D Dice mean | 3D Dice pooled | lesion F1 mean | lesion F1 "
+        "pooled | slice Dice/image mean |",
+        "|---|---|---|---|---|---|",
+    ]
     for variant, s in summaries.items():
         lines.append(
             f"| {variant} | {s['dice_3d_mean']:.3f} | {s['dice_3d_pooled']:.3f} | "
@@ -222,8 +249,12 @@ def paired_lines(rows: list[dict]) -> list[str]:
     subjects = sorted(s for v, s in by_fold if v == "flair" and ("flair_t1_t2", s) in by_fold)
     if not subjects:
         return []
-    lines = ["", f"FLAIR + T1 + T2 minus FLAIR, paired over {len(subjects)} test subjects "
-             "(mean [95 % t-interval]; per fold):", ""]  # fmt: skip
+    lines = [
+        "",
+        f"FLAIR + T1 + T2 minus FLAIR, paired over {len(subjects)} test subjects "
+        "(mean [95 % t-interval]; per fold):",
+        "",
+    ]
     for key, label in (("dice_3d", "3D Dice"), ("lesion_f1", "lesion F1")):
         before = [by_fold["flair", s]["per_volume"][key] or 0.0 for s in subjects]
         after = [by_fold["flair_t1_t2", s]["per_volume"][key] or 0.0 for s in subjects]

@@ -161,8 +161,17 @@ def test_augment_preview_writes_a_png(run_cli, synthetic_data, tmp_path) -> None
     out = tmp_path / "grid.png"
     recipe = Path(__file__).parents[1] / "configs" / "recipe.yaml"
     result = run_cli(
-        "augment-preview", "--data", synthetic_data, "--out", out, "--n", 2,
-        "--config", recipe, "--set", "data.input_size=[64, 64]",
-    )  # fmt: skip
+        "augment-preview",
+        "--data",
+        synthetic_data,
+        "--out",
+        out,
+        "--n",
+        2,
+        "--config",
+        recipe,
+        "--set",
+        "data.input_size=[64, 64]",
+    )
     assert result.code == 0, result.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

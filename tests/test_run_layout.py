@@ -37,9 +37,13 @@ def test_no_other_module_spells_a_run_file_name() -> None:
     names = [
         f'"{name}"'
         for name in (
-            *TRAINED_FILES, LAST_CHECKPOINT, INFERENCE_FILE, METRICS_JSON, PER_IMAGE_CSV,
+            *TRAINED_FILES,
+            LAST_CHECKPOINT,
+            INFERENCE_FILE,
+            METRICS_JSON,
+            PER_IMAGE_CSV,
         )
-    ]  # fmt: skip
+    ]
     spelled = [
         f"{path.relative_to(source)}: {name}"
         for path in sorted(source.rglob("*.py"))

@@ -73,8 +73,12 @@ def test_slurm_trains_each_model_in_its_own_task_and_finishes_each_unit_after_it
     label, steps = _case(text, 4)
     assert label == "basic, + tta · seed 0: finish"
     assert [s[3] for s in steps] == [
-        "settle_inference", "evaluate", "adopt_training", "settle_inference", "evaluate"
-    ]  # fmt: skip
+        "settle_inference",
+        "evaluate",
+        "adopt_training",
+        "settle_inference",
+        "evaluate",
+    ]
     assert [s[3] for s in _case(text, 5)[1]] == ["tune", "settle_inference", "evaluate"]
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
     assert _submit(submit, tmp_path) == [
@@ -116,8 +120,10 @@ def test_slurm_trains_an_ensembles_unfinished_folds_side_by_side(
     assert label == "ensemble · seed 0 · fold_2: train" and "--resume" in steps[0]
     assert [s[3] for s in _case(text, 2)[1]] == ["tune", "settle_inference", "evaluate"]
     assert _submit(out / "submit.sh", tmp_path)[1] == [
-        "--array=2", "--dependency=afterok:4242_0:4242_1", str(out / "sweep.sbatch")
-    ]  # fmt: skip
+        "--array=2",
+        "--dependency=afterok:4242_0:4242_1",
+        str(out / "sweep.sbatch"),
+    ]
 
 
 def test_slurm_writes_nothing_when_every_run_is_done_and_refuses_unknown_launchers(

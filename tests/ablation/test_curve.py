@@ -35,12 +35,18 @@ SCORES = {
 def write_sweeps(out: Path, converged: int = 1) -> None:
     for minutes in (2.0, 5.0):
         rows = [
-            {"stage": stage, "slug": stage, "seed": seed, "status": "done",
-             HEADLINE_METRIC: SCORES[(stage, minutes)][seed], "steps": 100.0 * minutes,
-             "converged": float(converged)}
+            {
+                "stage": stage,
+                "slug": stage,
+                "seed": seed,
+                "status": "done",
+                HEADLINE_METRIC: SCORES[(stage, minutes)][seed],
+                "steps": 100.0 * minutes,
+                "converged": float(converged),
+            }
             for stage in ("light", "heavy")
             for seed in range(3)
-        ]  # fmt: skip
+        ]
         rows.append({"stage": "heavy", "slug": "heavy", "seed": 3, "status": "failed"})
         budget_folder(out, minutes).mkdir(parents=True)
         write_csv(budget_folder(out, minutes) / "ablation.csv", rows)
@@ -71,11 +77,17 @@ def test_curve_is_built_from_the_budgets_csv_files(tmp_path: Path) -> None:
 
 def test_curve_reads_every_pair_of_stages_not_only_neighbours() -> None:
     rows = [
-        {"stage": stage, "minutes": 5.0, "seed": seed, HEADLINE_METRIC: score + 0.01 * seed,
-         "steps": 100, "converged": 1}
+        {
+            "stage": stage,
+            "minutes": 5.0,
+            "seed": seed,
+            HEADLINE_METRIC: score + 0.01 * seed,
+            "steps": 100,
+            "converged": 1,
+        }
         for stage, score in (("basic", 0.4), ("budget", 0.5), ("recipe", 0.45))
         for seed in range(3)
-    ]  # fmt: skip
+    ]
     text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
     readings = [line for line in text.splitlines() if line.startswith("- **")]
     assert [line.split(":")[0] for line in readings] == [
@@ -131,11 +143,16 @@ TINY = {
     "data": {"input_size": [64, 64]},
     "model": {"encoder": "resnet18"},
     "training": {
-        "batch_size": 4, "max_epochs": 1, "patience": None, "optimizer": "adamw",
-        "lr": 0.001, "precision": "32-true", "accelerator": "cpu",
+        "batch_size": 4,
+        "max_epochs": 1,
+        "patience": None,
+        "optimizer": "adamw",
+        "lr": 0.001,
+        "precision": "32-true",
+        "accelerator": "cpu",
     },
     "evaluation": {"bootstrap": 20},
-}  # fmt: skip
+}
 
 
 def test_a_tiny_real_curve_runs_end_to_end(tmp_path: Path) -> None:

@@ -23,8 +23,10 @@ def test_adopt_training_links_the_trained_files(tmp_path: Path) -> None:
             (folder / name).write_text(name)
     adopt_training(source, target)
     assert sorted(p.name for p in (target / "fold_1").iterdir()) == [
-        "best.ckpt", "config.yaml", "train_summary.json"
-    ]  # fmt: skip
+        "best.ckpt",
+        "config.yaml",
+        "train_summary.json",
+    ]
     assert os.path.samefile(source / "fold_0" / "best.ckpt", target / "fold_0" / "best.ckpt")
 
 

@@ -34,9 +34,7 @@ def test_cumulative_stages_stack_their_overrides(tmp_path: Path) -> None:
         ],
     )
     stages = load_ladder(path).stages
-    assert [s.slug for s in stages] == [
-        "01-basic", "02-elastic", "03-lr", "04-crf", "05-ensemble"
-    ]  # fmt: skip
+    assert [s.slug for s in stages] == ["01-basic", "02-elastic", "03-lr", "04-crf", "05-ensemble"]
     assert stages[0].config.augment.elastic.p == 0.0
     assert stages[0].claim == (0.2, 0.3)
     # A mapping merges into its section: alpha from the base survives, p is added.
@@ -187,8 +185,14 @@ def test_bad_ladders_raise_one_line_naming_the_problem(
 def test_shipped_ladders_resolve() -> None:
     seed = load_ladder(REPO / "configs/ladders/seed.yaml").stages
     assert [s.claim for s in seed if s.claim] == [
-        (0.2, 0.3), (0.5, 0.7), (0.7, 0.85), (0.75, 0.88), (0.85, 0.92), (0.9, 0.95), (0.95, 0.97)
-    ]  # fmt: skip
+        (0.2, 0.3),
+        (0.5, 0.7),
+        (0.7, 0.85),
+        (0.75, 0.88),
+        (0.85, 0.92),
+        (0.9, 0.95),
+        (0.95, 0.97),
+    ]
     by_name = {s.name: s for s in seed}
     assert by_name["+ aggressive augmentation"].config.augment.grid_distortion.p == 0.3
     assert by_name["+ Focal Tversky"].config.loss.terms == {
@@ -309,8 +313,10 @@ BUDGET_LEVERS = {
 
 
 def lever_states(stage, tuned_lever: str = "tuned inference") -> dict[str, bool]:
-    return {**{name: bool(on(stage.config)) for name, on in BUDGET_LEVERS.items()},
-            tuned_lever: stage.tune}  # fmt: skip
+    return {
+        **{name: bool(on(stage.config)) for name, on in BUDGET_LEVERS.items()},
+        tuned_lever: stage.tune,
+    }
 
 
 def test_budget_ladder_adds_one_lever_per_stage_from_basic() -> None:

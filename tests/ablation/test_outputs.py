@@ -110,8 +110,10 @@ def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
     )
     assert "| basic | 0.400 | — | — | 0.200 – 0.300 | above |" in text
     # + crf: two pairs with the same difference; compared with + aug, not with the skipped stage
-    assert "| + crf | 0.400 | +0.015 [+0.015, +0.015] (n=2) | + aug | — | n/a | +0.010 – +0.020 " \
-        "| inside |" in text  # fmt: skip
+    assert (
+        "| + crf | 0.400 | +0.015 [+0.015, +0.015] (n=2) | + aug | — | n/a | +0.010 – +0.020 "
+        "| inside |" in text
+    )
     assert "| + crf | 2/3 |" in text
     assert "| + weights | skipped | — | — | 0.850 – 0.920 | n/a | — | n/a |" in text
     assert "- **+ weights**: no weights here" in text

@@ -54,8 +54,10 @@ def test_each_seed_pretrains_once_and_later_stages_start_from_its_weights(
         data, write_ladder(tmp_path, stages), out, SweepSettings(seeds=2, quiet=True)
     )
     assert result.failed == []
-    by_seed = {seed: [(where, args) for where, args in fake.calls if where.endswith(f"seed{seed}")]
-               for seed in (0, 1)}  # fmt: skip
+    by_seed = {
+        seed: [(where, args) for where, args in fake.calls if where.endswith(f"seed{seed}")]
+        for seed in (0, 1)
+    }
     for seed, calls in by_seed.items():
         names = [(where.split("/")[0], args[0]) for where, args in calls]
         assert names.count(("02-in-domain-weights", "pretrain")) == 1
@@ -88,13 +90,22 @@ def test_an_ensemble_that_needs_weights_pretrains_before_its_folds(
     result = run_ablation(data, write_ladder(tmp_path, stages), tmp_path / "sweep", settings)
     assert result.failed == []
     assert [args[0] for _, args in fake.calls] == [
-        "pretrain", "train", "save-probabilities", "train", "save-probabilities", "evaluate"
-    ]  # fmt: skip
+        "pretrain",
+        "train",
+        "save-probabilities",
+        "train",
+        "save-probabilities",
+        "evaluate",
+    ]
 
 
 def test_pretrain_carries_on_and_can_be_turned_off(tmp_path: Path) -> None:
-    stages = [{"name": "basic"}, PRETRAINED, {"name": "+ tuned", "tune": True},
-              {"name": "- weights", "pretrain": False}]  # fmt: skip
+    stages = [
+        {"name": "basic"},
+        PRETRAINED,
+        {"name": "+ tuned", "tune": True},
+        {"name": "- weights", "pretrain": False},
+    ]
     resolved = load_ladder(write_ladder(tmp_path, stages)).stages
     assert [stage.pretrain for stage in resolved] == [None, {"steps": 3}, {"steps": 3}, None]
     assert resolved[1].training_key == resolved[2].training_key != resolved[0].training_key

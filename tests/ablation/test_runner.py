@@ -19,11 +19,17 @@ TINY = {
     "data": {"input_size": [64, 64]},
     "model": {"encoder": "resnet18"},
     "training": {
-        "batch_size": 4, "max_steps": 2, "max_epochs": 1, "patience": None,
-        "optimizer": "adamw", "lr": 0.001, "precision": "32-true", "accelerator": "cpu",
+        "batch_size": 4,
+        "max_steps": 2,
+        "max_epochs": 1,
+        "patience": None,
+        "optimizer": "adamw",
+        "lr": 0.001,
+        "precision": "32-true",
+        "accelerator": "cpu",
     },
     "evaluation": {"bootstrap": 20},
-}  # fmt: skip
+}
 TWO_STAGES = [
     {"name": "basic", "claim": [0.2, 0.3]},
     {"name": "+ small-object removal", "overrides": {"inference.postprocess.min_object_size": 3}},

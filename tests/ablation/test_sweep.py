@@ -55,15 +55,24 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
     assert len(result.commands) == 6
     titles = [block.splitlines()[0] for block in result.commands]
     assert titles == [  # seed-major, the ensembles (several trainings in a row) last
-        "# basic, + tta · seed 0", "# + lr · seed 0", "# basic, + tta · seed 1", "# + lr · seed 1",
-        "# + ensemble · seed 0", "# + ensemble · seed 1",
-    ]  # fmt: skip
+        "# basic, + tta · seed 0",
+        "# + lr · seed 0",
+        "# basic, + tta · seed 1",
+        "# + lr · seed 1",
+        "# + ensemble · seed 0",
+        "# + ensemble · seed 1",
+    ]
 
     steps = [shlex.split(part) for part in result.commands[0].splitlines()[1].split(" && ")]
     commands = [step[3] for step in steps]  # python -m sparseg CMD | python -c CODE HELPER
     assert commands == [
-        "train", "settle_inference", "evaluate", "adopt_training", "settle_inference", "evaluate"
-    ]  # fmt: skip
+        "train",
+        "settle_inference",
+        "evaluate",
+        "adopt_training",
+        "settle_inference",
+        "evaluate",
+    ]
     train = steps[0]
     assert train[train.index("--config") + 1] == str(out / "01-basic" / "config.yaml")
     assert train[train.index("--out") + 1] == str(out / "01-basic" / "seed0")

@@ -24,8 +24,19 @@ def test_preview_of_label_map_data_uses_data_label(tmp_path, run_cli) -> None:
     data = tmp_path / "data"
     write_label_map_data(data)
     out = tmp_path / "grid.png"
-    result = run_cli("augment-preview", "--data", data, "--out", out, "--n", "2",
-                     "--set", "data.label=2", "--set", "data.input_size=[32, 32]")  # fmt: skip
+    result = run_cli(
+        "augment-preview",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--n",
+        "2",
+        "--set",
+        "data.label=2",
+        "--set",
+        "data.input_size=[32, 32]",
+    )
     assert result.code == 0, result.stderr
     assert Image.open(out).size[0] > 0
 

@@ -28,14 +28,24 @@ def scored(synthetic_data, tmp_path):
 @pytest.mark.parametrize(("subset", "count"), [("all", 24), ("train", 16), ("val", 4)])
 def test_score_selects_the_subset(scored, synthetic_data, run_cli, subset, count) -> None:
     pred, split, _ = scored
-    result = run_cli("score", "--pred", pred, "--data", synthetic_data, "--split", split,
-                     "--subset", subset)  # fmt: skip
+    result = run_cli(
+        "score", "--pred", pred, "--data", synthetic_data, "--split", split, "--subset", subset
+    )
     assert result.code == 0, result.stderr
     assert f"{count} images" in result.stdout
 
 
 def test_an_unknown_subset_is_refused(scored, synthetic_data, run_cli) -> None:
     pred, split, _ = scored
-    result = run_cli("score", "--pred", pred, "--data", synthetic_data, "--split", split,
-                     "--subset", "everything")  # fmt: skip
+    result = run_cli(
+        "score",
+        "--pred",
+        pred,
+        "--data",
+        synthetic_data,
+        "--split",
+        split,
+        "--subset",
+        "everything",
+    )
     assert_one_line_error(result, "--subset 'everything': expected one of test, val, train, all")

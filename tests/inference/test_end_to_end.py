@@ -42,9 +42,15 @@ def test_predict_writes_native_size_masks_and_probabilities(
 ):
     out = tmp_path / "pred"
     result = run_cli(
-        "predict", "--run", trained_run, "--input", synthetic_data / "images",
-        "--out", out, "--probabilities",
-    )  # fmt: skip
+        "predict",
+        "--run",
+        trained_run,
+        "--input",
+        synthetic_data / "images",
+        "--out",
+        out,
+        "--probabilities",
+    )
     assert result.code == 0, result.stderr
     masks = read_masks(out)
     assert len(masks) == 24
@@ -81,8 +87,15 @@ def test_evaluate_scores_the_test_split(trained_run, synthetic_data, tmp_path, r
     assert (trained_run / "eval_test" / "metrics_per_image.csv").is_file()
     masks = read_masks(trained_run / "eval_test" / "masks")
     assert sorted(masks) == sorted(test_ids)
-    rescored = run_cli("score", "--pred", trained_run / "eval_test" / "masks",
-                       "--data", synthetic_data, "--split", trained_run / "split.json")  # fmt: skip
+    rescored = run_cli(
+        "score",
+        "--pred",
+        trained_run / "eval_test" / "masks",
+        "--data",
+        synthetic_data,
+        "--split",
+        trained_run / "split.json",
+    )
     assert rescored.code == 0, rescored.stderr
 
 
@@ -121,11 +134,16 @@ def test_onnx_masks_equal_pytorch_after_tune_kept_tta_and_postprocessing(
     synthetic_data, tmp_path, run_cli, windows
 ):
     run = tmp_path / "run"
-    train(tiny_config("training.max_epochs=1", "data.input_size=[32, 32]"), synthetic_data, run,
-          quiet=True)  # fmt: skip
+    train(
+        tiny_config("training.max_epochs=1", "data.input_size=[32, 32]"),
+        synthetic_data,
+        run,
+        quiet=True,
+    )
     postprocess = {"min_object_size": 3, "closing_radius": 1, "fill_holes": True}
-    kept = force_tuned(run, synthetic_data, tta=True, sliding_window=windows,
-                       postprocess=postprocess)  # fmt: skip
+    kept = force_tuned(
+        run, synthetic_data, tta=True, sliding_window=windows, postprocess=postprocess
+    )
     torch_masks, onnx_masks = predict_both_ways(run, synthetic_data, tmp_path, run_cli)
     foreground = sum(int((mask > 0).sum()) for mask in torch_masks.values())
     assert 0 < foreground < 24 * 64 * 64 and kept["tta"] and kept["postprocess"]["fill_holes"]
@@ -161,8 +179,9 @@ def test_bad_inputs_are_one_line_errors(trained_run, synthetic_data, tmp_path, r
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(rgb / "x.png")
     result = run_cli("predict", "--run", trained_run, "--input", rgb, "--out", tmp_path / "p")
     assert result.code == 2 and "model expects 1" in result.stderr
-    result = run_cli("predict", "--run", trained_run, "--onnx", not_onnx,
-                     "--input", rgb, "--out", tmp_path / "p")  # fmt: skip
+    result = run_cli(
+        "predict", "--run", trained_run, "--onnx", not_onnx, "--input", rgb, "--out", tmp_path / "p"
+    )
     assert result.code == 2 and "not both" in result.stderr
     assert all(len(line) > 0 for line in result.stderr.strip().splitlines())
     assert len(result.stderr.strip().splitlines()) == 1
@@ -173,8 +192,11 @@ def test_a_presence_head_gates_the_same_images_in_pytorch_and_onnx(
     synthetic_data, tmp_path, run_cli, windows
 ):
     run = tmp_path / "run"
-    levers = ("model.presence_head=true", "training.ema.enabled=true",
-              "training.progressive={start_scale: 0.5, until_fraction: 0.5}")  # fmt: skip
+    levers = (
+        "model.presence_head=true",
+        "training.ema.enabled=true",
+        "training.progressive={start_scale: 0.5, until_fraction: 0.5}",
+    )
     config = tiny_config("training.max_epochs=1", "data.input_size=[32, 32]", *levers)
     train(config, synthetic_data, run, quiet=True)
     predictor = Predictor([run])

@@ -170,16 +170,22 @@ def test_a_presence_head_is_the_graphs_second_output_equal_to_torch(tmp_path):
 
     torch.manual_seed(0)
     model = smp.Unet(
-        "resnet18", encoder_weights=None, encoder_depth=3, decoder_channels=(32, 16, 8),
-        in_channels=1, classes=1, aux_params={"classes": 1, "dropout": 0.2},
-    ).eval()  # fmt: skip
+        "resnet18",
+        encoder_weights=None,
+        encoder_depth=3,
+        decoder_channels=(32, 16, 8),
+        in_channels=1,
+        classes=1,
+        aux_params={"classes": 1, "dropout": 0.2},
+    ).eval()
     images = random_images((3, 1, 64, 96))
     for tta in (False, True):
         path = tmp_path / f"presence_{tta}.onnx"
         export_onnx(model, path, 1, tta=tta)
         assert [output.name for output in onnx.load(path).graph.output] == [
-            "probabilities", "presence",
-        ]  # fmt: skip
+            "probabilities",
+            "presence",
+        ]
         runtime = OnnxModel(path)
         probabilities, presence = runtime.predict(images)
         expected, expected_presence = predict_with_presence(model, torch.from_numpy(images), tta)

@@ -23,9 +23,11 @@ STEP = 1 / LEVELS
 def _train(data, root, seed, split=None):
     run = root / f"run{seed}"
     config = tiny_config(
-        "training.max_epochs=1", "data.input_size=[32, 32]", "model.presence_head=true",
+        "training.max_epochs=1",
+        "data.input_size=[32, 32]",
+        "model.presence_head=true",
         f"seed={seed}",
-    )  # fmt: skip
+    )
     train(config, data, run, split_file=split, quiet=True)
     return run
 

@@ -10,9 +10,15 @@ from sparseg.inference.postprocess import POSTPROCESS_STEPS
 from sparseg.inference.tune import MIN_GAIN, Tuner, ValCase, gate_candidates, tune_steps
 
 ORDER = [
-    "tta", "threshold", "remove small objects", "closing", "fill holes",
-    "keep largest component", "dense CRF", "empty-image gate",
-]  # fmt: skip
+    "tta",
+    "threshold",
+    "remove small objects",
+    "closing",
+    "fill holes",
+    "keep largest component",
+    "dense CRF",
+    "empty-image gate",
+]
 
 
 def case(index: int, truth: np.ndarray, plain: np.ndarray, tta: np.ndarray) -> ValCase:
@@ -68,8 +74,11 @@ def test_every_postprocessing_step_has_tune_candidates() -> None:
         def consider(self, step, current, candidates):
             for _, cfg in candidates:
                 default = InferenceConfig().postprocess
-                varied.update(f for f in POSTPROCESS_STEPS if getattr(cfg.postprocess, f) !=
-                              getattr(default, f))  # fmt: skip
+                varied.update(
+                    f
+                    for f in POSTPROCESS_STEPS
+                    if getattr(cfg.postprocess, f) != getattr(default, f)
+                )
             return current
 
     tune_steps(Recorder([]), InferenceConfig(), mean_area=1024.0)

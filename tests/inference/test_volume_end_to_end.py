@@ -60,9 +60,15 @@ def test_predict_writes_one_nifti_per_case_with_the_input_affine(
 ):
     out = tmp_path / "pred"
     result = run_cli(
-        "predict", "--run", volume_run, "--input", volume_data / "imagesTr", "--out", out,
+        "predict",
+        "--run",
+        volume_run,
+        "--input",
+        volume_data / "imagesTr",
+        "--out",
+        out,
         "--probabilities",
-    )  # fmt: skip
+    )
     assert result.code == 0, result.stderr
     assert sorted(p.name for p in out.glob("*.nii.gz")) == [f"{c}.nii.gz" for c in CASES]
     for case in CASES:

@@ -18,9 +18,11 @@ def test_presence_head_returns_mask_logits_and_one_logit_per_image() -> None:
 
 def test_deep_supervision_outputs_come_paired_with_the_presence_logit() -> None:
     config = ModelConfig(
-        encoder="resnet18", presence_head=True, deep_supervision=True,
+        encoder="resnet18",
+        presence_head=True,
+        deep_supervision=True,
         deep_supervision_weights=[1.0, 0.5, 0.25],
-    )  # fmt: skip
+    )
     net = build_model(config, in_channels=1).train()
     levels, presence = split_outputs(net(torch.zeros(2, 1, 64, 64)))
     assert [tuple(level.shape) for level in levels] == [(2, 1, 64, 64)] * 3

@@ -35,11 +35,16 @@ TINY = {
     "data": {"input_size": [64, 64]},
     "model": {"encoder": "resnet18"},
     "training": {
-        "batch_size": 4, "max_epochs": 3, "patience": None, "optimizer": "adamw", "lr": 0.001,
-        "precision": "32-true", "accelerator": "cpu",
+        "batch_size": 4,
+        "max_epochs": 3,
+        "patience": None,
+        "optimizer": "adamw",
+        "lr": 0.001,
+        "precision": "32-true",
+        "accelerator": "cpu",
     },
     "evaluation": {"bootstrap": 20},
-}  # fmt: skip
+}
 # The second stage changes training (a loss weight), so each of the 4 runs trains its own model.
 STAGES = [
     {"name": "basic"},

@@ -30,8 +30,11 @@ pytestmark = pytest.mark.slow
 
 # With the weight average on: best.ckpt holds the average, last.ckpt the raw weights and it.
 SETTINGS = [
-    *TINY_OVERRIDES, "training.max_epochs=7", "training.val_every=1", "training.ema.enabled=true",
-]  # fmt: skip
+    *TINY_OVERRIDES,
+    "training.max_epochs=7",
+    "training.val_every=1",
+    "training.ema.enabled=true",
+]
 CHECKPOINTS = ("best.ckpt", "last.ckpt")
 SUMMARY_KEYS = (
     "best_val_dice",

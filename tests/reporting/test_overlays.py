@@ -142,9 +142,13 @@ def test_load_case_panels_draws_a_slice_of_a_predicted_volume(tmp_path) -> None:
     (tmp_path / "pred").mkdir()
     nib.save(nib.Nifti1Image(truth, affine), tmp_path / "pred" / "case.nii.gz")
     pair = Pair(
-        "case_z001", tmp_path / "case_0000.nii.gz", tmp_path / "case.nii.gz",
-        case="case", slice_axis=2, slice_index=1,
-    )  # fmt: skip
+        "case_z001",
+        tmp_path / "case_0000.nii.gz",
+        tmp_path / "case.nii.gz",
+        case="case",
+        slice_axis=2,
+        slice_index=1,
+    )
     pred = prediction_file(tmp_path / "pred", pair)
     assert pred == tmp_path / "pred" / "case.nii.gz"
     panels = load_case_panels(pair, pred, None)

@@ -51,27 +51,56 @@ def make_run(run, data=None) -> None:
         "epoch,step,train_loss,val_dice,lr,seconds,images_per_s\n"
         "0,2,0.9,0.1,0.001,1,5\n1,4,0.8,,0.001,1,5\n2,6,0.7,0.3,0.0001,1,5\n"
     )
-    summary = {"best_epoch": 2, "best_val_dice": 0.3, "epochs": 3, "steps": 6,
-               "images_seen": 24, "wall_seconds": 3.5, "stop_reason": "max_epochs"}  # fmt: skip
+    summary = {
+        "best_epoch": 2,
+        "best_val_dice": 0.3,
+        "epochs": 3,
+        "steps": 6,
+        "images_seen": 24,
+        "wall_seconds": 3.5,
+        "stop_reason": "max_epochs",
+    }
     (run / "train_summary.json").write_text(json.dumps(summary))
     decisions = [
-        {"step": "tta", "setting": "8-fold <D4>", "dice_without": 0.2, "dice_with": 0.19,
-         "kept": False},
-        {"step": "threshold", "setting": "threshold 0.3", "dice_without": 0.2,
-         "dice_with": 0.25, "kept": True},
-    ]  # fmt: skip
-    inference = {"decisions": decisions, "baseline_val_dice": 0.2, "tuned_val_dice": 0.25,
-                 "n_val_images": 3, "criterion": "dice_per_image_empty_is_one"}  # fmt: skip
+        {
+            "step": "tta",
+            "setting": "8-fold <D4>",
+            "dice_without": 0.2,
+            "dice_with": 0.19,
+            "kept": False,
+        },
+        {
+            "step": "threshold",
+            "setting": "threshold 0.3",
+            "dice_without": 0.2,
+            "dice_with": 0.25,
+            "kept": True,
+        },
+    ]
+    inference = {
+        "decisions": decisions,
+        "baseline_val_dice": 0.2,
+        "tuned_val_dice": 0.25,
+        "n_val_images": 3,
+        "criterion": "dice_per_image_empty_is_one",
+    }
     (run / "inference.json").write_text(json.dumps(inference))
     evaluation = run / "eval_test"
     metrics = {
-        "n_images": 4, "n_empty_truth": 1, "n_empty_pred": 1, "subset": "test",
-        "dice_per_image_empty_is_one": 0.6666666, "dice_nonempty_truth": 0.5555555,
-        "dice_ignore_empty": 0.5555555, "dice_pooled": 0.6666666, "iou_pooled": 0.5,
-        "object_f1": None, "hd95_mean": 1.23456,
+        "n_images": 4,
+        "n_empty_truth": 1,
+        "n_empty_pred": 1,
+        "subset": "test",
+        "dice_per_image_empty_is_one": 0.6666666,
+        "dice_nonempty_truth": 0.5555555,
+        "dice_ignore_empty": 0.5555555,
+        "dice_pooled": 0.6666666,
+        "iou_pooled": 0.5,
+        "object_f1": None,
+        "hd95_mean": 1.23456,
         "ci": {"dice_per_image_empty_is_one": [0.25, 1.0], "dice_pooled": [None, 0.9]},
         "bootstrap": {"resamples": 50, "seed": 0, "confidence": 0.95},
-    }  # fmt: skip
+    }
     if data is not None:
         metrics["data_root"] = str(data)
     evaluation.mkdir()

@@ -12,15 +12,30 @@ from sparseg.reporting.sections import metrics_table, tuning_section
 from sparseg.reporting.tables import decisions_table, format_metrics_table
 
 SUMMARY = {
-    "n_images": 3, "n_empty_truth": 1, "n_empty_pred": 1, "object_iou": 0.3, "hd95_count": 2,
-    **dict.fromkeys(CONVENTIONS, 0.5), **dict.fromkeys(OTHER_METRICS, 0.25),
+    "n_images": 3,
+    "n_empty_truth": 1,
+    "n_empty_pred": 1,
+    "object_iou": 0.3,
+    "hd95_count": 2,
+    **dict.fromkeys(CONVENTIONS, 0.5),
+    **dict.fromkeys(OTHER_METRICS, 0.25),
     "ci": {"dice_pooled": [0.1, 0.9]},
-}  # fmt: skip
+}
 PAYLOAD = {
-    "decisions": [{"step": "tta", "setting": "8-fold D4 TTA", "dice_without": 0.5,
-                   "dice_with": 0.6, "kept": True}],
-    "baseline_val_dice": 0.5, "tuned_val_dice": 0.6, "n_val_images": 2, "criterion": "x",
-}  # fmt: skip
+    "decisions": [
+        {
+            "step": "tta",
+            "setting": "8-fold D4 TTA",
+            "dice_without": 0.5,
+            "dice_with": 0.6,
+            "kept": True,
+        }
+    ],
+    "baseline_val_dice": 0.5,
+    "tuned_val_dice": 0.6,
+    "n_val_images": 2,
+    "criterion": "x",
+}
 
 
 def console_text(table) -> str:
