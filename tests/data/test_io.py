@@ -13,7 +13,8 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-from sparseg.data.io import ImageInfo, image_info, read_image, read_mask, to_unit_float
+from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
+from sparseg.data.readers import ImageInfo
 from sparseg.errors import SparsegError
 
 GRAY8 = (np.arange(12 * 10).reshape(12, 10) * 2).astype(np.uint8)
@@ -232,7 +233,7 @@ def test_permission_denied(tmp_path, write_image, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("sparseg.data.io.Image.open", refuse)
+    monkeypatch.setattr("sparseg.data.readers.pillow.Image.open", refuse)
     with pytest.raises(SparsegError, match=exactly(path, "permission denied")):
         read_image(path)
 

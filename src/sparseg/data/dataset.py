@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from kornia.color import rgb_to_grayscale
 from torch.utils.data import Dataset
 
-from sparseg.data.io import ImageInfo, to_unit_float
+from sparseg.data.io import to_unit_float
 from sparseg.data.items import as_item, item_info, read_item_image, read_item_mask
 from sparseg.data.pairs import Pair
+from sparseg.data.readers import ImageInfo
 from sparseg.data.sampling import choose_patch_origin, extract_patch
 from sparseg.errors import SparsegError
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sparseg.data.io import ImageInfo, file_id, image_info, read_image, read_mask, to_unit_float
+from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
 from sparseg.data.pairs import Pair
+from sparseg.data.readers import ImageInfo, file_id
 from sparseg.data.volumes import Slicing, read_mask_slice, read_slice, slice_size, volume_info
 from sparseg.errors import SparsegError
 

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparseg.data.io import INPUT_SUFFIXES, ImageInfo, file_id, file_suffix, image_info
-from sparseg.data.volumes import Slicing, VolumeInfo, nonzero_slices, slice_id, volume_info
+from sparseg.data.io import image_info
+from sparseg.data.readers import INPUT_SUFFIXES, ImageInfo, VolumeInfo, file_id, file_suffix
+from sparseg.data.volumes import Slicing, nonzero_slices, slice_id, volume_info
 from sparseg.errors import SparsegError, SparsegWarning
 
 NNUNET_IMAGE_FOLDERS = ("imagesTr", "imagesTs")
@@ -84,13 +85,13 @@ def discover_pairs(
     for mask_id, mask in masks.items():
         if mask_id not in cases:
             raise SparsegError(f"{mask}: mask without an image (no image with id {mask_id!r})")
-    pairs = []
+    items = {}
     for case, files in sorted(cases.items()):
         mask = masks.get(case)
         if mask is None and require_masks:
             raise SparsegError(f"{files[0]}: image without a mask (no {case}.* in {masks_dir})")
-        pairs.extend(case_items(case, files, mask, slicing or Slicing()))
-    return sorted(pairs, key=lambda pair: pair.id)
+        items[case] = case_items(case, files, mask, slicing or Slicing())
+    return _kept(root, items)
 
 
 def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
@@ -113,10 +114,8 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
         cases = _nnunet_cases(files)
     else:
         cases = {image_id: [image] for image_id, image in files.items()}
-    pairs = []
-    for case, channel_files in sorted(cases.items()):
-        pairs.extend(case_items(case, channel_files, None, slicing))
-    return sorted(pairs, key=lambda pair: pair.id)
+    items = {case: case_items(case, found, None, slicing) for case, found in cases.items()}
+    return _kept(path, items)
 
 
 def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Slicing) -> list[Pair]:
@@ -148,6 +147,28 @@ def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Sli
         )
         for index in indices
     ]
+
+
+def _kept(where: Path, items: dict[str, list[Pair]]) -> list[Pair]:
+    """The items of every case, sorted by id. A volume whose image is all zero has no slice
+    under ``keep_slices: nonzero``: such cases are left out with one warning naming them, and a
+    folder of nothing else is an error."""
+    blank = sorted(case for case, found in items.items() if not found)
+    pairs = sorted((pair for found in items.values() for pair in found), key=lambda p: p.id)
+    if blank and not pairs:
+        raise SparsegError(
+            f"{where}: the image volume of every case ({len(blank)}) is all zero, so "
+            "data.keep_slices: nonzero keeps no slice; nothing to read"
+        )
+    if blank:
+        shown = ", ".join(blank[:5]) + (" ..." if len(blank) > 5 else "")
+        warnings.warn(
+            f"{where}: {len(blank)} case(s) left out, their image volume is all zero "
+            f"(data.keep_slices: nonzero keeps no slice of it): {shown}",
+            SparsegWarning,
+            stacklevel=3,
+        )
+    return pairs
 
 
 def _without_mask(pair: Pair) -> Pair:

@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import EvaluationConfig
-from sparseg.data.io import INPUT_SUFFIXES, file_id, file_suffix, read_mask
+from sparseg.data.io import read_mask
 from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.readers import INPUT_SUFFIXES, file_id, file_suffix
 from sparseg.data.volumes import read_mask_slice, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS, aggregate
