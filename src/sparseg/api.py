@@ -180,6 +180,7 @@ def score(
     subset: str = "test",
     out: PathLike | None = None,
     label: int | None = None,
+    present_only: bool = False,
 ) -> dict[str, Any]:
     """Score the masks of any tool (nnU-Net, your own) against a data set's ground truth, the
     way ``evaluate`` does (``sparseg score``).
@@ -192,6 +193,8 @@ def score(
         subset: ``test``, ``val``, ``train`` or ``all`` (with ``split``).
         out: a folder for ``metrics.json`` and ``metrics_per_image.csv``.
         label: the label value kept as foreground in label-map ground truth.
+        present_only: score exactly the selected images that have a mask in ``pred`` (else
+            every selected image needs one).
 
     Returns:
         The summary, as `evaluate` returns it.
@@ -199,9 +202,11 @@ def score(
     check_subset(subset)
     ids = None
     if split is not None:
-        known = [pair.id for pair in discover_pairs(Path(data))]
+        known = {pair.id: pair for pair in discover_pairs(Path(data))}
         ids = load_split(Path(split), 0, known).subset(subset, known)
-    return score_folder(Path(pred), Path(data), ids, _optional_path(out), label=label)
+    return score_folder(
+        Path(pred), Path(data), ids, _optional_path(out), label=label, present_only=present_only
+    )
 
 
 @dataclass(frozen=True)

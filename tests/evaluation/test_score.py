@@ -133,8 +133,28 @@ def test_missing_predictions_are_counted_and_named(folders):
     data, preds = folders
     (preds / "b.png").unlink()
     (preds / "d.png").unlink()
-    with pytest.raises(SparsegError, match=r"no prediction for 2 of 4 id\(s\): b, d$"):
+    with pytest.raises(
+        SparsegError,
+        match=r"no prediction for 2 of 4 id\(s\): b, d; --present-only scores the 2 present$",
+    ):
         score_folder(preds, data)
+
+
+def test_present_only_scores_exactly_the_predictions_there(folders, tmp_path):
+    data, preds = folders
+    (preds / "b.png").unlink()
+    (preds / "d.png").unlink()
+    config = EvaluationConfig(bootstrap=0)
+    summary = score_folder(preds, data, out_dir=tmp_path / "out", config=config, present_only=True)
+    with open(tmp_path / "out/metrics_per_image.csv", encoding="utf-8") as stream:
+        assert [row["id"] for row in csv.DictReader(stream)] == ["a", "c"]
+    assert summary["present_only"] is True
+    chosen = score_folder(preds, data, ids=["a", "b", "c"], config=config, present_only=True)
+    assert chosen["dice_pooled"] == summary["dice_pooled"]
+    for name in ("a", "c"):
+        (preds / f"{name}.png").unlink()
+    with pytest.raises(SparsegError, match=r"none of the 4 selected id\(s\) has a prediction"):
+        score_folder(preds, data, present_only=True)
 
 
 def test_extra_predictions_are_an_error(folders):
@@ -192,3 +212,12 @@ def test_table_shows_each_convention_with_interval_and_meaning(folders, tmp_path
     reread = json.loads((tmp_path / "out" / "metrics.json").read_text())
     console.print(format_metrics_table(reread))
     assert "n/a" not in console.export_text()
+
+
+def test_the_score_command_names_present_only_and_scores_what_is_there(folders, run_cli):
+    data, preds = folders
+    (preds / "b.png").unlink()
+    refused = run_cli("score", "--pred", preds, "--data", data)
+    assert refused.code == 2 and "--present-only scores the 3 present" in refused.stderr
+    scored = run_cli("score", "--pred", preds, "--data", data, "--present-only")
+    assert scored.code == 0, scored.stderr

@@ -119,11 +119,23 @@ def score(
         Path | None, typer.Option("--out", "-o", help="folder for metrics files")
     ] = None,
     label: Annotated[int | None, typer.Option(help="label value kept as foreground")] = None,
+    present_only: Annotated[
+        bool,
+        typer.Option("--present-only", help="score exactly the images that have a mask in --pred"),
+    ] = False,
 ) -> None:
     """Score existing masks from any tool against a data set's ground truth."""
     from sparseg import api
 
-    summary = api.score(pred, data, split=split_file, subset=subset, out=out_dir, label=label)
+    summary = api.score(
+        pred,
+        data,
+        split=split_file,
+        subset=subset,
+        out=out_dir,
+        label=label,
+        present_only=present_only,
+    )
     _print_metrics(summary)
 
 

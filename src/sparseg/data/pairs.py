@@ -95,9 +95,10 @@ def discover_pairs(
 
 
 def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
-    """Prediction inputs, mask=None: one image or volume file, a folder of them (an nnU-Net
-    ``imagesTr``/``imagesTs`` folder: ``<case>_0000``, ``_0001``, ... are one case's channels),
-    or a data set root."""
+    """Prediction inputs, mask=None: one image or volume file, a folder of them, or a data set
+    root. In a folder, ``<case>_0000``, ``_0001``, ... are one case's channels when it is an
+    nnU-Net ``imagesTr``/``imagesTs`` folder or when every file is named so (the folder
+    ``nnUNetv2_predict -i`` takes); otherwise each file is a case."""
     path = Path(path)
     slicing = slicing or Slicing()
     if path.is_file():
@@ -110,7 +111,7 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
         pairs = discover_pairs(path, require_masks=False, slicing=slicing)
         return [_without_mask(pair) for pair in pairs]
     files = _files_by_id(path)
-    if path.name in NNUNET_IMAGE_FOLDERS:  # channel files <case>_0000, _0001, ...
+    if path.name in NNUNET_IMAGE_FOLDERS or _named_as_channels(files):
         cases = _nnunet_cases(files)
     else:
         cases = {image_id: [image] for image_id, image in files.items()}
@@ -207,6 +208,19 @@ def _files_by_id(folder: Path, allow_empty: bool = False) -> dict[str, Path]:
     if not found and not allow_empty:
         raise SparsegError(f"{folder}: no images found (suffixes {', '.join(INPUT_SUFFIXES)})")
     return found
+
+
+def _named_as_channels(files: dict[str, Path]) -> bool:
+    """Whether every id is ``<case>_NNNN`` and every case is numbered from ``_0000`` without
+    gaps, as many in each: numbered frames (``frame_0001``, ...) are not channels."""
+    numbers: dict[str, set[int]] = {}
+    for stem in files:
+        match = _NNUNET_CHANNEL.match(stem)
+        if match is None:
+            return False
+        numbers.setdefault(match["id"], set()).add(int(match["channel"]))
+    counts = {len(found) for found in numbers.values()}
+    return len(counts) == 1 and all(found == set(range(len(found))) for found in numbers.values())
 
 
 def _nnunet_cases(files: dict[str, Path]) -> dict[str, list[Path]]:

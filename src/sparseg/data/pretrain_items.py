@@ -29,7 +29,7 @@ def pretrain_sources(
     if data is not None:
         labelled = discover_pairs(Path(data), require_masks=False, slicing=slicing)
         if split_file is not None:
-            test = set(load_split(split_file, 0, [pair.id for pair in labelled]).test)
+            test = set(load_split(split_file, 0, {pair.id: pair for pair in labelled}).test)
             test_cases = {pair.group for pair in labelled if pair.id in test}
             labelled = [pair for pair in labelled if pair.group not in test_cases]
         sources[Path(data)] = [replace(pair, mask=None) for pair in labelled]

@@ -3,9 +3,12 @@
 The items of one case (the slices of a volume, the frames of a loop) always land in the same
 part; ``group_regex`` then groups cases into subjects.
 
-Two file formats (ids are file stems):
-``{"test": [...], "folds": [{"train": [...], "val": [...]}, ...]}`` (k-fold) and
-``{"train": [...], "val": [...], "test": [...]}`` (simple).
+Three file formats:
+``{"test": [...], "folds": [{"train": [...], "val": [...]}, ...]}`` (k-fold),
+``{"train": [...], "val": [...], "test": [...]}`` (simple) and nnU-Net's ``splits_final.json``,
+``[{"train": [...], "val": [...]}, ...]`` (k-fold without a test set). The lists hold item ids
+(file stems, or slice ids such as ``case_z042``) or case ids: a case id stands for all of that
+case's items, so a split of volumes may name the volumes.
 
 Written by hand because scikit-learn (GroupKFold / GroupShuffleSplit) is not a dependency and
 these few lines are all of it that is needed.
@@ -22,10 +25,14 @@ from typing import Any
 
 import numpy as np
 
+from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_json, ensure_output_file, read_json
 
 SUBSETS = ("test", "val", "train", "all")
+
+KnownItems = Iterable[str] | Mapping[str, Pair]
+"""The data set's item ids; given as ``{id: Pair}``, their cases come with them."""
 
 
 @dataclass
@@ -114,7 +121,7 @@ def default_split(
 
 
 def choose_split(
-    known_ids: Iterable[str],
+    known_ids: KnownItems,
     split_file: Path | None,
     fold: int,
     saved: Path,
@@ -125,12 +132,13 @@ def choose_split(
 
     ``split_file`` (its fold ``fold``) when given; otherwise ``saved`` (a run's or a sweep's own
     ``split.json``, always fold 0) when it exists; otherwise, with ``default``, a new seeded
-    default split written to ``saved`` (grouped by ``cases``); otherwise an error asking for
-    ``--split``.
+    default split written to ``saved`` (grouped by ``cases``: id → case, by default the cases
+    of ``known_ids`` given as ``{id: Pair}``); otherwise an error asking for ``--split``.
     """
     known = sorted(known_ids)
+    cases = case_of(known_ids) if cases is None else cases
     if split_file is not None:
-        return load_split(Path(split_file), fold, known)
+        return load_split(Path(split_file), fold, known, cases)
     saved = Path(saved)
     if not saved.is_file():
         if default is None:
@@ -144,13 +152,27 @@ def choose_split(
             cases,
         )
         save_split(made, saved)
-    return load_split(saved, 0, known)
+    return load_split(saved, 0, known, cases)
 
 
-def load_split(path: Path, fold: int, known_ids: Iterable[str]) -> SplitIds:
-    """Read either split format, pick ``fold``, and check every id against the data set."""
+def case_of(known_ids: KnownItems) -> dict[str, str]:
+    """Each id's case when the ids come as ``{id: Pair}``; else none (each id its own case)."""
+    if isinstance(known_ids, Mapping):
+        return {image_id: pair.group for image_id, pair in known_ids.items()}
+    return {}
+
+
+def load_split(
+    path: Path, fold: int, known_ids: KnownItems, cases: Mapping[str, str] | None = None
+) -> SplitIds:
+    """Read any split format, pick ``fold``, turn case ids into their items' ids (``cases``:
+    id → case, by default those of ``known_ids`` given as ``{id: Pair}``), and check every id
+    against the data set."""
     path = Path(path)
     content = read_json(path)
+    cases = case_of(known_ids) if cases is None else cases
+    if isinstance(content, list) and content and all(isinstance(f, dict) for f in content):
+        content = {"folds": content}  # nnU-Net's splits_final.json
     if isinstance(content, dict) and "folds" in content:
         folds = content["folds"]
         if not isinstance(folds, list) or not all(isinstance(f, dict) for f in folds):
@@ -179,6 +201,7 @@ def load_split(path: Path, fold: int, known_ids: Iterable[str]) -> SplitIds:
             f"{path}: not a split file (expected {{'train', 'val', 'test'}} or "
             "{'test', 'folds': [{'train', 'val'}, ...]})"
         )
+    split = _by_item(split, set(known_ids), cases)
     _check_ids(path, split, set(known_ids))
     return split
 
@@ -274,6 +297,21 @@ def _id_list(
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise SparsegError(f"{path}: '{where}{key}' must be a list of id strings")
     return ids
+
+
+def _by_item(split: SplitIds, known: set[str], cases: Mapping[str, str]) -> SplitIds:
+    """``split`` with every case id that is not also an item id replaced by its items' ids."""
+    items: dict[str, list[str]] = {}
+    for image_id, case in sorted(cases.items()):
+        items.setdefault(case, []).append(image_id)
+
+    def expand(ids: list[str]) -> list[str]:
+        expanded: list[str] = []
+        for listed in ids:
+            expanded.extend([listed] if listed in known else items.get(listed, [listed]))
+        return expanded
+
+    return SplitIds(train=expand(split.train), val=expand(split.val), test=expand(split.test))
 
 
 def _check_ids(path: Path, split: SplitIds, known: set[str]) -> None:

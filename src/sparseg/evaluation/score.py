@@ -166,6 +166,25 @@ def _select(pairs: list[Pair], ids: list[str] | None, data_root: Path) -> list[P
     return [by_id[image_id] for image_id in sorted(set(ids))]
 
 
+def _predicted_pairs(
+    pairs: list[Pair], predicted: set[str], pred_dir: Path, present_only: bool
+) -> list[Pair]:
+    """``pairs`` when each has a prediction; with ``present_only``, those that have one."""
+    selected = {pair.group for pair in pairs}
+    present = selected & predicted
+    if present_only and not present:
+        raise SparsegError(
+            f"{pred_dir}: none of the {len(selected)} selected id(s) has a prediction here"
+        )
+    if not present_only and present != selected:
+        missing = selected - present
+        raise SparsegError(
+            f"{pred_dir}: no prediction for {len(missing)} of {len(selected)} id(s): "
+            f"{_listing(missing)}; --present-only scores the {len(present)} present"
+        )
+    return [pair for pair in pairs if pair.group in present]
+
+
 def score_folder(
     pred_dir: Path,
     data_root: Path,
@@ -174,12 +193,15 @@ def score_folder(
     config: EvaluationConfig | None = None,
     label: int | None = None,
     seed: int = 0,
+    present_only: bool = False,
 ) -> dict[str, Any]:
     """Score the mask files ``<id>.<ext>`` of ``pred_dir`` against the data set at ``data_root``
     (volume data: one ``<case>.nii.gz`` etc. per volume, scored per slice and per volume).
 
-    Every selected id (all of the data set, or ``ids``) needs a prediction; a prediction whose
-    id is not in the data set is an error, one in the data set but outside ``ids`` is ignored.
+    Every selected id (all of the data set, or ``ids``) needs a prediction, unless
+    ``present_only``: then exactly the selected ids that have one are scored (as nnU-Net's
+    folder evaluation does). A prediction whose id is not in the data set is an error, one in
+    the data set but outside ``ids`` is ignored.
     Predictions are binary masks of any two values (0/255, 0/1); ``label`` picks the foreground
     of label-map ground truth. With ``out_dir``, writes ``metrics_per_image.csv`` and
     ``metrics.json`` (the returned summary, ``nan`` as ``null``) atomically.
@@ -190,6 +212,7 @@ def score_folder(
     all_pairs = discover_pairs(data_root)
     pairs = _select(all_pairs, ids, data_root)
     known = {pair.group for pair in all_pairs}
+    pairs = _predicted_pairs(pairs, set(predictions), pred_dir, present_only)
     _check_ids({pair.group for pair in pairs}, set(predictions), known, str(pred_dir))
     if out_dir is not None:
         out_dir = ensure_output_dir(Path(out_dir), data_root)
@@ -209,6 +232,7 @@ def score_folder(
         "object_iou": config.object_iou,
         "spacing_mm": config.spacing_mm,
         "label": label,
+        "present_only": present_only,
     }
     summary = add_volume_scores(summary, volumes, out_dir)
     if out_dir is not None:
