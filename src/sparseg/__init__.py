@@ -1,7 +1,8 @@
 """sparseg: train, evaluate and ship segmentation models for small structures in medical images.
 
 The Python API (:mod:`sparseg.api`) is re-exported here: ``sparseg.load_config``,
-``sparseg.train``, ``sparseg.tune``, ``sparseg.evaluate``, ``sparseg.Predictor``,
+``sparseg.train``, ``sparseg.tune``, ``sparseg.crossval``, ``sparseg.select``,
+``sparseg.evaluate``, ``sparseg.Predictor``,
 ``sparseg.predict``, ``sparseg.export``, ``sparseg.score``; bad input raises
 ``sparseg.SparsegError`` with the one line the CLI prints.
 """
@@ -23,11 +24,13 @@ if TYPE_CHECKING:
         Prediction,
         Predictor,
         SparsegError,
+        crossval,
         evaluate,
         export,
         load_config,
         predict,
         score,
+        select,
         train,
         tune,
     )
@@ -38,11 +41,13 @@ __all__ = [
     "Predictor",
     "SparsegError",
     "__version__",
+    "crossval",
     "evaluate",
     "export",
     "load_config",
     "predict",
     "score",
+    "select",
     "train",
     "tune",
 ]

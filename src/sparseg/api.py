@@ -34,11 +34,13 @@ __all__ = [
     "Prediction",
     "Predictor",
     "SparsegError",
+    "crossval",
     "evaluate",
     "export",
     "load_config",
     "predict",
     "score",
+    "select",
     "train",
     "tune",
 ]
@@ -93,6 +95,44 @@ def tune(
     from sparseg.inference.tune import tune as tune_run
 
     return tune_run(Path(run), Path(data), _optional_path(split), fold)
+
+
+def crossval(folder: PathLike, data: PathLike, *, out: PathLike | None = None) -> dict[str, Any]:
+    """The cross-validation estimate of a ``fold="all"`` folder (``sparseg crossval``): every
+    training image predicted by the fold that held it out, scored in every Dice convention.
+
+    Args:
+        folder: the folder `train` wrote with ``fold="all"``.
+        data: the data set folder it was trained on.
+        out: where the masks and metrics go (default: ``folder/crossval``).
+
+    Returns:
+        The summary written to ``metrics.json``: pooled over the folds, ``per_fold``, and
+        ``fold_spread`` (mean, sd, min and max of the per-fold Dice).
+    """
+    from sparseg.inference.crossval import crossval as score_out_of_fold
+
+    return score_out_of_fold(Path(folder), Path(data), _optional_path(out))
+
+
+def select(folders: Sequence[PathLike], data: PathLike, out: PathLike) -> dict[str, Any]:
+    """Choose between cross-validated configurations and their pairs on out-of-fold Dice
+    (``sparseg select``); the choice is written into ``out``, which `predict`, `evaluate`,
+    `export` and `Predictor` then take as a run.
+
+    Args:
+        folders: ``fold="all"`` folders trained on one split file.
+        data: the data set folder they were trained on.
+        out: the folder that receives ``selection.json`` and the chosen ensemble's tuned
+            ``inference.json``.
+
+    Returns:
+        ``selection.json``'s payload (``ranking``, ``reason``, ``members``) and the tuning's
+        under ``tuned``.
+    """
+    from sparseg.inference.selection import select as select_configuration
+
+    return select_configuration([Path(f) for f in folders], Path(data), Path(out))
 
 
 def evaluate(

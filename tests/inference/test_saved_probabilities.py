@@ -150,4 +150,5 @@ def test_cli_saves_probabilities_and_refuses_a_bad_subset(runs, synthetic_data, 
     result = run_cli("save-probabilities", "--run", live[1], "--data", synthetic_data)
     assert result.code == 0, result.stderr
     assert "probabilities.npz" in result.stdout
-    assert set(load_saved_run(live[1]).subsets) == {"test"}
+    # saving the test images again keeps the validation images saved before
+    assert set(load_saved_run(live[1]).subsets) == {"test", "val"}

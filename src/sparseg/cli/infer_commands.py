@@ -1,5 +1,5 @@
-"""Inference and evaluation commands: tune, predict, evaluate, save-probabilities, score,
-export."""
+"""Inference and evaluation commands: tune, crossval, select, predict, evaluate,
+save-probabilities, score, export."""
 
 from __future__ import annotations
 
@@ -38,6 +38,43 @@ def tune(
     payload = api.tune(run, data, split=split_file, fold=fold)
     out.print(decisions_table(payload))
     out.print(f"wrote {RunPaths(run).inference}")
+
+
+@app.command()
+def crossval(
+    run: Annotated[Path, typer.Option("--run", "-r", help="a `train --fold all` folder")],
+    data: DataOption,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", "-o", help="folder for masks and metrics")
+    ] = None,
+) -> None:
+    """Score the out-of-fold predictions: every training image by the fold that held it out."""
+    from sparseg import api
+    from sparseg.reporting.tables import format_fold_table
+
+    summary = api.crossval(run, data, out=out_dir)
+    _print_metrics(summary)
+    out.print(format_fold_table(summary))
+
+
+@app.command()
+def select(
+    runs: Annotated[
+        list[Path], typer.Option("--run", "-r", help="a `train --fold all` folder (repeat)")
+    ],
+    data: DataOption,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="folder for the choice (then: predict --run OUT)")
+    ],
+) -> None:
+    """Rank configurations and their pairs on out-of-fold Dice; write the best for predict."""
+    from sparseg import api
+    from sparseg.reporting.tables import decisions_table, selection_table
+
+    payload = api.select(runs, data, out_dir)
+    out.print(selection_table(payload))
+    out.print(decisions_table(payload["tuned"]))
+    out.print(f"chose {payload['reason']}; wrote {out_dir} (use it as --run)")
 
 
 @app.command()
@@ -102,11 +139,12 @@ def save_probabilities(
     ] = None,
 ) -> None:
     """Save the run's probabilities (with and without TTA) into RUN/probabilities.npz, so the
-    run tunes, evaluates and joins an ensemble where its checkpoint is not."""
+    run tunes, evaluates and joins an ensemble where its checkpoint is not; a fold folder's, into
+    each fold's."""
     from sparseg.inference.predict import save_probabilities as save
 
-    path = save(run, data, split_file, fold, tuple(subsets or ["test"]))
-    out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    for path in save(run, data, split_file, fold, tuple(subsets or ["test"])):
+        out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @app.command()

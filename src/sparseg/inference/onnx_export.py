@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,22 +32,39 @@ CHECK_SHAPES = ((2, 96, 64), (1, 64, 128))
 
 
 class ProbabilityModel(nn.Module):
-    """Wraps a logits model so that it returns probabilities, optionally averaged over D4 TTA
-    (with a presence head: the pair ``(probabilities, presence probabilities)``)."""
+    """Wraps logits models so that they return their weighted mean probabilities (one model, or
+    the runs of an ensemble), each optionally averaged over D4 TTA (with presence heads: the
+    pair ``(probabilities, presence probabilities)``)."""
 
-    def __init__(self, model: nn.Module, tta: bool = False) -> None:
+    def __init__(
+        self,
+        models: nn.Module | Sequence[nn.Module],
+        tta: bool = False,
+        weights: Sequence[float] | None = None,
+    ) -> None:
         super().__init__()
-        self.model = model
+        self.models = nn.ModuleList([models] if isinstance(models, nn.Module) else models)
+        weights = [1.0] * len(self.models) if weights is None else list(weights)
+        if len(weights) != len(self.models):
+            raise ValueError(f"{len(weights)} weights for {len(self.models)} models")
+        self.weights = [weight / sum(weights) for weight in weights]
         self.tta = tta
 
     def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        outputs = [self._probabilities(model, images) for model in self.models]
+        probabilities = sum(w * p for w, (p, _) in zip(self.weights, outputs, strict=True))
+        presences = [presence for _, presence in outputs]
+        presence = None
+        if all(p is not None for p in presences):
+            presence = sum(w * p for w, p in zip(self.weights, presences, strict=True))
+        return join_outputs(probabilities, presence)  # type: ignore[arg-type]
+
+    def _probabilities(self, model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor | None]:
         if self.tta:
             # Two forwards (views keeping / swapping H and W) trace to one graph for any size.
-            return join_outputs(*d4_average(self.model, images, batched=True))
-        logits, presence = split_outputs(self.model(images))
-        return join_outputs(
-            torch.sigmoid(logits), None if presence is None else torch.sigmoid(presence)
-        )
+            return d4_average(model, images, batched=True)
+        logits, presence = split_outputs(model(images))
+        return torch.sigmoid(logits), None if presence is None else torch.sigmoid(presence)
 
 
 def compare_probabilities(
@@ -98,19 +116,21 @@ def _check_export(
 
 
 def export_onnx(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     path: Path,
     in_channels: int,
     tta: bool = False,
     opset: int = MIN_OPSET,
     check: bool = True,
     threshold: float = 0.5,
+    weights: Sequence[float] | None = None,
 ) -> float:
     """Write ``model`` (logits out) to ``path`` as an ONNX graph mapping ``images (N, C, H, W)``
     to ``probabilities (N, 1, H, W)`` (and ``presence (N, 1)`` for a model with a presence
     head), with dynamic batch and spatial axes (sides must be
     multiples of the encoder's stride; :class:`OnnxModel` pads). ``tta`` folds the 8 D4 views
-    into the graph.
+    into the graph. Several models (an ensemble) become one graph that returns their mean
+    probabilities, weighted by ``weights`` (default: equally).
 
     With ``check``, onnxruntime's output is compared with PyTorch's on random inputs of two other
     sizes before the file replaces ``path`` (see :func:`compare_probabilities`, masks at the
@@ -120,7 +140,9 @@ def export_onnx(
     if opset < MIN_OPSET:
         raise SparsegError(f"onnx opset: {opset} is below the supported minimum {MIN_OPSET}")
     path = Path(path)
-    wrapper = ProbabilityModel(copy.deepcopy(model).cpu().float(), tta=tta).eval()
+    models = [model] if isinstance(model, nn.Module) else list(model)
+    copies = [copy.deepcopy(member).cpu().float() for member in models]
+    wrapper = ProbabilityModel(copies, tta=tta, weights=weights).eval()
     example = torch.zeros((1, in_channels, *EXPORT_SIZE))
     spatial_axes = {0: "batch", 2: "height", 3: "width"}
     names, axes = ["probabilities"], {"images": spatial_axes, "probabilities": spatial_axes}

@@ -1,5 +1,6 @@
-"""ONNX: export a run with its preprocessing and tuned inference steps stored in the file's
-metadata, and predict with onnxruntime + numpy only (no PyTorch at prediction time).
+"""ONNX: export a run (or a fold ensemble, as one graph) with its preprocessing and tuned
+inference steps stored in the file's metadata, and predict with onnxruntime + numpy only (no
+PyTorch at prediction time).
 
 The ONNX path runs the same steps as :class:`sparseg.inference.predictor.Predictor`: resize (or
 Gaussian sliding windows in patch mode or with ``inference.sliding_window``), the network (with
@@ -35,7 +36,9 @@ METADATA_KEY = "sparseg"
 
 
 def export_run(run_dir: Path, onnx_path: Path, tta: bool | None = None) -> float:
-    """Export ``run_dir``'s best checkpoint; returns the verified max abs difference to PyTorch.
+    """Export ``run_dir``'s best checkpoint, or a fold or selection folder's ensemble as one
+    graph that averages its runs as :class:`~sparseg.inference.predictor.Predictor` does;
+    returns the verified max abs difference to PyTorch.
 
     ``tta=None`` folds TTA into the graph exactly when the tuned inference uses it; asking for
     the opposite is refused, since the ONNX masks would then differ from ``sparseg predict``'s.
@@ -43,35 +46,55 @@ def export_run(run_dir: Path, onnx_path: Path, tta: bool | None = None) -> float
     import onnx
 
     from sparseg.inference.onnx_export import export_onnx
-    from sparseg.inference.predictor import load_inference_config, load_run_model
+    from sparseg.inference.predictor import Predictor, RunModel
     from sparseg.models import plain_model
 
     paths = RunPaths(run_dir)
-    onnx_path = ensure_output_file(onnx_path, (".onnx",), paths.best)
-    member = load_run_model(paths.root)
-    inference = load_inference_config(paths.root, member.config.inference)
+    predictor = Predictor([paths.root])
+    models = []
+    for run, member in zip(predictor.runs, predictor.members, strict=True):
+        if not isinstance(member, RunModel):
+            raise SparsegError(
+                f"{run}: no {RunPaths(run).best.name} here (saved probabilities cannot be "
+                "exported); export where the checkpoints are"
+            )
+        if member.config.data != predictor.config.data:
+            raise SparsegError(
+                f"{run}: its data settings (input size, normalisation, ...) differ from "
+                f"{predictor.runs[0]}'s; one ONNX graph needs them equal"
+            )
+        models.append(plain_model(member.model))
+    onnx_path = ensure_output_file(
+        onnx_path, (".onnx",), *(RunPaths(run).best for run in predictor.runs)
+    )
+    inference = predictor.inference
     if tta is None:
         tta = inference.tta
     elif tta != inference.tta:
         flag = "--tta" if tta else "--no-tta"
+        source = (
+            paths.inference if paths.inference.is_file() else RunPaths(predictor.runs[0]).config
+        )
         raise SparsegError(
-            f"{paths.inference if paths.inference.is_file() else paths.config}: the run predicts "
-            f"with inference.tta={str(inference.tta).lower()}, so {flag} would export a model "
-            "whose masks differ from `sparseg predict --run`; leave the flag out"
+            f"{source}: the run predicts with inference.tta={str(inference.tta).lower()}, so "
+            f"{flag} would export a model whose masks differ from `sparseg predict --run`; "
+            "leave the flag out"
         )
     difference = export_onnx(
-        plain_model(member.model),
+        models,
         Path(onnx_path),
-        member.in_channels,
+        predictor.in_channels,
         tta,
         threshold=inference.threshold,
+        weights=predictor.weights,
     )
     model = onnx.load(str(onnx_path))
     metadata = {
-        "in_channels": member.in_channels,
-        "data": member.config.data.model_dump(mode="json"),
+        "in_channels": predictor.in_channels,
+        "data": predictor.config.data.model_dump(mode="json"),
         "tta_in_graph": tta,
         "inference": inference.model_dump(mode="json"),
+        "runs": len(models),
     }
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(metadata)

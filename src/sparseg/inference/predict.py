@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sparseg.config import InferenceConfig
+from sparseg.config import Config, InferenceConfig
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.pairs import Pair, discover_pairs
 from sparseg.data.splits import check_subset, choose_split
 from sparseg.data.volumes import Slicing, is_nifti, volume_plane
 from sparseg.errors import SparsegError
@@ -23,9 +24,21 @@ from sparseg.evaluation.score import (
 )
 from sparseg.inference.mask_files import PredictionWriter, prediction_inputs, write_predictions
 from sparseg.inference.predictor import Predictor, untuned_inference
-from sparseg.inference.saved_probabilities import SavedRun, quantize, write_saved_run
+from sparseg.inference.saved_probabilities import (
+    SavedRun,
+    load_saved_run,
+    quantize,
+    write_saved_run,
+)
 from sparseg.io_utils import atomic_write_json, ensure_output_dir
-from sparseg.run_layout import MASKS_DIR, METRICS_JSON, PER_IMAGE_CSV, RunPaths
+from sparseg.run_layout import (
+    MASKS_DIR,
+    METRICS_JSON,
+    PER_IMAGE_CSV,
+    RunPaths,
+    fold_index,
+    split_source,
+)
 
 
 def predict_folder(
@@ -50,22 +63,54 @@ def evaluate_runs(
     """Predict the ``subset`` of the run's split and score it in every convention.
 
     Writes ``masks/``, ``metrics_per_image.csv`` and ``metrics.json`` into ``out_dir``
-    (default ``RUN_DIR/eval_<subset>``).
+    (default ``RUN_DIR/eval_<subset>``). A fold or selection folder's split is its first fold's.
     """
     check_subset(subset)
     predictor = Predictor(runs)
     slicing = Slicing.of(predictor.config.data)
     pairs = {pair.id: pair for pair in discover_pairs(Path(data_root), slicing=slicing)}
-    paths = RunPaths(runs[0])
     if subset == "all":
         ids = sorted(pairs)
     else:
-        ids = choose_split(pairs, split_file, fold, paths.split).subset(subset, pairs)
+        split = choose_split(pairs, split_file, fold, split_source(runs[0]))
+        ids = split.subset(subset, pairs)
     if not ids:
         raise SparsegError(f"{runs[0]}: the {subset} split is empty; nothing to evaluate")
-    out_dir = ensure_output_dir(out_dir or paths.eval_dir(subset), Path(data_root))
+    out_dir = ensure_output_dir(out_dir or RunPaths(runs[0]).eval_dir(subset), Path(data_root))
+    scored = score_predictions(predictor, [pairs[i] for i in ids], out_dir)
+    summary = {
+        **scored.summary,
+        "subset": subset,
+        "runs": [str(r) for r in runs],
+        "data_root": str(Path(data_root).resolve()),
+    }
+    return scored.write(summary)
+
+
+@dataclass
+class Scored:
+    """Predictions scored by :func:`score_predictions`: the masks as written, the truths, the
+    per-image rows and the summary (slices and volumes), and where they go."""
+
+    out_dir: Path
+    masks: dict[str, np.ndarray]
+    truths: dict[str, np.ndarray]
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    def write(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Write ``metrics_per_image.csv`` and ``summary`` as ``metrics.json``; returns it."""
+        write_per_image_csv(self.out_dir / PER_IMAGE_CSV, self.rows)
+        summary = json_safe(summary)
+        atomic_write_json(self.out_dir / METRICS_JSON, summary)
+        return summary
+
+
+def score_predictions(predictor: Predictor, items: list[Pair], out_dir: Path) -> Scored:
+    """Predict ``items`` with ``predictor``'s inference, write their masks into
+    ``out_dir/masks`` and score them in every convention (volumes: per volume in 3D as well)."""
     label = predictor.config.data.label
-    selected = sorted((pairs[i] for i in ids), key=lambda pair: (pair.group, pair.slice_index or 0))
+    selected = sorted(items, key=lambda pair: (pair.group, pair.slice_index or 0))
     preds: dict[str, np.ndarray] = {}
     truths: dict[str, np.ndarray] = {}
     writer = PredictionWriter(out_dir / MASKS_DIR, inference=predictor.inference, keep_volumes=True)
@@ -82,16 +127,8 @@ def evaluate_runs(
         preds, truths, predictor.config.evaluation, full=True, seed=predictor.config.seed
     )
     volumes = score_volumes(selected, writer.volumes.__getitem__, label)
-    summary = {
-        **summary,
-        "subset": subset,
-        "runs": [str(r) for r in runs],
-        "data_root": str(Path(data_root).resolve()),
-    }
     summary = add_volume_scores(summary, volumes, out_dir)
-    write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
-    atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
-    return summary
+    return Scored(out_dir, preds, truths, rows, summary)
 
 
 def save_probabilities(
@@ -100,9 +137,28 @@ def save_probabilities(
     split_file: Path | None = None,
     fold: int = 0,
     subsets: tuple[str, ...] = ("test",),
-) -> Path:
+) -> list[Path]:
     """Write ``RUN/probabilities.npz`` for the ``subsets`` of the run's split, without and with
-    TTA (see :mod:`sparseg.inference.saved_probabilities`)."""
+    TTA (see :mod:`sparseg.inference.saved_probabilities`); for a fold folder, that of every
+    fold, each for the subsets of its own fold (``split_file``'s fold K, else its own
+    ``split.json``). Subsets saved before and not asked again are kept."""
+    paths = RunPaths(run_dir)
+    if paths.is_fold_folder:
+        return [
+            save_run_probabilities(run, data_root, split_file, fold_index(run) or 0, subsets)
+            for run in paths.fold_runs()
+        ]
+    return [save_run_probabilities(paths.root, data_root, split_file, fold, subsets)]
+
+
+def save_run_probabilities(
+    run_dir: Path,
+    data_root: Path,
+    split_file: Path | None,
+    fold: int,
+    subsets: tuple[str, ...],
+) -> Path:
+    """:func:`save_probabilities` for one run with a model."""
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     if not paths.best.is_file():
@@ -114,11 +170,18 @@ def save_probabilities(
     pairs = {p.id: p for p in discover_pairs(Path(data_root), slicing=Slicing.of(config.data))}
     split = choose_split(pairs, split_file, fold, paths.split)
     chosen = {s: sorted(pairs) if s == "all" else split.subset(s, pairs) for s in subsets}
+    kept = _saved_before(paths, config)
+    if kept is not None:
+        chosen = {**{s: ids for s, ids in kept.subsets.items() if s not in chosen}, **chosen}
     plain = untuned_inference(config.inference)
     views = {False: plain, True: plain.model_copy(update={"tta": True})}
     grids: dict[str, dict[bool, np.ndarray]] = {}
     presences: dict[str, dict[bool, float | None]] = {}
+    asked = {i for s in subsets for i in chosen[s]}
     for item_id in sorted({i for ids in chosen.values() for i in ids}):
+        if kept is not None and item_id not in asked and item_id in kept.grids:
+            grids[item_id], presences[item_id] = kept.grids[item_id], kept.presences[item_id]
+            continue
         image = predictor.image(pairs[item_id])
         grids[item_id], presences[item_id] = {}, {}
         for tta, cfg in views.items():
@@ -127,3 +190,17 @@ def save_probabilities(
             presences[item_id][tta] = presence
     saved = SavedRun(paths.probabilities, config, predictor.in_channels, chosen, grids, presences)
     return write_saved_run(saved)
+
+
+def _saved_before(paths: RunPaths, config: Config) -> SavedRun | None:
+    """The run's probabilities saved earlier from this same model, if readable (saved after
+    the checkpoint was written, from the same config)."""
+    if not paths.probabilities.is_file():
+        return None
+    if paths.probabilities.stat().st_mtime < paths.best.stat().st_mtime:
+        return None
+    try:
+        saved = load_saved_run(paths.root)
+    except SparsegError:
+        return None
+    return saved if saved.config == config else None

@@ -1,8 +1,10 @@
 """From a trained run (or several: an ensemble) to masks at each image's native size.
 
 probabilities: normalise → resize to the training size (or sliding window) → TTA → average the
-runs → resize back;  mask: :func:`sparseg.inference.finish.finish_mask`. A run whose checkpoint
-is not here answers with its saved probabilities (:mod:`sparseg.inference.saved_probabilities`).
+runs (each group of :func:`sparseg.run_layout.run_groups` weighs the same: a fold folder's folds
+share their folder's weight) → resize back;  mask: :func:`sparseg.inference.finish.finish_mask`.
+A run whose checkpoint is not here answers with its saved probabilities
+(:mod:`sparseg.inference.saved_probabilities`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sparseg.inference.saved_probabilities import load_saved_run
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
 from sparseg.models.checkpoint import load_checkpoint, load_model_weights
-from sparseg.run_layout import RunPaths, run_dirs
+from sparseg.run_layout import RunPaths, run_groups
 
 
 class Member(Protocol):
@@ -98,11 +100,18 @@ def load_inference_config(run_dir: Path, fallback: InferenceConfig) -> Inference
 
 
 class Predictor:
-    """Averages the probabilities of one or more runs; applies the tuned inference steps."""
+    """Averages the probabilities of one or more runs; applies the tuned inference steps.
+
+    The inference steps are ``inference``, else the ``inference.json`` of the first run given
+    (a fold folder's own, written by ``sparseg tune`` on the folder), else its trained config's.
+    """
 
     def __init__(self, runs: list[Path], inference: InferenceConfig | None = None) -> None:
-        dirs = run_dirs(runs)
+        groups = run_groups(runs)
+        dirs = [run for group in groups for run in group]
+        self.runs = dirs
         self.members = [load_member(run) for run in dirs]
+        self.weights = [1 / (len(groups) * len(group)) for group in groups for _ in group]
         first = self.members[0]
         self.config = first.config
         self.in_channels = first.in_channels
@@ -113,7 +122,11 @@ class Predictor:
         ]
         if mismatched:
             raise SparsegError(f"{mismatched[0]}: ensemble members differ in input channels")
-        self.inference = inference or load_inference_config(dirs[0], first.config.inference)
+        self.inference = inference or load_inference_config(Path(runs[0]), first.config.inference)
+
+    def members_for(self, item_id: str | None) -> list[tuple[Member, float]]:
+        """The runs that predict ``item_id``, with their weights: every run of the ensemble."""
+        return list(zip(self.members, self.weights, strict=True))
 
     def image(self, item: Pair | Path) -> torch.Tensor:
         """(C, H, W) unit-float image, refused when its channels don't fit the model."""
@@ -139,10 +152,14 @@ class Predictor:
         ``item_id`` finds the image among the saved probabilities of runs without a model."""
         cfg = inference or self.inference
         native = tuple(image.shape[-2:])
-        results = [m.grid_prediction(image, item_id, cfg) for m in self.members]
-        probability = sum(to_native(grid, native) for grid, _ in results) / len(results)
-        presences = [presence for _, presence in results]
-        presence = None if None in presences else float(np.mean(presences))
+        members = self.members_for(item_id)
+        results = [(m.grid_prediction(image, item_id, cfg), weight) for m, weight in members]
+        total = sum(weight for _, weight in results)
+        probability = sum(to_native(grid, native) * w for (grid, _), w in results) / total
+        presences = [(presence, weight) for (_, presence), weight in results]
+        presence = None
+        if all(p is not None for p, _ in presences):
+            presence = float(sum(p * w for p, w in presences if p is not None) / total)
         return probability.numpy(), presence
 
     def probabilities(

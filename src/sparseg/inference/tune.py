@@ -1,4 +1,5 @@
-"""``sparseg tune``: decide every inference step on the validation split, keep only what helps.
+"""``sparseg tune``: decide every inference step on the validation split, keep only what helps;
+for a cross-validated ensemble, on the out-of-fold predictions of all its folds.
 
 Greedy, in a fixed order (TTA, threshold, small-object removal, closing, hole filling, largest
 component, CRF, empty-image gate by the largest pixel probability, the largest object, or, with a
@@ -21,17 +22,18 @@ import numpy as np
 from sparseg.config import InferenceConfig
 from sparseg.data.items import read_item_mask
 from sparseg.data.pairs import Pair, discover_pairs
-from sparseg.data.splits import choose_split
+from sparseg.data.splits import choose_split, load_split
 from sparseg.data.volumes import Slicing, assemble, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
 from sparseg.evaluation.metrics import confusion_counts
 from sparseg.evaluation.score import score_arrays
 from sparseg.inference.finish import ungated_mask
 from sparseg.inference.gate import apply_empty_gate
+from sparseg.inference.out_of_fold import OutOfFoldPredictor
 from sparseg.inference.postprocess import remove_small_objects_3d
 from sparseg.inference.predictor import Predictor, untuned_inference
 from sparseg.io_utils import atomic_write_json
-from sparseg.run_layout import HEADLINE_METRIC, RunPaths
+from sparseg.run_layout import HEADLINE_METRIC, RunPaths, fold_index
 
 MIN_GAIN = 1e-3  # a step must beat noise-level ties (0.1 Dice points) to be kept
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.05, 0.96, 0.05))
@@ -241,20 +243,38 @@ def tune_volume_step(
 
 
 def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: int = 0) -> dict:
-    """Tune the run's inference on validation; writes and returns ``inference.json``'s payload."""
+    """Tune the run's inference on its validation images and write ``inference.json``.
+
+    A fold folder (``train --fold all``) or a ``sparseg select`` folder is tuned once, for its
+    ensemble, on the out-of-fold predictions of all its folds: each training image predicted by
+    the fold that held it out (``split_file``, when given, must name the folds' own validation
+    ids). Returns the payload written.
+    """
     run_dir, data_root = Path(run_dir), Path(data_root)
-    predictor = Predictor([run_dir], inference=InferenceConfig())
+    paths = RunPaths(run_dir)
+    cross_validated = paths.is_fold_folder or paths.selection.is_file()
+    predictor: Predictor
+    if cross_validated:
+        predictor = OutOfFoldPredictor([run_dir], inference=InferenceConfig())
+    else:
+        predictor = Predictor([run_dir], inference=InferenceConfig())
     trained = predictor.config
     slicing = Slicing.of(trained.data)
     pairs = {pair.id: pair for pair in discover_pairs(data_root, slicing=slicing)}
-    split = choose_split(pairs, split_file, fold, RunPaths(run_dir).split)
-    if not split.val:
+    if isinstance(predictor, OutOfFoldPredictor):
+        predictor.check_known(pairs)
+        if split_file is not None:
+            _check_folds(predictor, split_file, pairs)
+        val_ids = predictor.ids
+    else:
+        val_ids = choose_split(pairs, split_file, fold, paths.split).val
+    if not val_ids:
         raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
     base = untuned_inference(trained.inference)
     with_tta = _with(base, tta=True)
     label = trained.data.label
     cases = []
-    for image_id in split.val:
+    for image_id in val_ids:
         image = predictor.image(pairs[image_id])
         plain, presence = predictor.prediction(image, base, image_id)
         tta, presence_tta = predictor.prediction(image, with_tta, image_id)
@@ -264,7 +284,7 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     mean_area = float(np.mean([case.truth.size for case in cases]))
     baseline = tuner.dice(base)
     tuned = tune_steps(tuner, base, mean_area)
-    tuned = tune_volume_step(tuner, tuned, [pairs[i] for i in split.val], label)
+    tuned = tune_volume_step(tuner, tuned, [pairs[i] for i in val_ids], label)
     payload = {
         "inference": tuned.model_dump(mode="json"),
         "decisions": tuner.decisions,
@@ -272,6 +292,24 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
         "tuned_val_dice": tuner.dice(tuned),
         "n_val_images": len(cases),
         "criterion": HEADLINE_METRIC,
+        "tuned_on": (
+            f"out-of-fold predictions of {len(predictor.runs)} fold(s)"
+            if cross_validated
+            else "the run's validation images"
+        ),
     }
-    atomic_write_json(RunPaths(run_dir).inference, payload)
+    atomic_write_json(paths.inference, payload)
     return payload
+
+
+def _check_folds(predictor: OutOfFoldPredictor, split_file: Path, pairs: dict[str, Pair]) -> None:
+    """``split_file``'s fold K must hold out what ``fold_K`` held out."""
+    for folds in predictor.folds.values():
+        for fold in folds:
+            index = fold_index(fold.run) or 0
+            expected = load_split(split_file, index, pairs).val
+            if sorted(expected) != sorted(fold.ids):
+                raise SparsegError(
+                    f"{split_file}: fold {index} holds out other images than {fold.run}; "
+                    "leave --split out to tune on the folds' own validation images"
+                )

@@ -8,6 +8,7 @@ from typing import Any
 
 from sparseg.evaluation.aggregate import CONVENTIONS
 from sparseg.reporting.markup import number
+from sparseg.run_layout import HEADLINE_METRIC as HEADLINE
 
 OTHER_METRICS: dict[str, tuple[str, int]] = {
     "iou_pooled": ("one IoU over all pixels: ΣTP / (ΣTP + ΣFP + ΣFN)", 3),
@@ -84,6 +85,37 @@ def decision_rows(payload: Mapping[str, Any]) -> list[tuple[str, ...]]:
             "yes" if row.get("kept") else "no",
         )
         for row in payload.get("decisions", [])
+    ]
+
+
+FOLD_HEADERS = ("fold", "images", "Dice per image (95 % CI)", "Dice, images with target", "pooled")
+SELECTION_HEADERS = ("candidate", "Dice at best threshold", "threshold", "Dice at 0.5")
+
+
+def fold_rows(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """One row per fold of ``sparseg crossval``'s summary (``FOLD_HEADERS``)."""
+    return [
+        (
+            str(fold["fold"]),
+            str(fold["n_images"]),
+            f"{number(fold.get(HEADLINE), 3)} {interval(fold, HEADLINE)}",
+            number(fold.get("dice_nonempty_truth"), 3),
+            number(fold.get("dice_pooled"), 3),
+        )
+        for fold in summary.get("per_fold", [])
+    ]
+
+
+def selection_rows(payload: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """One row per candidate of ``sparseg select``'s ranking, best first."""
+    return [
+        (
+            str(row["candidate"]),
+            number(row.get("dice"), 4),
+            f"{row['threshold']:g}",
+            number(row.get("dice_at_0.5"), 4),
+        )
+        for row in payload.get("ranking", [])
     ]
 
 

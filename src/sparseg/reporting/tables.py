@@ -10,10 +10,14 @@ from rich.table import Table
 from sparseg.reporting.markup import number
 from sparseg.reporting.rows import (
     DECISION_HEADERS,
+    FOLD_HEADERS,
     METRIC_HEADERS,
+    SELECTION_HEADERS,
     VOLUME_HEADERS,
     decision_rows,
+    fold_rows,
     metric_rows,
+    selection_rows,
     volume_rows,
 )
 
@@ -56,3 +60,21 @@ def decisions_table(payload: dict[str, Any]) -> Table:
         f"{number(payload['tuned_val_dice'], 4)}"
     )
     return table
+
+
+def format_fold_table(summary: Mapping[str, Any]) -> Table:
+    """``sparseg crossval``'s per-fold figures and their spread (headline Dice with its 95 %
+    interval, the Dice over images with a target, the pooled Dice)."""
+    spread = summary["fold_spread"]
+    table = _table(f"Per fold ({summary['inference']})", FOLD_HEADERS, fold_rows(summary))
+    table.caption = (
+        f"{spread['metric']} over folds: mean {number(spread['mean'], 3)}, "
+        f"sd {number(spread['sd'], 3)}, range {number(spread['min'], 3)}–{number(spread['max'], 3)}"
+    )
+    return table
+
+
+def selection_table(payload: Mapping[str, Any]) -> Table:
+    """``sparseg select``'s ranking of configurations and pairs on out-of-fold Dice."""
+    title = f"Out-of-fold Dice on {payload['n_images']} images ({payload['criterion']})"
+    return _table(title, SELECTION_HEADERS, selection_rows(payload))

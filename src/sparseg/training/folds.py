@@ -1,12 +1,17 @@
-"""``--fold all``: one model per fold of a k-fold split file, for ensembling later."""
+"""``--fold all``: one model per fold of a k-fold split file, each saving its probabilities on
+the validation images it held out (out-of-fold, for ``sparseg crossval`` and for tuning the fold
+ensemble with ``sparseg tune`` on the folder)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from lightning_fabric.utilities.rank_zero import rank_zero_only
+
 from sparseg.config import Config
 from sparseg.errors import SparsegError
+from sparseg.inference.predict import save_probabilities
 from sparseg.io_utils import read_json
 from sparseg.run_layout import RunPaths
 from sparseg.training.loop import train
@@ -42,9 +47,20 @@ def train_folds(
         paths = RunPaths(out_dir).fold(index)
         if paths.train_summary.is_file():
             summaries[str(paths.root)] = read_json(paths.train_summary)
-            continue
-        fold_resume = resume and paths.last.is_file()
-        summaries[str(paths.root)] = train(
-            config, data_root, paths.root, split_file, index, fold_resume, quiet
-        )
+        else:
+            fold_resume = resume and paths.last.is_file()
+            summaries[str(paths.root)] = train(
+                config, data_root, paths.root, split_file, index, fold_resume, quiet
+            )
+        if not _saved_out_of_fold(paths):
+            # Every DDP process runs this loop; one of them writes the file.
+            rank_zero_only(save_probabilities)(paths.root, data_root, split_file, index, ("val",))
     return summaries
+
+
+def _saved_out_of_fold(paths: RunPaths) -> bool:
+    """Whether the fold's probabilities file already holds its validation images."""
+    return paths.probabilities.is_file() and (
+        not paths.best.is_file()
+        or paths.probabilities.stat().st_mtime >= paths.best.stat().st_mtime
+    )
