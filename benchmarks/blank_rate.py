@@ -25,7 +25,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sparseg.ablation.outputs import CSV_NAME, read_csv
+from sparseg.ablation.layout import CSV_NAME
+from sparseg.ablation.rows import read_csv
 from sparseg.ablation.stats import paired_gain
 from sparseg.io_utils import atomic_write_json, atomic_write_text, read_json
 from sparseg.run_layout import HEADLINE_METRIC, TRAIN_SUMMARY
@@ -58,19 +59,19 @@ def stage_facts(sweep: Path) -> dict[str, dict[str, object]]:
     """Per stage: runs, blank counts, restarts and the scores by seed."""
     facts: dict[str, dict[str, object]] = {}
     for row in read_csv(sweep / CSV_NAME):
-        if row["status"] != "done":
+        if row.status != "done":
             continue
         counts = {"runs": 0, "blank_on_test": 0, "blank_in_training": 0, "restarted": 0}
         stage = facts.setdefault(
-            row["slug"], {"name": row["stage"], **counts, "scores": {}, "with_target": {}}
+            row.slug, {"name": row.stage, **counts, "scores": {}, "with_target": {}}
         )
-        summary = read_json(Path(row["run_dir"]) / TRAIN_SUMMARY)
+        summary = read_json(Path(row.run_dir) / TRAIN_SUMMARY)
         stage["runs"] += 1
-        stage["blank_on_test"] += int(row["blank"] > 0)
+        stage["blank_on_test"] += int(row.blank > 0)
         stage["blank_in_training"] += int(bool(summary.get("blank")))
-        stage["restarted"] += int(row.get("restarts", 0) > 0)
-        stage["scores"][int(row["seed"])] = row[HEADLINE_METRIC]
-        stage["with_target"][int(row["seed"])] = row[WITH_TARGET]
+        stage["restarted"] += int(row.restarts > 0)
+        stage["scores"][row.seed] = row.score(HEADLINE_METRIC)
+        stage["with_target"][row.seed] = row.score(WITH_TARGET)
     return facts
 
 
@@ -89,9 +90,9 @@ def summarize(name: str, sweep: Path) -> dict[str, object]:
     if len(slugs) == 2:
         before, after = (facts[slug] for slug in slugs)
         blank_before = {
-            int(row["seed"])
+            row.seed
             for row in read_csv(sweep / CSV_NAME)
-            if row["slug"] == slugs[0] and row["status"] == "done" and row["blank"] > 0
+            if row.slug == slugs[0] and row.status == "done" and row.blank > 0
         }
         fine = set(before["scores"]) - blank_before
         result["per_image"] = compare(before["scores"], after["scores"], fine)

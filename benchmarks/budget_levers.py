@@ -25,7 +25,8 @@ import json
 import math
 from pathlib import Path
 
-from sparseg.ablation.outputs import CSV_NAME, PLAN_NAME, read_csv
+from sparseg.ablation.layout import CSV_NAME, PLAN_NAME
+from sparseg.ablation.rows import read_csv
 from sparseg.ablation.stats import paired_gain
 from sparseg.io_utils import read_json
 from sparseg.run_layout import HEADLINE_METRIC
@@ -44,8 +45,8 @@ def scores(csv_path: Path, metric: str) -> dict[str, dict[int, float]]:
     """Stage slug → seed → ``metric`` of each finished run."""
     table: dict[str, dict[int, float]] = {}
     for row in read_csv(csv_path):
-        if row["status"] == "done" and not math.isnan(row[metric]):
-            table.setdefault(row["slug"], {})[row["seed"]] = row[metric]
+        if row.status == "done" and not math.isnan(row.score(metric)):
+            table.setdefault(row.slug, {})[row.seed] = row.score(metric)
     return table
 
 

@@ -43,9 +43,9 @@ from typing import Any
 import yaml
 
 from sparseg.ablation import SweepSettings, run_ablation
-from sparseg.ablation.outputs import CSV_NAME, read_csv
+from sparseg.ablation.layout import CSV_NAME, PRETRAINED_DIR
+from sparseg.ablation.rows import SweepRow, read_csv
 from sparseg.ablation.stats import paired_gain
-from sparseg.ablation.sweep import PRETRAINED_DIR
 from sparseg.data.pretrain_budget import MeasuredSplit, pretrain_split
 from sparseg.data.synthetic import synthesize
 from sparseg.io_utils import atomic_write_json, atomic_write_text, read_json
@@ -184,10 +184,10 @@ def _share_weights(data_folder: Path, sweep: Path) -> None:
 
 def _gains(data_set: str, comparison: str, sweep: Path) -> list[dict[str, Any]]:
     """The pretrained stage's paired gain over the scratch stage, per Dice convention."""
-    table: dict[str, dict[int, dict[str, Any]]] = {}
+    table: dict[str, dict[int, SweepRow]] = {}
     for row in read_csv(sweep / CSV_NAME):
-        if row["status"] == "done":
-            table.setdefault(row["slug"], {})[row["seed"]] = row
+        if row.status == "done":
+            table.setdefault(row.slug, {})[row.seed] = row
     if len(table) < 2:
         return []
     scratch, pretrained = (table[slug] for slug in sorted(table))
@@ -196,8 +196,8 @@ def _gains(data_set: str, comparison: str, sweep: Path) -> list[dict[str, Any]]:
         return []
     rows = []
     for metric in (HEADLINE_METRIC, WITH_TARGET):
-        before = [scratch[s][metric] for s in seeds]
-        after = [pretrained[s][metric] for s in seeds]
+        before = [scratch[s].score(metric) for s in seeds]
+        after = [pretrained[s].score(metric) for s in seeds]
         gain, low, high = paired_gain(before, after)
         rows.append(
             {

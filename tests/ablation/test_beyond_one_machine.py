@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from sparseg.ablation import SweepSettings, render_ablation, run_ablation, runner
+from sparseg.ablation import SweepSettings, local, render_ablation, run_ablation
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 from sparseg.inference.saved_probabilities import load_saved_run
@@ -144,11 +144,11 @@ def test_slurm_writes_nothing_when_every_run_is_done_and_refuses_unknown_launche
 def test_parallel_runs_get_one_gpu_each_round_robin(monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    slots = runner._device_slots(jobs=3)
+    slots = local.device_slots(jobs=3)
     assert [slots.get() for _ in range(3)] == ["0", "1", "0"]
-    assert runner._device_slots(jobs=1) is None
+    assert local.device_slots(jobs=1) is None
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert runner._device_slots(jobs=4) is None
+    assert local.device_slots(jobs=4) is None
 
 
 def test_each_command_sees_only_its_gpu(tmp_path: Path, monkeypatch) -> None:
@@ -158,8 +158,8 @@ def test_each_command_sees_only_its_gpu(tmp_path: Path, monkeypatch) -> None:
         seen["devices"] = env.get("CUDA_VISIBLE_DEVICES")
         return subprocess.CompletedProcess(command, 0)
 
-    monkeypatch.setattr(runner.subprocess, "run", fake_run)
-    sweep = runner._Sweep(tmp_path, None, quiet=True, devices=None)
+    monkeypatch.setattr(local.subprocess, "run", fake_run)
+    sweep = local.LocalPool(jobs=1, quiet=True, devices=None)
 
     class FakeRun:
         label, run_dir = "[x · seed 0]", tmp_path / "run"
@@ -208,7 +208,7 @@ def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path
     for stage in ("01-basic", "02-tta"):
         assert (out / stage / "seed1" / "best.ckpt").is_file()  # seed 1's unit trained again
     assert not (out / "01-basic" / "seed0" / "best.ckpt").exists()
-    assert [row["status"] for row in result.rows] == ["done"] * 4
+    assert [row.status for row in result.rows] == ["done"] * 4
 
 
 def test_an_ensemble_cut_off_finishes_elsewhere_fold_by_fold(tmp_path: Path, data) -> None:
@@ -232,7 +232,7 @@ def test_an_ensemble_cut_off_finishes_elsewhere_fold_by_fold(tmp_path: Path, dat
     (first / "inference.json").unlink()
     fold0 = _mtimes(first, "*.npz") | _mtimes(first, "train_summary.json")
     result = run_ablation(data, ladder, out, settings)
-    assert not result.failed and result.rows[0]["status"] == "done"
+    assert not result.failed and result.rows[0].status == "done"
     assert _mtimes(first, "*.npz") | _mtimes(first, "train_summary.json") == fold0
     assert not (first / "best.ckpt").exists() and (second / "best.ckpt").is_file()
     assert (second / "probabilities.npz").is_file()

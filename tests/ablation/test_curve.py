@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sparseg.ablation import SweepSettings
+from sparseg.ablation import SweepRow, SweepSettings
 from sparseg.ablation.curve import (
+    CurvePoint,
     budget_folder,
     crossing_reading,
     parse_budgets,
@@ -18,7 +19,7 @@ from sparseg.ablation.curve import (
     run_curve,
     write_curve,
 )
-from sparseg.ablation.outputs import write_csv
+from sparseg.ablation.rows import write_csv
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 from sparseg.run_layout import HEADLINE_METRIC
@@ -35,19 +36,19 @@ SCORES = {
 def write_sweeps(out: Path, converged: int = 1) -> None:
     for minutes in (2.0, 5.0):
         rows = [
-            {
-                "stage": stage,
-                "slug": stage,
-                "seed": seed,
-                "status": "done",
-                HEADLINE_METRIC: SCORES[(stage, minutes)][seed],
-                "steps": 100.0 * minutes,
-                "converged": float(converged),
-            }
+            SweepRow(
+                stage=stage,
+                slug=stage,
+                seed=seed,
+                status="done",
+                scores={HEADLINE_METRIC: SCORES[(stage, minutes)][seed]},
+                steps=100.0 * minutes,
+                converged=float(converged),
+            )
             for stage in ("light", "heavy")
             for seed in range(3)
         ]
-        rows.append({"stage": "heavy", "slug": "heavy", "seed": 3, "status": "failed"})
+        rows.append(SweepRow(stage="heavy", slug="heavy", seed=3, status="failed"))
         budget_folder(out, minutes).mkdir(parents=True)
         write_csv(budget_folder(out, minutes) / "ablation.csv", rows)
 
@@ -77,14 +78,18 @@ def test_curve_is_built_from_the_budgets_csv_files(tmp_path: Path) -> None:
 
 def test_curve_reads_every_pair_of_stages_not_only_neighbours() -> None:
     rows = [
-        {
-            "stage": stage,
-            "minutes": 5.0,
-            "seed": seed,
-            HEADLINE_METRIC: score + 0.01 * seed,
-            "steps": 100,
-            "converged": 1,
-        }
+        CurvePoint(
+            5.0,
+            SweepRow(
+                stage=stage,
+                slug=stage,
+                seed=seed,
+                status="done",
+                scores={HEADLINE_METRIC: score + 0.01 * seed},
+                steps=100,
+                converged=1,
+            ),
+        )
         for stage, score in (("basic", 0.4), ("budget", 0.5), ("recipe", 0.45))
         for seed in range(3)
     ]
@@ -97,20 +102,24 @@ def test_curve_reads_every_pair_of_stages_not_only_neighbours() -> None:
     ]
     assert "5 min +0.050" in readings[1]  # recipe − basic, paired by seed
     assert "(100) |" in text and "†" not in text.split("## Reading")[0].split("never beaten")[1]
-    rows[0]["stalled"] = 1.0  # one basic run stalled at its start
+    rows[0].row.stalled = 1.0  # one basic run stalled at its start
     text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
     assert "| basic | 0.410 [0.385, 0.435] (100)† |" in text
-    rows[0]["stalled"], rows[1]["blank"] = 0.0, 1.0  # a basic run that predicted nothing
+    rows[0].row.stalled, rows[1].row.blank = 0.0, 1.0  # a basic run that predicted nothing
     text = render_curve_markdown(rows, ["basic", "budget", "recipe"], [5.0])
     assert "| basic | 0.410 [0.385, 0.435] (100)† |" in text
 
 
 def test_crossing_reading_names_what_happened() -> None:
+    def point(minutes: float, seed: int, score: float) -> CurvePoint:
+        row = SweepRow("a", "a", seed, status="done", scores={HEADLINE_METRIC: score})
+        return CurvePoint(minutes, row)
+
     def scores(gains: dict[float, list[float]]) -> dict:
         table = {}
         for minutes, values in gains.items():
-            table[("a", minutes)] = {s: {HEADLINE_METRIC: 0.5} for s in range(len(values))}
-            table[("b", minutes)] = {s: {HEADLINE_METRIC: 0.5 + v} for s, v in enumerate(values)}
+            table[("a", minutes)] = {s: point(minutes, s, 0.5) for s in range(len(values))}
+            table[("b", minutes)] = {s: point(minutes, s, 0.5 + v) for s, v in enumerate(values)}
         return table
 
     behind = scores({2.0: [-0.2, -0.21, -0.19], 5.0: [-0.1, -0.12, -0.09]})

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sparseg.ablation.helper_steps import adopt_training, settle_inference
-from sparseg.ablation.sweep import shell
+from sparseg.ablation.plan import shell
 
 
 def test_adopt_training_links_the_trained_files(tmp_path: Path) -> None:
@@ -62,6 +62,6 @@ def test_an_emitted_helper_command_runs_its_step(tmp_path: Path) -> None:
     source.mkdir()
     for name in ("best.ckpt", "train_summary.json"):
         (source / name).write_text(name)
-    command = shell(("helper", [adopt_training.__name__, str(source), str(target)]))
+    command = shell([adopt_training.__name__, str(source), str(target)], helper=True)
     subprocess.run(shlex.split(command), check=True)
     assert sorted(p.name for p in target.iterdir()) == ["best.ckpt", "train_summary.json"]

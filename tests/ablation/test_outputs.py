@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from sparseg.ablation import render_ablation
-from sparseg.ablation.outputs import (
-    COLUMNS,
-    read_csv,
-    render_from_csv,
-    summarize,
-    write_csv,
-)
+from sparseg.ablation import SweepRow, render_ablation
+from sparseg.ablation.outputs import summarize
+from sparseg.ablation.rows import COLUMNS, read_csv, write_csv
 from sparseg.errors import SparsegError
 from sparseg.run_layout import HEADLINE_METRIC as HEADLINE
 
@@ -53,29 +50,30 @@ HEADLINES = {
 }
 
 
-def hand_made_rows() -> list[dict]:
+render_from_csv = partial(render_ablation, from_csv=True)
+
+
+def hand_made_rows() -> list[SweepRow]:
     rows = []
     for stage in PLAN["stages"]:
         for seed in PLAN["seeds"]:
-            row = {"stage": stage["name"], "slug": stage["slug"], "seed": seed}
+            row = SweepRow(stage["name"], stage["slug"], seed, status="")
             value = HEADLINES.get(stage["slug"], [None] * 3)[seed]
             if stage.get("skipped"):
-                row["status"] = f"skipped: {stage['skipped']}"
+                row.status = f"skipped: {stage['skipped']}"
             elif value is None:
-                row |= {"status": "failed: train exited with 1: error: x", "steps": 7.0}
+                row.status, row.steps = "failed: train exited with 1: error: x", 7.0
             else:
-                row |= {
-                    "status": "done",
+                row.status = "done"
+                row.scores = {
                     HEADLINE: value,
                     "dice_nonempty_truth": value / 2,
                     "dice_ignore_empty": value,
                     "dice_pooled": 0.6,
                     "object_f1": 0.1 * (seed + 1),
-                    "n_test_images": 40,
-                    "steps": 100.0 + seed,
-                    "images_seen": 1600.0,
-                    "wall_seconds": 300.5,
                 }
+                row.n_test_images, row.steps = 40, 100.0 + seed
+                row.images_seen, row.wall_seconds = 1600.0, 300.5
             rows.append(row)
     return rows
 
@@ -92,9 +90,9 @@ def test_csv_round_trip_keeps_numbers_and_gaps(sweep_dir: Path) -> None:
     header = (sweep_dir / "ablation.csv").read_text().splitlines()[0]
     assert header == ",".join(COLUMNS)
     assert len(rows) == 12
-    assert rows[1][HEADLINE] == pytest.approx(0.4) and rows[1]["seed"] == 1
-    assert rows[6]["status"] == "skipped: no weights here" and math.isnan(rows[6][HEADLINE])
-    assert rows[11]["steps"] == 7.0 and math.isnan(rows[11]["object_f1"])
+    assert rows[1].score(HEADLINE) == pytest.approx(0.4) and rows[1].seed == 1
+    assert rows[6].status == "skipped: no weights here" and math.isnan(rows[6].score(HEADLINE))
+    assert rows[11].steps == 7.0 and math.isnan(rows[11].score("object_f1"))
 
 
 def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
@@ -126,10 +124,10 @@ def test_markdown_has_means_gains_claims_and_reasons(sweep_dir: Path) -> None:
 def test_runs_still_learning_make_a_missed_claim_budget_bound(tmp_path: Path) -> None:
     rows = hand_made_rows()
     for row in rows:
-        if row["status"] == "done":
+        if row.status == "done":
             # basic converged everywhere; + aug still climbing on seed 1
-            still_learning = row["slug"] == "02-aug" and row["seed"] == 1
-            row |= {"epochs": 12.0, "converged": 0.0 if still_learning else 1.0}
+            still_learning = row.slug == "02-aug" and row.seed == 1
+            row.epochs, row.converged = 12.0, 0.0 if still_learning else 1.0
     write_csv(tmp_path / "ablation.csv", rows)
     (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
     render_from_csv(tmp_path)
@@ -146,12 +144,12 @@ def test_runs_still_learning_make_a_missed_claim_budget_bound(tmp_path: Path) ->
 def test_runs_that_stalled_or_were_blank_are_counted_beside_convergence(tmp_path: Path) -> None:
     rows = hand_made_rows()
     for row in rows:
-        if row["status"] == "done":
-            stalled = row["slug"] == "01-basic" and row["seed"] == 2
-            blank = row["slug"] == "02-aug" and row["seed"] == 0
-            row |= {"epochs": 12.0, "converged": 1.0, "stalled": 1.0 if stalled else 0.0}
-            row["blank"] = 1.0 if blank else 0.0
-            row["restarts"] = 2.0 if blank else 0.0
+        if row.status == "done":
+            stalled = row.slug == "01-basic" and row.seed == 2
+            blank = row.slug == "02-aug" and row.seed == 0
+            row.epochs, row.converged, row.stalled = 12.0, 1.0, 1.0 if stalled else 0.0
+            row.blank = 1.0 if blank else 0.0
+            row.restarts = 2.0 if blank else 0.0
     write_csv(tmp_path / "ablation.csv", rows)
     (tmp_path / "ablation_plan.json").write_text(json.dumps(PLAN))
     render_from_csv(tmp_path)
@@ -215,14 +213,14 @@ def test_runs_trained_at_another_precision_are_named(tmp_path: Path) -> None:
     (tmp_path / "ablation_plan.json").write_text(json.dumps(plan))
     render_ablation(tmp_path)
     rows = read_csv(tmp_path / "ablation.csv")
-    assert [row["precision"] for row in rows][:5] == [
+    assert [row.precision for row in rows][:5] == [
         "bf16-mixed",
         "bf16-mixed",
         "32-true",
         "bf16-mixed",
         "32-true+bf16-mixed",
     ]
-    assert rows[5]["precision"] == ""  # seed 2 of the ensemble never trained
+    assert rows[5].precision == ""  # seed 2 of the ensemble never trained
     text = (tmp_path / "ablation.md").read_text()
     section = text.split("## Trained at another precision")[1].split("##")[0]
     assert "Most runs trained at `bf16-mixed`" in section
@@ -232,7 +230,7 @@ def test_runs_trained_at_another_precision_are_named(tmp_path: Path) -> None:
     render_from_csv(tmp_path)  # the csv round trip keeps the column
     assert "## Trained at another precision" in (tmp_path / "ablation.md").read_text()
     # one precision throughout: no such section
-    rows = [{**row, "precision": "32-true"} for row in rows]
+    rows = [replace(row, precision="32-true") for row in rows]
     write_csv(tmp_path / "ablation.csv", rows)
     render_from_csv(tmp_path)
     assert "## Trained at another precision" not in (tmp_path / "ablation.md").read_text()

@@ -11,9 +11,9 @@ import yaml
 
 from sparseg.ablation import SweepSettings, run_ablation
 from sparseg.ablation.ladder import load_ladder
+from sparseg.ablation.local import LocalPool
 from sparseg.ablation.pace import _time_stage, check_pace, require_same_pace
-from sparseg.ablation.runner import _Sweep
-from sparseg.ablation.sweep import plan_units
+from sparseg.ablation.plan import plan_units
 from sparseg.config import load_config
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
@@ -103,7 +103,7 @@ def test_a_resumed_minute_bound_sweep_on_another_pace_runs_nothing_unless_told(
     finish(out / "01-basic" / "seed0", steps=100, step_seconds=150.0)
     monkeypatch.setattr("sparseg.ablation.pace._time_stage", lambda config, channels: 6.0)
     ran: list[str] = []
-    monkeypatch.setattr(_Sweep, "_command", lambda sweep, run, args, device: ran.append(args[0]))
+    monkeypatch.setattr(LocalPool, "_command", lambda sweep, run, args, device: ran.append(args[0]))
     with pytest.raises(SparsegError, match=r"sweep: a `basic` training step takes 6.00 s here"):
         run_ablation(data, ladder, out, SweepSettings(seeds=2, minutes_per_run=15, quiet=True))
     assert ran == [] and not (out / "01-basic" / "seed1").exists()

@@ -135,7 +135,7 @@ def test_a_pretraining_stage_runs_end_to_end(tmp_path: Path, data: Path) -> None
     ladder.write_text(yaml.safe_dump({"base": "tiny.yaml", "stages": [PRETRAINED]}))
     out = tmp_path / "sweep"
     result = run_ablation(data, ladder, out, SweepSettings(seeds=1, quiet=True))
-    assert result.failed == [] and result.rows[0]["status"] == "done"
+    assert result.failed == [] and result.rows[0].status == "done"
     (weights,) = (out / "pretrained").glob("*-seed0.pth")
     seen = json.loads(weights.with_suffix(".json").read_text())
     test_ids = set(json.loads((out / "split.json").read_text())["test"])

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from sparseg.ablation import SweepSettings, render_ablation, run_ablation
-from sparseg.ablation.runner import StepFailed, _Sweep
+from sparseg.ablation.local import LocalPool, StepFailed
 from sparseg.data.synthetic import synthesize
 
 TINY = {
@@ -58,7 +58,7 @@ class FakeCommands:
         self.fail_on = fail_on
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeCommands:
-        monkeypatch.setattr(_Sweep, "_command", lambda sweep, run, args, device: self(run, args))
+        monkeypatch.setattr(LocalPool, "_command", lambda sweep, run, args, device: self(run, args))
         return self
 
     def __call__(self, run, args: list[str]) -> None:
@@ -137,9 +137,9 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
     inference = json.loads((tuned / "inference.json").read_text())
     assert inference["inference"]["threshold"] == 0.35 and inference["inference"]["crf"]["enabled"]
     assert inference["forced"] == {"inference.crf.enabled": True}
-    rows = {(r["slug"], r["seed"]): r for r in result.rows}
-    assert rows[("04-ensemble", 1)]["steps"] == 10  # summed over the two fold models
-    assert all(row["status"] == "done" for row in rows.values())
+    rows = {(r.slug, r.seed): r for r in result.rows}
+    assert rows[("04-ensemble", 1)].steps == 10  # summed over the two fold models
+    assert all(row.status == "done" for row in rows.values())
 
     fake.calls.clear()
     run_ablation(data, write_ladder(tmp_path, stages), out, SweepSettings(seeds=2, quiet=True))
@@ -178,7 +178,7 @@ def test_a_failed_training_fails_its_stages_and_the_sweep_goes_on(
     )
     assert len(result.failed) == 4 and len(commands.calls) == 2  # one training per seed tried
     assert result.failed[0] == "basic, seed 0: train exited with 2: error: broken"
-    assert {row["status"] for row in result.rows} == {"failed: train exited with 2: error: broken"}
+    assert {row.status for row in result.rows} == {"failed: train exited with 2: error: broken"}
     assert "- **basic**, seed 1: failed: train exited with 2" in (out / "ablation.md").read_text()
 
 
@@ -202,11 +202,11 @@ def test_an_ensembles_folds_train_side_by_side_and_the_last_finishes_the_unit(
         with lock:
             commands(run, args)
 
-    monkeypatch.setattr(_Sweep, "_command", command)
+    monkeypatch.setattr(LocalPool, "_command", command)
     ladder = write_ladder(tmp_path, [{"name": "+ ensemble", "ensemble_folds": 3, "tune": True}])
     settings = SweepSettings(seeds=1, jobs=2, quiet=True)
     result = run_ablation(data, ladder, tmp_path / "sweep", settings)
-    assert result.failed == [] and result.rows[0]["status"] == "done"
+    assert result.failed == [] and result.rows[0].status == "done"
     names = [args[0] for _, args in commands.calls]
     assert names.count("train") == 3 and names.count("save-probabilities") == 3
     assert names[-2:] == ["tune", "evaluate"]
@@ -227,9 +227,9 @@ def test_tiny_sweep_end_to_end_is_not_redone(
     assert result.failed == []
     assert [p.name for p in result.outputs] == ["ablation.csv", "ablation.md", "ablation.png"]
     assert all(path.stat().st_size > 0 for path in result.outputs)
-    assert [row["status"] for row in result.rows] == ["done"] * 4
-    assert all(0.0 <= row["dice_pooled"] <= 1.0 for row in result.rows)
-    assert {row["steps"] for row in result.rows} == {2.0}
+    assert [row.status for row in result.rows] == ["done"] * 4
+    assert all(0.0 <= row.score("dice_pooled") <= 1.0 for row in result.rows)
+    assert {row.steps for row in result.rows} == {2.0}
     follower = out / "02-small-object-removal" / "seed1"
     leader = out / "01-basic" / "seed1"
     assert os.path.samefile(leader / "best.ckpt", follower / "best.ckpt")
@@ -244,6 +244,6 @@ def test_tiny_sweep_end_to_end_is_not_redone(
     again = run_ablation(data, ladder, out, SweepSettings(seeds=2))
     assert capsys.readouterr().out.count("skipped: done") == 4
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
-    assert [row["status"] for row in again.rows] == ["done"] * 4
+    assert [row.status for row in again.rows] == ["done"] * 4
 
     assert render_ablation(out)[1].read_text() == (out / "ablation.md").read_text()

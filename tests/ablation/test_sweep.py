@@ -174,7 +174,7 @@ def test_bad_arguments(tmp_path: Path, data: Path) -> None:
 
 
 def test_a_key_added_to_the_schema_at_its_default_keeps_committed_runs(tmp_path: Path) -> None:
-    from sparseg.ablation.sweep import _same_config, _write_checked
+    from sparseg.ablation.prepare import _same_config, _write_checked
 
     new = dump_config(load_config(None))
     old = "\n".join(line for line in new.splitlines() if "validation_thresholds" not in line)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from sparseg.ablation.outputs import CSV_NAME, read_csv
+from sparseg.ablation.layout import SweepPaths
+from sparseg.ablation.rows import SweepRow, read_csv
 from sparseg.ablation.runner import AblationResult, SweepSettings, run_ablation
 from sparseg.ablation.stats import mean_interval, paired_gain
 from sparseg.errors import SparsegError
@@ -33,7 +33,25 @@ CURVE_COLUMNS = (
     "stalled",
     "blank",
 )
-FAILED = ("stalled", "blank")  # runs that did not learn (sparseg.ablation.outputs)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """A finished run of the sweep at ``minutes`` per training."""
+
+    minutes: float
+    row: SweepRow
+
+    @property
+    def did_not_learn(self) -> bool:
+        """It stalled at its start or predicted nothing (:mod:`sparseg.ablation.outputs`)."""
+        return self.row.stalled > 0 or self.row.blank > 0
+
+    def cells(self) -> list[str]:
+        row = self.row
+        values = [self.minutes, row.stage, row.seed, row.score(HEADLINE_METRIC), row.steps]
+        values += [row.late_gain, row.converged, row.stalled, row.blank]
+        return [_cell(value) for value in values]
 
 
 def budget_folder(out_dir: Path, minutes: float) -> Path:
@@ -77,14 +95,14 @@ def write_curve(out_dir: Path, budgets: list[float]) -> list[Path]:
     """``curve.csv``, ``curve.md`` and ``curve.png`` from the budgets' ``ablation.csv`` files."""
     out_dir = Path(out_dir)
     rows = [
-        {**row, "minutes": minutes}
+        CurvePoint(minutes, row)
         for minutes in budgets
-        for row in read_csv(budget_folder(out_dir, minutes) / CSV_NAME)
-        if row["status"] == "done"
+        for row in read_csv(SweepPaths(budget_folder(out_dir, minutes)).csv)
+        if row.status == "done"
     ]
-    stages = list(dict.fromkeys(row["stage"] for row in rows))
+    stages = list(dict.fromkeys(point.row.stage for point in rows))
     lines = [",".join(CURVE_COLUMNS)]
-    lines += [",".join(_cell(row.get(column)) for column in CURVE_COLUMNS) for row in rows]
+    lines += [",".join(point.cells()) for point in rows]
     paths = [out_dir / name for name in CURVE_NAMES]
     atomic_write_text(paths[0], "\n".join(lines) + "\n")
     atomic_write_text(paths[1], render_curve_markdown(rows, stages, budgets))
@@ -92,9 +110,7 @@ def write_curve(out_dir: Path, budgets: list[float]) -> list[Path]:
     return paths
 
 
-def render_curve_markdown(
-    rows: list[dict[str, Any]], stages: list[str], budgets: list[float]
-) -> str:
+def render_curve_markdown(rows: list[CurvePoint], stages: list[str], budgets: list[float]) -> str:
     scores = _scores(rows)
     header = "| stage | " + " | ".join(f"{minutes:g} min" for minutes in budgets) + " |"
     lines = [
@@ -116,12 +132,11 @@ def render_curve_markdown(
             if not by_seed:
                 cells.append("–")
                 continue
-            values = [row[HEADLINE_METRIC] for row in by_seed.values()]
+            values = [point.row.score(HEADLINE_METRIC) for point in by_seed.values()]
             mean, low, high = mean_interval(values)
-            steps = sum(row["steps"] for row in by_seed.values()) / len(by_seed)
-            bound = "*" if any(row.get("converged") == 0 for row in by_seed.values()) else ""
-            failed = any((row.get(flag) or 0) > 0 for row in by_seed.values() for flag in FAILED)
-            bound += "†" if failed else ""
+            steps = sum(point.row.steps for point in by_seed.values()) / len(by_seed)
+            bound = "*" if any(point.row.converged == 0 for point in by_seed.values()) else ""
+            bound += "†" if any(point.did_not_learn for point in by_seed.values()) else ""
             interval = "" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]"
             cells.append(f"{mean:.3f}{interval} ({steps:,.0f}){bound}")
         lines.append(f"| {stage} | " + " | ".join(cells) + " |")
@@ -134,7 +149,7 @@ def render_curve_markdown(
 
 
 def crossing_reading(
-    scores: dict[tuple[str, float], dict[int, dict[str, Any]]],
+    scores: dict[tuple[str, float], dict[int, CurvePoint]],
     lighter: str,
     heavier: str,
     budgets: list[float],
@@ -146,9 +161,8 @@ def crossing_reading(
         a, b = scores.get((lighter, minutes), {}), scores.get((heavier, minutes), {})
         seeds = sorted(set(a) & set(b))
         if seeds:
-            gain = paired_gain(
-                [a[s][HEADLINE_METRIC] for s in seeds], [b[s][HEADLINE_METRIC] for s in seeds]
-            )
+            before = [a[s].row.score(HEADLINE_METRIC) for s in seeds]
+            gain = paired_gain(before, [b[s].row.score(HEADLINE_METRIC) for s in seeds])
             gains.append((minutes, gain, len(seeds)))
     if not gains:
         return f"**{heavier}** vs **{lighter}**: no paired runs yet."
@@ -170,21 +184,21 @@ def crossing_reading(
     return f"**{heavier}** vs **{lighter}**: {verdict} (gain {shown})."
 
 
-def _scores(rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[int, dict[str, Any]]]:
-    scores: dict[tuple[str, float], dict[int, dict[str, Any]]] = {}
-    for row in rows:
-        scores.setdefault((row["stage"], row["minutes"]), {})[row["seed"]] = row
+def _scores(rows: list[CurvePoint]) -> dict[tuple[str, float], dict[int, CurvePoint]]:
+    scores: dict[tuple[str, float], dict[int, CurvePoint]] = {}
+    for point in rows:
+        scores.setdefault((point.row.stage, point.minutes), {})[point.row.seed] = point
     return scores
 
 
-def _cell(value: Any) -> str:
+def _cell(value: float | int | str) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.6g}"
-    return "" if value is None else str(value)
+    return str(value)
 
 
 def _render_chart(
-    rows: list[dict[str, Any]], stages: list[str], budgets: list[float], path: Path
+    rows: list[CurvePoint], stages: list[str], budgets: list[float], path: Path
 ) -> None:
     import matplotlib  # here, not at import: only the curve draws
 
@@ -195,7 +209,7 @@ def _render_chart(
     figure, axes = plt.subplots(figsize=(7.0, 4.5), dpi=110)
     for offset, stage in enumerate(stages):
         points = [
-            (m, [r[HEADLINE_METRIC] for r in scores[(stage, m)].values()])
+            (m, [p.row.score(HEADLINE_METRIC) for p in scores[(stage, m)].values()])
             for m in budgets
             if (stage, m) in scores
         ]

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sparseg.ablation.ladder import apply_dotted
+from sparseg.ablation.layout import STAGE_FILE
 from sparseg.config import read_yaml_mapping, validate_config
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, read_json
 from sparseg.run_layout import CONFIG_FILE, TRAINED_FILES, RunPaths
-
-STAGE_FILE = "stage.json"  # a stage's facts (tune, after_tune, ...), written by the sweep's plan
 
 
 def adopt_training(source_run: str | Path, target_run: str | Path) -> None:

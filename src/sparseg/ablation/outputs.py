@@ -1,22 +1,23 @@
-"""The sweep's outputs: ``ablation.csv`` (every run), ``ablation.md`` (per stage) and
-``ablation.png`` (Dice per stage with error bars beside the claimed ranges).
+"""The sweep's outputs, rendered in one place (:func:`write_outputs`): ``ablation.csv`` (every
+run), ``ablation.md`` (per stage) and ``ablation.png`` (Dice per stage with error bars beside the
+claimed ranges).
 
-They are rendered from the csv plus ``ablation_plan.json`` (the resolved stages: names, claims,
-skip reasons, comparisons), so a finished or half-finished sweep can be rendered again any time.
+They are rendered from the rows plus ``ablation_plan.json`` (the resolved stages: names, claims,
+skip reasons, comparisons); :func:`render_ablation` takes the rows from the run folders or from
+``ablation.csv``, so a finished or half-finished sweep can be rendered again any time.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sparseg.ablation.layout import SweepPaths
+from sparseg.ablation.rows import SCORES, SweepRow, collect_rows, read_csv, write_csv
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
-from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS, NEARLY_BLANK_RECALL
 from sparseg.io_utils import atomic_write, atomic_write_text, read_json
 from sparseg.run_layout import HEADLINE_METRIC
@@ -27,67 +28,46 @@ from sparseg.training.convergence import (
     NEVER_LEARNED_BELOW,
 )
 
-CSV_NAME, MARKDOWN_NAME, CHART_NAME, PLAN_NAME = (
-    "ablation.csv",
-    "ablation.md",
-    "ablation.png",
-    "ablation_plan.json",
-)
-SCORES = (*CONVENTIONS, "object_f1")
-COLUMNS = (
-    "stage",
-    "slug",
-    "seed",
-    "status",
-    *SCORES,
-    "n_test_images",
-    "steps",
-    "epochs",
-    "images_seen",
-    "wall_seconds",
-    "precision",
-    "late_gain",
-    "converged",
-    "stalled",
-    "blank",
-    "restarts",
-    "run_dir",
-)
 HEADER_TAIL = " | steps | epochs | converged |"
-_TEXT_COLUMNS = ("stage", "slug", "status", "precision", "run_dir")
 
 
 @dataclass
 class StageSummary:
     plan: dict[str, Any]
-    rows: list[dict[str, Any]]
-    done: dict[int, dict[str, Any]]  # seed → row of a finished run
+    rows: list[SweepRow]
+    done: dict[int, SweepRow]  # seed → row of a finished run
     gain: tuple[float, float, float] | None
     gain_pairs: int
     compare_name: str | None
 
     def score(self, name: str) -> tuple[float, float]:
-        return mean_std([row.get(name, math.nan) for row in self.done.values()])
+        return mean_std([row.score(name) for row in self.done.values()])
+
+    def mean_steps(self) -> float:
+        return mean_std([row.steps for row in self.done.values()])[0]
+
+    def mean_epochs(self) -> float:
+        return mean_std([row.epochs for row in self.done.values()])[0]
 
     def convergence(self) -> tuple[int, int]:
         """(converged runs, finished runs whose convergence is known)."""
-        known = [row["converged"] for row in self.done.values() if _known(row.get("converged"))]
+        known = [row.converged for row in self.done.values() if not math.isnan(row.converged)]
         return sum(1 for flag in known if flag), len(known)
 
     def stalled(self) -> int:
         """Finished runs with a training that stalled at its start (see ``stall_warning``)."""
-        return sum(1 for row in self.done.values() if (row.get("stalled") or 0) > 0)
+        return sum(1 for row in self.done.values() if row.stalled > 0)
 
     def blank(self) -> int:
         """Finished runs that marked no pixel on any test image although the test set has
         targets, or under a tenth of the target pixels (``sparseg.evaluation.blank_verdict``):
         on data with empty images their validation Dice is the empty share, so a flat curve
         there says nothing about learning."""
-        return sum(1 for row in self.done.values() if (row.get("blank") or 0) > 0)
+        return sum(1 for row in self.done.values() if row.blank > 0)
 
     def restarted(self) -> int:
         """Finished runs whose training the blank guard restarted at least once."""
-        return sum(1 for row in self.done.values() if (row.get("restarts") or 0) > 0)
+        return sum(1 for row in self.done.values() if row.restarts > 0)
 
     @property
     def budget_bound(self) -> bool:
@@ -95,56 +75,21 @@ class StageSummary:
         return converged < known
 
 
-# ---------------------------------------------------------------- csv
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _cell(row.get(key)) for key in COLUMNS})
-    atomic_write_text(path, buffer.getvalue())
-
-
-def read_csv(path: Path) -> list[dict[str, Any]]:
-    if not Path(path).is_file():
-        raise SparsegError(f"{path}: file not found (run sparseg ablate first)")
-    with open(path, newline="", encoding="utf-8") as stream:
-        return [_parse_row(row) for row in csv.DictReader(stream)]
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, float):
-        return "" if math.isnan(value) else f"{value:.6g}"
-    return "" if value is None else value
-
-
-def _parse_row(row: dict[str, str]) -> dict[str, Any]:
-    parsed: dict[str, Any] = {}
-    for key, text in row.items():
-        if key in _TEXT_COLUMNS:
-            parsed[key] = text
-        elif key == "seed":
-            parsed[key] = int(text)
-        else:
-            parsed[key] = float(text) if text not in ("", None) else math.nan
-    return parsed
-
-
 # ---------------------------------------------------------------- summaries
-def summarize(rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[StageSummary]:
+def summarize(rows: list[SweepRow], plan: dict[str, Any]) -> list[StageSummary]:
     """Per stage: its runs, the finished ones by seed, and the paired gain on the headline."""
     summaries: dict[str, StageSummary] = {}
     for stage in plan["stages"]:
-        own = [row for row in rows if row["slug"] == stage["slug"]]
-        done = {row["seed"]: row for row in own if row["status"] == "done"}
+        own = [row for row in rows if row.slug == stage["slug"]]
+        done = {row.seed: row for row in own if row.status == "done"}
         summaries[stage["slug"]] = StageSummary(stage, own, done, None, 0, None)
     for summary in summaries.values():
         reference = summaries.get(summary.plan.get("compare_to") or "")
         if reference is None or summary.plan.get("skipped"):
             continue
         seeds = sorted(set(summary.done) & set(reference.done))
-        before = [reference.done[seed][HEADLINE_METRIC] for seed in seeds]
-        after = [summary.done[seed][HEADLINE_METRIC] for seed in seeds]
+        before = [reference.done[seed].score(HEADLINE_METRIC) for seed in seeds]
+        after = [summary.done[seed].score(HEADLINE_METRIC) for seed in seeds]
         summary.gain = paired_gain(before, after) if seeds else None
         summary.gain_pairs = len(seeds)
         summary.compare_name = reference.plan["name"]
@@ -174,7 +119,7 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
     ]
     for summary in summaries:
         cells = [_mean_std_text(*summary.score(name)) for name in SCORES]
-        cells += [_count(summary.score("steps")[0]), _count(summary.score("epochs")[0])]
+        cells += [_count(summary.mean_steps()), _count(summary.mean_epochs())]
         cells.append(_converged_text(summary))
         if summary.plan.get("skipped"):
             cells = ["—"] * len(cells)
@@ -255,9 +200,9 @@ def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
         if stage.get("skipped"):
             skipped.append(f"- **{stage['name']}**: {stage['skipped']}")
             continue
-        finished = {row["seed"]: row for row in summary.rows}
+        finished = {row.seed: row for row in summary.rows}
         for seed in seeds:
-            status = finished[seed]["status"] if seed in finished else "not run"
+            status = finished[seed].status if seed in finished else "not run"
             if status != "done":
                 unfinished.append(f"- **{stage['name']}**, seed {seed}: {status}")
     sections = [("Notes", notes), ("Trained at another precision", _other_precision(summaries))]
@@ -269,7 +214,7 @@ def _other_precision(summaries: list[StageSummary]) -> list[str]:
     """Finished runs trained at another precision than most (a sweep finished on another
     machine, a GPU's bf16 beside a CPU's float32): their stage's mean mixes the two."""
     trained_at = {
-        (summary.plan["name"], seed): row.get("precision") or "?"
+        (summary.plan["name"], seed): row.precision or "?"
         for summary in summaries
         for seed, row in summary.done.items()
     }
@@ -295,16 +240,12 @@ def _converged_text(summary: StageSummary) -> str:
     return f"{converged}/{known}" + (" (budget-bound)" if converged < known else "") + failed
 
 
-def _known(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
 def _count(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.0f}"
 
 
 def _test_count(summaries: list[StageSummary]) -> str:
-    counts = {row["n_test_images"] for s in summaries for row in s.done.values()}
+    counts = {row.n_test_images for s in summaries for row in s.done.values()}
     counts = {int(c) for c in counts if not math.isnan(c)}
     return "/".join(str(c) for c in sorted(counts)) or "the"
 
@@ -362,7 +303,7 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
         axes.bar(x, mean, width, color="tab:blue", alpha=0.85)
         if not math.isnan(std):
             axes.errorbar(x, mean, yerr=std, color="black", capsize=4, linewidth=1.2)
-        values = [row[HEADLINE_METRIC] for row in summary.done.values()]
+        values = [row.score(HEADLINE_METRIC) for row in summary.done.values()]
         axes.plot([x] * len(values), values, "o", color="white", markeredgecolor="black", ms=4)
         gain_claim = _pair(summary.plan.get("claim_gain"))
         if gain_claim is not None:
@@ -391,18 +332,20 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
 
 
 # ---------------------------------------------------------------- all of them
-def write_outputs(out_dir: Path, rows: list[dict[str, Any]], plan: dict[str, Any]) -> list[Path]:
+def write_outputs(out_dir: Path, rows: list[SweepRow], plan: dict[str, Any]) -> list[Path]:
     """Write ``ablation.csv``, ``ablation.md`` and ``ablation.png`` into ``out_dir``."""
-    out_dir = Path(out_dir)
-    write_csv(out_dir / CSV_NAME, rows)
+    csv_path, markdown, chart = SweepPaths(Path(out_dir)).outputs
+    write_csv(csv_path, rows)
     summaries = summarize(rows, plan)
-    atomic_write_text(out_dir / MARKDOWN_NAME, render_markdown(summaries, plan))
-    render_chart(summaries, out_dir / CHART_NAME)
-    return [out_dir / name for name in (CSV_NAME, MARKDOWN_NAME, CHART_NAME)]
+    atomic_write_text(markdown, render_markdown(summaries, plan))
+    render_chart(summaries, chart)
+    return [csv_path, markdown, chart]
 
 
-def render_from_csv(out_dir: Path) -> list[Path]:
-    """Render ``ablation.md`` and ``ablation.png`` again from ``ablation.csv`` and the plan."""
-    out_dir = Path(out_dir)
-    plan = read_json(out_dir / PLAN_NAME)
-    return write_outputs(out_dir, read_csv(out_dir / CSV_NAME), plan)
+def render_ablation(out_dir: Path, *, from_csv: bool = False) -> list[Path]:
+    """Render a (finished or partial) sweep in ``out_dir`` again: its rows collected from the run
+    folders, or with ``from_csv`` read from ``ablation.csv`` (a sweep kept without them)."""
+    paths = SweepPaths(Path(out_dir))
+    plan = read_json(paths.plan)
+    rows = read_csv(paths.csv) if from_csv else collect_rows(paths.root, plan)
+    return write_outputs(paths.root, rows, plan)

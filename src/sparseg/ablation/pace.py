@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
+from sparseg.ablation.rows import TrainingFacts
 from sparseg.ablation.sweep import Run, finished
 from sparseg.config import Config
 from sparseg.errors import SparsegError
-from sparseg.io_utils import read_json
 from sparseg.run_layout import RunPaths
 
 # the timer's random batch and plain loss differ from a real step by less than this; the
@@ -104,11 +104,9 @@ def _recorded(run: Run) -> tuple[float, int] | None:
     summaries = [RunPaths(folder).train_summary for folder in run.trained_dirs]
     if not all(path.is_file() for path in summaries):
         return None
-    facts = [read_json(path) for path in summaries]
-    steps = sum(int(fact.get("steps") or 0) for fact in facts)
-    seconds = sum(float(fact.get("step_seconds") or 0) for fact in facts)
-    channels = facts[0].get("in_channels")
-    return (seconds / steps, int(channels)) if steps and seconds and channels else None
+    facts = TrainingFacts.read(summaries)
+    steps, seconds, channels = facts.steps, facts.step_seconds, facts.in_channels
+    return (seconds / steps, channels) if steps and seconds and channels else None
 
 
 def _time_stage(config: Config, in_channels: int) -> float:

@@ -13,15 +13,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from sparseg.ablation.sweep import (
-    Run,
-    RunBudget,
-    finish_steps,
-    model_groups,
-    pending_runs,
-    shell,
-    unit_label,
-)
+from sparseg.ablation.plan import SweepPlan
 from sparseg.io_utils import atomic_write
 
 SCRIPT_NAME = "sweep.sbatch"
@@ -39,7 +31,8 @@ class SlurmTask:
 
 @dataclass(frozen=True)
 class SlurmSweep:
-    """The array's tasks: ``trainings`` first (indices 0..), then ``finishing``, one per unit."""
+    """The array's tasks: ``trainings`` first (indices 0..), then ``finishing``, one per unit;
+    a finishing task waits for trainings only (``after``: their indices)."""
 
     trainings: list[SlurmTask]
     finishing: list[SlurmTask]
@@ -49,24 +42,19 @@ class SlurmSweep:
         return self.trainings + self.finishing
 
 
-def slurm_tasks(units: list[list[Run]], data: Path, budget: RunBudget) -> SlurmSweep:
-    """The trainings of ``units`` (one task per model still to train), then one finishing task
-    per unfinished unit that waits for its own trainings."""
-    trainings: list[SlurmTask] = []
-    finishing: list[SlurmTask] = []
-    for unit in units:
-        pending = pending_runs(unit)
-        if not pending:
-            continue
-        leader, label, first = unit[0], unit_label(unit), len(trainings)
-        for folders, args in model_groups(leader, data, budget):
-            where = "".join(f" · {f.name}" for f in folders if f != leader.run_dir)
-            command = " && ".join(shell(("sparseg", step)) for step in args)
-            trainings.append(SlurmTask(f"{label}{where}: train", command))
-        command = " && ".join(map(shell, finish_steps(pending, data)))
-        after = tuple(range(first, len(trainings)))
-        finishing.append(SlurmTask(f"{label}: finish", command, after))
-    return SlurmSweep(trainings, finishing)
+def slurm_tasks(plan: SweepPlan) -> SlurmSweep:
+    """The plan's tasks as array tasks, in the plan's order: its trainings (the tasks that
+    evaluate no run) first, then its finishing tasks, each after the trainings it waits for."""
+    trainings = [k for k, task in enumerate(plan.tasks) if not task.evaluates]
+    finishing = [k for k, task in enumerate(plan.tasks) if task.evaluates]
+    position = {index: place for place, index in enumerate(trainings)}
+
+    def array_task(index: int) -> SlurmTask:
+        task = plan.tasks[index]
+        command = " && ".join(step.shell() for step in task.steps)
+        return SlurmTask(task.label, command, tuple(position[k] for k in task.after))
+
+    return SlurmSweep([array_task(k) for k in trainings], [array_task(k) for k in finishing])
 
 
 def sbatch_script(tasks: list[SlurmTask], out_dir: Path, job_name: str) -> str:

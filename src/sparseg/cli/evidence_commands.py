@@ -82,15 +82,15 @@ def ablate(
     from sparseg.ablation import SweepSettings, run_ablation
 
     settings = SweepSettings(
-        seeds,
-        split_file,
-        minutes_per_run,
-        jobs,
-        emit_commands,
-        quiet,
-        launcher,
-        steps_per_run,
-        mixed_pace,
+        seeds=seeds,
+        split_file=split_file,
+        minutes_per_run=minutes_per_run,
+        jobs=jobs,
+        emit_commands=emit_commands,
+        quiet=quiet,
+        launcher=launcher,
+        steps_per_run=steps_per_run,
+        mixed_pace=mixed_pace,
     )
     if budgets is None:
         results = [run_ablation(data, ladder, out_dir, settings)]
