@@ -212,9 +212,10 @@ def test_a_sweep_carried_without_checkpoints_finishes_and_renders(tmp_path: Path
 
 
 def test_an_ensemble_cut_off_finishes_elsewhere_fold_by_fold(tmp_path: Path, data) -> None:
-    """An ensemble's folds train one by one and each saves its probabilities (fold 0's on the
-    validation images it is tuned on too). Carried without checkpoints, the ensemble trains only
-    the fold that had not finished, and is tuned and evaluated from the others' probabilities."""
+    """An ensemble's folds train one by one and each saves its probabilities (on the test images
+    and on the validation images it held out: the ensemble is tuned on all folds' out-of-fold
+    predictions). Carried without checkpoints, the ensemble trains only the fold that had not
+    finished, and is tuned and evaluated from the others' probabilities."""
     stages = [{"name": "ensemble", "tune": True, "ensemble_folds": 2}]
     ladder, out = write_ladder(tmp_path, stages), tmp_path / "sweep"
     _tiny_training(tmp_path)
@@ -223,20 +224,22 @@ def test_an_ensemble_cut_off_finishes_elsewhere_fold_by_fold(tmp_path: Path, dat
     unit = out / "01-ensemble" / "seed0"
     first, second = unit / "fold_0", unit / "fold_1"
     saved = [load_saved_run(fold).subsets for fold in (first, second)]
-    assert set(saved[0]) == {"val", "test"} and set(saved[1]) == {"test"}
+    assert set(saved[0]) == set(saved[1]) == {"val", "test"}
+    assert not set(saved[0]["val"]) & set(saved[1]["val"])  # each fold's own held-out images
     _commit(out)
     # cut off while fold 1 trained: its model, and everything after it, never came
     for path in (second / "train_summary.json", second / "probabilities.npz"):
         path.unlink()
     (unit / "evaluation.json").unlink()
-    (first / "inference.json").unlink()
+    (unit / "inference.json").unlink()
     fold0 = _mtimes(first, "*.npz") | _mtimes(first, "train_summary.json")
     result = run_ablation(data, ladder, out, settings)
     assert not result.failed and result.rows[0].status == "done"
     assert _mtimes(first, "*.npz") | _mtimes(first, "train_summary.json") == fold0
     assert not (first / "best.ckpt").exists() and (second / "best.ckpt").is_file()
     assert (second / "probabilities.npz").is_file()
-    assert "decisions" in json.loads((first / "inference.json").read_text())
+    tuned = json.loads((unit / "inference.json").read_text())
+    assert "decisions" in tuned and tuned["tuned_on"] == "out-of-fold predictions of 2 fold(s)"
     assert json.loads((unit / "evaluation.json").read_text())["n_images"] > 0
 
 

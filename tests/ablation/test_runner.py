@@ -112,7 +112,7 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
         ("01-basic/seed1", "train"),
     ]
     # the ensembles come last, each fold trained and its probabilities saved before the next;
-    # one inherits the tuning: tune on fold 0, evaluate
+    # tuned once on the unit folder (every fold's out-of-fold predictions), then evaluated
     assert fake.names()[10:16] == [
         ("04-ensemble/seed0", "train"),
         ("04-ensemble/seed0", "save-probabilities"),
@@ -122,15 +122,16 @@ def test_runs_in_order_share_training_and_tune_only_where_asked(
         ("04-ensemble/seed0", "evaluate"),
     ]
     unit = out / "04-ensemble" / "seed0"
-    assert fake.calls[14][1][2] == str(unit / "fold_0")
+    assert fake.calls[14][1][2] == str(unit)
     assert len(fake.calls) == 22
     for call, fold in ((fake.calls[10][1], "0"), (fake.calls[12][1], "1")):
         assert call[call.index("--fold") + 1] == fold and "--resume" not in call
         assert call[call.index("--out") + 1] == str(unit / f"fold_{fold}")
     saves = [fake.calls[11][1], fake.calls[13][1]]
-    assert saves[0][saves[0].index("--run") + 1] == str(unit / "fold_0")
-    assert [a for a in saves[0] if a in ("val", "test")] == ["val", "test"]  # tune reads val
-    assert [a for a in saves[1] if a in ("val", "test")] == ["test"]
+    for save, fold in zip(saves, ("0", "1"), strict=True):
+        assert save[save.index("--run") + 1] == str(unit / f"fold_{fold}")
+        assert save[save.index("--fold") + 1] == fold  # its own held-out images
+        assert [a for a in save if a in ("val", "test")] == ["val", "test"]  # tune reads val
     assert "--resume" not in fake.calls[0][1]
     tuned = out / "03-tuned" / "seed1"
     assert (tuned / "best.ckpt").read_text() == "weights"  # adopted from basic, not retrained

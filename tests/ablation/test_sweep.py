@@ -90,7 +90,7 @@ def test_emit_commands_prints_one_independent_line_per_training_and_seed(
         out / "05-ensemble" / "seed0" / "fold_0"
     )
     tune = ensemble[6]
-    assert tune[tune.index("--run") + 1] == str(out / "05-ensemble" / "seed0" / "fold_0")
+    assert tune[tune.index("--run") + 1] == str(out / "05-ensemble" / "seed0")  # out-of-fold
     assert "seed=1" in result.commands[5]
     # nothing ran
     assert not list(out.glob("*/seed*"))

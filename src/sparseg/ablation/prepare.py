@@ -63,7 +63,8 @@ def prepare_splits(
 ) -> dict[int, Path]:
     """One split for the whole sweep (same test ids for every run), plus a k-fold split of its
     non-test ids for each ensemble size; returned by number of folds (1: the plain split)."""
-    ids = [pair.id for pair in discover_pairs(data)]
+    pairs = {pair.id: pair for pair in discover_pairs(data)}
+    cases = {item_id: pair.group for item_id, pair in pairs.items()}
     data_config = ladder.stages[0].config.data
     given = Path(split_file).resolve() if split_file is not None else None
     main = given or RunPaths(out_dir).split
@@ -71,7 +72,7 @@ def prepare_splits(
     default = DefaultSplit(
         data_config.val_fraction, data_config.test_fraction, 0, data_config.group_regex
     )
-    chosen = choose_split(ids, given, 0, main, default)
+    chosen = choose_split(pairs, given, 0, main, default, cases)
     splits = {1: main}
     pool = sorted(chosen.train + chosen.val)
     for stage in ladder.stages:
@@ -79,7 +80,7 @@ def prepare_splits(
         if folds > 1 and stage.skipped is None and folds not in splits:
             splits[folds] = paths.kfold_split(folds)
             if not splits[folds].is_file():
-                kfold = make_splits(pool, folds, 0.0, 0, data_config.group_regex)
+                kfold = make_splits(pool, folds, 0.0, 0, data_config.group_regex, cases)
                 save_split({"test": chosen.test, "folds": kfold["folds"]}, splits[folds])
     return splits
 

@@ -41,9 +41,9 @@ class Run:
 
     @property
     def inference_dir(self) -> Path:
-        """Where tune writes ``inference.json``: an ensemble uses its first fold's."""
-        paths = RunPaths(self.run_dir)
-        return paths.fold(0).root if self.stage.ensemble_folds > 1 else paths.root
+        """Where tune writes ``inference.json``: the run, or an ensemble's folder, tuned on the
+        out-of-fold predictions of all its folds."""
+        return RunPaths(self.run_dir).root
 
     @property
     def trained_dirs(self) -> list[Path]:
@@ -122,11 +122,12 @@ def saves_probabilities(run: Run) -> bool:
 
 
 def save_probabilities_args(run: Run, folder: Path, data: Path) -> list[str]:
-    """Save the probabilities that the unit's tune and evaluate read from ``folder``'s model:
-    the test images, and the validation images where tune runs (an ensemble's first fold)."""
+    """Save the probabilities that the unit's tune and evaluate read from ``folder``'s model
+    (fold K of an ensemble): the validation images it held out (tune reads every fold's) and
+    the test images."""
     args = ["save-probabilities", "--run", str(folder), "--data", str(data)]
-    subsets = ["val", "test"] if folder == run.inference_dir else ["test"]
-    return [*args, "--split", str(run.split), *(a for s in subsets for a in ("--subset", s))]
+    args += ["--split", str(run.split), "--fold", str(run.trained_dirs.index(folder))]
+    return [*args, "--subset", "val", "--subset", "test"]
 
 
 def evaluate_args(run: Run, data: Path) -> list[str]:
