@@ -1,9 +1,9 @@
 """Whether this machine trains at the pace of the one that ran a minute-bound sweep's finished runs.
 
-A wall-clock budget buys optimiser steps in proportion to the machine's speed, and the shared
-machines here differ by more than 3x from one day to the next (a resnet34 step took 1.5 s on
-2026-12-03 and 4.8 s on 2026-12-04): a minute-bound sweep resumed on a slower machine would
-average 190-step and 570-step runs of one stage under one "15 minutes". So before a resumed
+A wall-clock budget buys optimiser steps in proportion to the machine's speed, and shared
+machines differ by several times from one day to the next (see the speed evidence,
+``docs/evidence/speed.md``): a minute-bound sweep resumed on a slower machine would average runs
+of a third of the steps with the others of one stage under one "15 minutes". So before a resumed
 minute-bound sweep trains anything, one stage that has both finished and pending runs gets one
 training step timed here (the planner's timer, :func:`sparseg.training.sizing.time_step`),
 compared with the step time its finished runs recorded in ``train_summary.json``. The timer

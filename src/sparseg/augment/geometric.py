@@ -128,8 +128,8 @@ class PixelElasticTransform(_DenseWarp):
 
 
 # Written by hand: the same zero-border Gaussian filter as kornia's gaussian_blur2d, as a banded
-# matrix product; kornia's depthwise 49-tap convolution costs ~35 ms per 16×128² batch on 2 CPU
-# cores, a matmul a few ms.
+# matrix product, because a CPU multiplies matrices an order of magnitude faster than it runs
+# kornia's depthwise 49-tap convolution (the elastic transform's cost: benchmarks/augment_cost.py).
 def _gaussian_band(size: int, sigma: float, like: Tensor) -> Tensor:
     """[size, size] matrix M with (M @ x) = x filtered along that axis by a Gaussian of ``sigma``
     pixels truncated at 4 sigma, zero beyond the border."""
