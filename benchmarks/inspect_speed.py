@@ -43,7 +43,7 @@ def worker(root: Path) -> dict:
     propose_config(fp)  # as `sparseg inspect` does: detect the machine
     planned = time.perf_counter()
     return {
-        "n_pairs": fp["n_pairs"],
+        "n_pairs": fp.n_pairs,
         "fingerprint_seconds": round(fingerprinted - start, 2),
         "plan_seconds": round(planned - fingerprinted, 2),
         "inspect_seconds": round(planned - start, 2),

@@ -54,8 +54,8 @@ def data_root(name: str) -> Path:
 
 def native_patch(data: Path) -> list[int]:
     """nnunet2d's patch: the median image, floored to multiples of 32, at most 256 a side."""
-    sizes = fingerprint(data)["image_size"]
-    sides = (sizes["height"]["median"], sizes["width"]["median"])
+    sizes = fingerprint(data).image_size
+    sides = (sizes.height.median, sizes.width.median)
     return [max(64, min(256, int(side // 32) * 32)) for side in sides]
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from sparseg import __version__
 from sparseg.cli import app
+from sparseg.data.fingerprint import Fingerprint
 
 ROOT = typer.main.get_command(app)
 COMMANDS = sorted(
@@ -139,6 +140,7 @@ def test_synth_inspect_split(run_cli, tmp_path) -> None:
     payload = json.loads((tmp_path / "fp.json").read_text())
     assert payload["fingerprint"]["n_pairs"] == 60
     assert payload["fingerprint"]["empty_masks"]["count"] == 12
+    assert Fingerprint.from_json(payload["fingerprint"]).to_json() == payload["fingerprint"]
     splits = tmp_path / "splits.json"
     result = run_cli("split", data, "--folds", 3, "--group-regex", r"^(subj\d+)_", "--out", splits)
     assert result.code == 0, result.stderr

@@ -9,7 +9,19 @@ from typing import Any
 import pytest
 
 from sparseg.config import validate_config
-from sparseg.data.fingerprint import fingerprint
+from sparseg.data.fingerprint import (
+    AreaStats,
+    Components,
+    ComponentsPerMask,
+    EmptyMasks,
+    Fingerprint,
+    ForegroundFractions,
+    FractionStats,
+    ImageSizes,
+    Intensity,
+    MinMedianMax,
+    fingerprint,
+)
 from sparseg.data.plan import plan_overrides, propose_config
 from sparseg.errors import SparsegWarning
 
@@ -24,32 +36,80 @@ def make_fp(
     smallest: float | None = 0.005,
     area_p5: float | None = 100.0,
     label: int | None = None,
-) -> dict[str, Any]:
-    """The fingerprint fields the planner reads, with everything else left out."""
-    return {
-        "n_pairs": n_pairs,
-        "label": label,
-        "image_size": {
-            "height": {"min": height, "median": float(height), "max": height},
-            "width": {"min": width, "median": float(width), "max": width},
-        },
-        "foreground_fraction": {
-            "non_empty": None if non_empty_median is None else {"median": non_empty_median},
-            "pooled": pooled,
-        },
-        "empty_masks": {"share": empty_share},
-        "components": {
-            "area_px": None if area_p5 is None else {"median": 4 * area_p5, "p5": area_p5},
-            "smallest_per_mask_fraction": smallest,
-        },
-    }
+) -> Fingerprint:
+    """A whole fingerprint of ``n_pairs`` 8-bit gray ``height`` x ``width`` 2D images: the
+    arguments set the fields the planner reads; every other field follows from them (one
+    component per non-empty mask) or is a plausible default."""
+    n_empty = round(empty_share * n_pairs)
+    n_masked = n_pairs - n_empty if non_empty_median is not None else 0
+    non_empty = (
+        None
+        if non_empty_median is None
+        else FractionStats(
+            mean=non_empty_median,
+            median=non_empty_median,
+            p5=non_empty_median / 4,
+            p95=non_empty_median * 3,
+            min=non_empty_median / 10,
+            max=non_empty_median * 5,
+        )
+    )
+    area_px = (
+        None if area_p5 is None else AreaStats(median=4 * area_p5, p5=area_p5, min=area_p5 / 2)
+    )
+    image_px = height * width
+    return Fingerprint(
+        n_pairs=n_pairs,
+        label=label,
+        image_size=ImageSizes(
+            counts={f"{height}x{width}": n_pairs},
+            height=MinMedianMax(min=height, median=float(height), max=height),
+            width=MinMedianMax(min=width, median=float(width), max=width),
+        ),
+        channels={"1": n_pairs},
+        bit_depth={"8": n_pairs},
+        intensity=Intensity(mean=0.3, std=0.2, p1=0.0, p5=0.02, p50=0.28, p95=0.7, p99=0.9),
+        foreground_fraction=ForegroundFractions(
+            all=FractionStats(
+                mean=pooled,
+                median=0.0 if non_empty is None else non_empty.median,
+                p5=0.0,
+                p95=0.0 if non_empty is None else non_empty.p95,
+                min=0.0,
+                max=0.0 if non_empty is None else non_empty.max,
+            ),
+            non_empty=non_empty,
+            pooled=pooled,
+        ),
+        empty_masks=EmptyMasks(
+            count=n_empty,
+            share=empty_share,
+            ids=tuple(f"empty{index:04d}" for index in range(min(n_empty, 20))),
+        ),
+        components=Components(
+            per_mask=ComponentsPerMask(mean=n_masked / n_pairs, max=1 if n_masked else 0),
+            total=n_masked,
+            area_px=area_px,
+            area_fraction=(
+                None
+                if area_px is None
+                else AreaStats(
+                    median=area_px.median / image_px,
+                    p5=area_px.p5 / image_px,
+                    min=area_px.min / image_px,
+                )
+            ),
+            smallest_per_mask_fraction=smallest,
+        ),
+        volumes=None,
+    )
 
 
-def cpu(fp: dict[str, Any]) -> dict[str, Any]:
+def cpu(fp: Fingerprint) -> dict[str, Any]:
     return propose_config(fp, memory_gb=16, cpu_only=True)
 
 
-def gpu(fp: dict[str, Any], memory_gb: float = 80) -> dict[str, Any]:
+def gpu(fp: Fingerprint, memory_gb: float = 80) -> dict[str, Any]:
     return propose_config(fp, memory_gb=memory_gb, cpu_only=False)
 
 
@@ -57,7 +117,7 @@ def gpu(fp: dict[str, Any], memory_gb: float = 80) -> dict[str, Any]:
     "fp",
     [make_fp(), make_fp(pooled=0.0, non_empty_median=None, smallest=None, area_p5=None, label=3)],
 )
-def test_plans_validate_against_the_config_schema(fp: dict[str, Any]) -> None:
+def test_plans_validate_against_the_config_schema(fp: Fingerprint) -> None:
     for plan in (cpu(fp), gpu(fp), gpu(fp, memory_gb=4)):
         config = validate_config(plan_overrides(plan))
         assert config.data.input_size == tuple(plan["data"]["input_size"])

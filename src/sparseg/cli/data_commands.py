@@ -94,7 +94,7 @@ def inspect(
     for reason in plan["reasons"]:
         out.print(f"  - {reason}")
     if json_out is not None:
-        atomic_write_json(json_out, {"fingerprint": fp, "proposed_config": plan})
+        atomic_write_json(json_out, {"fingerprint": fp.to_json(), "proposed_config": plan})
         out.print(f"wrote {json_out}")
     if write_config is not None:
         atomic_write_text(write_config, proposed_config_text(plan, data))

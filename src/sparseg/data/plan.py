@@ -18,6 +18,7 @@ import numpy as np
 
 from sparseg.config import Config, dump_config, read_yaml_mapping, validate_config
 from sparseg.config.presets import preset_path
+from sparseg.data.fingerprint import Fingerprint, VolumeStats
 from sparseg.data.foreground import POS_WEIGHT_RANGE, pos_weight_from_counts
 
 MIN_COMPONENT_PX = 16  # a typical smallest target of ~4x4 px still survives a U-Net's skips
@@ -36,7 +37,7 @@ MACHINES = {
 
 
 def propose_config(
-    fp: dict[str, Any], memory_gb: float | None = None, cpu_only: bool | None = None
+    fp: Fingerprint, memory_gb: float | None = None, cpu_only: bool | None = None
 ) -> dict[str, Any]:
     """Config overrides in the shape of :class:`sparseg.config.Config` plus ``reasons``.
 
@@ -65,7 +66,7 @@ def propose_config(
     else:
         encoder, why = "resnet34", f"{memory_gb:.0f} GB of GPU memory affords resnet34"
     reasons.append(f"encoder {encoder}: {why}")
-    batch_size, batch_reason = batch_size_for(fp["n_pairs"], area, device, memory_gb)
+    batch_size, batch_reason = batch_size_for(fp.n_pairs, area, device, memory_gb)
     reasons.append(batch_reason)
 
     plan: dict[str, Any] = {
@@ -75,8 +76,8 @@ def propose_config(
         "training": {"batch_size": batch_size, "accelerator": "cpu" if cpu_only else "cuda"},
         "inference": {"postprocess": {}},
     }
-    if fp.get("label") is not None:
-        plan["data"]["label"] = fp["label"]
+    if fp.label is not None:
+        plan["data"]["label"] = fp.label
     if not cpu_only:
         workers = max(0, min(8, (os.cpu_count() or 1) - 1))
         plan["data"]["num_workers"] = workers
@@ -92,9 +93,9 @@ def propose_config(
     reasons.append(reason)
     plan["inference"]["postprocess"]["min_object_size"], reason = _min_object_size(fp)
     reasons.append(reason)
-    if fp.get("volumes"):
-        plan["data"].update(_volume_slicing(fp["volumes"], reasons))
-        smallest = fp["volumes"]["lesion_voxels_p5"] or 0
+    if fp.volumes is not None:
+        plan["data"].update(_volume_slicing(fp.volumes, reasons))
+        smallest = fp.volumes.lesion_voxels_p5 or 0
         plan["inference"]["postprocess"]["min_object_size_3d"] = int(smallest // 2)
         reasons.append(
             f"min_object_size_3d {int(smallest // 2)} voxels: half the 5th-percentile 3D lesion "
@@ -153,23 +154,23 @@ def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _volume_slicing(volumes: dict[str, Any], reasons: list[str]) -> dict[str, Any]:
+def _volume_slicing(volumes: VolumeStats, reasons: list[str]) -> dict[str, Any]:
     """Slice axis and kept slices for volume data, with the 3D lesion sizes they rest on."""
-    axis = int(max(volumes["slice_axis"].items(), key=lambda item: item[1])[0])
-    spacing = " x ".join(f"{side:g}" for side in volumes["spacing_mm"])
-    coarsest = max(volumes["spacing_mm"]) > min(volumes["spacing_mm"]) * 1.001
+    axis = int(max(volumes.slice_axis.items(), key=lambda item: item[1])[0])
+    spacing = " x ".join(f"{side:g}" for side in volumes.spacing_mm)
+    coarsest = max(volumes.spacing_mm) > min(volumes.spacing_mm) * 1.001
     why = "the lowest-resolution axis" if coarsest else "isotropic voxels: the last axis"
     reasons.append(f"slice_axis {axis}: {why} (median spacing {spacing} mm)")
     reasons.append(
         f"keep_slices nonzero: blank slices outside the body teach nothing and cost steps; "
-        f"lesion-free slices inside it stay ({volumes['empty_slice_share']:.0%} of the kept ones) "
+        f"lesion-free slices inside it stay ({volumes.empty_slice_share:.0%} of the kept ones) "
         "so the model learns to predict nothing"
     )
-    if volumes["lesion_volume_ml"]:
-        ml = volumes["lesion_volume_ml"]
+    ml = volumes.lesion_volume_ml
+    if ml is not None:
         reasons.append(
-            f"lesions in 3D: {volumes['lesions_per_volume']['mean']:.1f} per volume, median "
-            f"{ml['median']:.3f} mL (evaluate reports lesion-wise F1 on these 26-connected "
+            f"lesions in 3D: {volumes.lesions_per_volume.mean:.1f} per volume, median "
+            f"{ml.median:.3f} mL (evaluate reports lesion-wise F1 on these 26-connected "
             "components)"
         )
     return {"slice_axis": axis, "keep_slices": "nonzero"}
@@ -202,14 +203,14 @@ def detect_machine(memory_gb: float | None, cpu_only: bool | None) -> tuple[bool
     return False, float(memory_gb), f"machine: GPU, {memory_gb:.1f} GB GPU memory"
 
 
-def _input_size(fp: dict[str, Any], device: str) -> tuple[str, tuple[int, int], list[str]]:
+def _input_size(fp: Fingerprint, device: str) -> tuple[str, tuple[int, int], list[str]]:
     """Resize toward the machine's preferred area, never so far that the typical smallest
     component falls under MIN_COMPONENT_PX; patches at native size when that is too large."""
-    height = fp["image_size"]["height"]["median"]
-    width = fp["image_size"]["width"]["median"]
+    height = fp.image_size.height.median
+    width = fp.image_size.width.median
     native_area = height * width
     preferred_area, largest_area = MACHINES[device]
-    smallest = fp["components"].get("smallest_per_mask_fraction")
+    smallest = fp.components.smallest_per_mask_fraction
     needed_area = MIN_COMPONENT_PX / smallest if smallest else 0.0
     area = min(max(preferred_area, needed_area), native_area)
     reasons = []
@@ -248,18 +249,18 @@ def _input_size(fp: dict[str, Any], device: str) -> tuple[str, tuple[int, int], 
     return "resize", size, reasons
 
 
-def input_area_floor(fp: dict[str, Any]) -> float:
+def input_area_floor(fp: Fingerprint) -> float:
     """Pixels per image below which the median smallest component falls under
     MIN_COMPONENT_PX (0 when the masks have no components)."""
-    smallest = fp["components"].get("smallest_per_mask_fraction")
+    smallest = fp.components.smallest_per_mask_fraction
     return MIN_COMPONENT_PX / smallest if smallest else 0.0
 
 
-def aspect_true_sizes(fp: dict[str, Any], areas: list[float]) -> list[tuple[int, int]]:
+def aspect_true_sizes(fp: Fingerprint, areas: list[float]) -> list[tuple[int, int]]:
     """Input sizes near each of ``areas`` (capped at the native size) with the median image's
     aspect, multiples of 32, none under :func:`input_area_floor`; ascending, without repeats."""
-    height = fp["image_size"]["height"]["median"]
-    width = fp["image_size"]["width"]["median"]
+    height = fp.image_size.height.median
+    width = fp.image_size.width.median
     floor = min(input_area_floor(fp), height * width)
     sizes = {
         _nearest_shape(min(area, height * width), width / height, at_least=floor) for area in areas
@@ -308,11 +309,11 @@ def batch_size_for(n_pairs: int, area: int, device: str, memory_gb: float) -> tu
     )
 
 
-def _foreground_oversample(fp: dict[str, Any]) -> tuple[float, str]:
+def _foreground_oversample(fp: Fingerprint) -> tuple[float, str]:
     """nnU-Net's 0.33, raised when random crops would mostly miss the target."""
-    empty_share = fp["empty_masks"]["share"]
-    non_empty = fp["foreground_fraction"]["non_empty"]
-    tiny = non_empty is not None and non_empty["median"] < 0.01
+    empty_share = fp.empty_masks.share
+    non_empty = fp.foreground_fraction.non_empty
+    tiny = non_empty is not None and non_empty.median < 0.01
     share = BASE_OVERSAMPLE + 0.5 * empty_share + (0.15 if tiny else 0.0)
     share = round(float(np.clip(share, BASE_OVERSAMPLE, 0.9)), 2)
     return share, (
@@ -321,8 +322,8 @@ def _foreground_oversample(fp: dict[str, Any]) -> tuple[float, str]:
     )
 
 
-def _pos_weight(fp: dict[str, Any]) -> tuple[float | None, str]:
-    pooled = fp["foreground_fraction"]["pooled"]
+def _pos_weight(fp: Fingerprint) -> tuple[float | None, str]:
+    pooled = fp.foreground_fraction.pooled
     weight = pos_weight_from_counts(pooled, 1.0)
     if weight is None:
         return None, "pos_weight left unset: no mask has foreground"
@@ -334,12 +335,12 @@ def _pos_weight(fp: dict[str, Any]) -> tuple[float | None, str]:
     )
 
 
-def _min_object_size(fp: dict[str, Any]) -> tuple[int, str]:
-    area = fp["components"].get("area_px")
-    if not area:
+def _min_object_size(fp: Fingerprint) -> tuple[int, str]:
+    area = fp.components.area_px
+    if area is None:
         return 0, "min_object_size 0: no training components to size it from"
-    size = int(0.5 * area["p5"])
+    size = int(0.5 * area.p5)
     return size, (
         f"min_object_size {size} px: half the 5th-percentile training component "
-        f"({area['p5']:g} px), in native pixels since post-processing runs after the resize back"
+        f"({area.p5:g} px), in native pixels since post-processing runs after the resize back"
     )

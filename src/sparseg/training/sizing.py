@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from sparseg.config import Config, load_config
+from sparseg.data.fingerprint import Fingerprint
 from sparseg.data.plan import aspect_true_sizes, batch_size_for, detect_machine
 from sparseg.losses import build_loss
 from sparseg.models import build_model
@@ -68,7 +69,7 @@ class Timed:
 
 
 def candidates(
-    fp: dict[str, Any], mode: str, proposed: tuple[int, int], device: str, memory_gb: float
+    fp: Fingerprint, mode: str, proposed: tuple[int, int], device: str, memory_gb: float
 ) -> list[Candidate]:
     """Every encoder at aspect-true input sizes around the ``proposed`` one, none under the
     small-object floor (patch mode: the proposed patch only), each with the batch that
@@ -81,7 +82,7 @@ def candidates(
     )
     found = []
     for height, width in sizes:
-        batch, _ = batch_size_for(fp["n_pairs"], height * width, device, memory_gb)
+        batch, _ = batch_size_for(fp.n_pairs, height * width, device, memory_gb)
         found += [Candidate(encoder, (height, width), batch) for encoder in CANDIDATE_ENCODERS]
     return found
 
@@ -167,7 +168,7 @@ def time_step(candidate: Candidate, config: Config, in_channels: int) -> float:
 
 
 def plan_for_minutes(
-    fp: dict[str, Any],
+    fp: Fingerprint,
     plan: dict[str, Any],
     minutes: float,
     timer: Callable[[Candidate, Config, int], float] | None = None,
@@ -180,8 +181,7 @@ def plan_for_minutes(
     cpu_only, memory_gb, _ = detect_machine(memory_gb, accelerator == "cpu")
     settings = [*TIMED_SETTINGS, f"training.accelerator={accelerator}"]
     config = load_config(None, settings)
-    channels = fp.get("channels", {})
-    in_channels = 3 if channels.get("3", 0) > channels.get("1", 0) else 1
+    in_channels = 3 if fp.channels.get("3", 0) > fp.channels.get("1", 0) else 1
     timer = timer or time_step
     mode, size = plan["data"]["mode"], tuple(plan["data"]["input_size"])
     device = "cpu" if cpu_only else "gpu"
@@ -198,7 +198,7 @@ def plan_for_minutes(
     return overrides, lines
 
 
-def apply_sizing(fp: dict[str, Any], plan: dict[str, Any], minutes: float) -> dict[str, Any]:
+def apply_sizing(fp: Fingerprint, plan: dict[str, Any], minutes: float) -> dict[str, Any]:
     """``plan`` with :func:`plan_for_minutes`'s overrides merged in and its lines appended to
     the reasons (the size, batch and encoder reasons they replace are dropped)."""
     overrides, lines = plan_for_minutes(fp, plan, minutes)
