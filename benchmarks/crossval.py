@@ -82,7 +82,7 @@ def fold_split(name: str) -> Path:
 
 
 def train_phase(name: str, seed: int) -> Path:
-    """Train the seed's folds; each fold then saves its validation and test probabilities."""
+    """Train the field guide's folds; each fold then saves its validation and test probabilities."""
     split = fold_split(name)
     folder = OUT / name / f"seed{seed}"
     steps = ["--set", "training.max_minutes=null", "--set", f"training.max_steps={STEPS}"]

@@ -45,7 +45,7 @@ run_step() {
     budget-loo-ms) sweep "$ms" budget-leave-one-out.yaml \
         "$results/budget_loo_cpu_5min/ms_lesjak_flair" --minutes-per-run 5 ;;
     presence)
-        # 40 % empty frames at the seed's 0.5 % foreground, made afresh (same seed, same images)
+        # 40 % empty frames at the field guide's 0.5 % foreground, made afresh (same seed, same images)
         local synth=${SYNTH_DIR:-/tmp/sparseg_synth_empty40}
         [ -d "$synth/images" ] || "$sparseg" synth "$synth" --n 300 --empty 0.4 --fg 0.005 --seed 0
         sweep "$synth" presence.yaml "$results/presence_cpu_5min/synth_empty40" \

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared check for a session that is lent a GPU: training throughput by precision
 # (fp32 / bf16-mixed / fp16-mixed), the speed settings (tensor cache on the device, channels_last)
-# with the GPU's utilisation, 8-fold TTA sequential vs batched, then the seed ladder on both real
+# with the GPU's utilisation, 8-fold TTA sequential vs batched, then the field-guide ladder on both real
 # data sets at a GPU budget per training, both sweeps at once, and the step share of the sweep's
 # runs (JOBS of them share the GPU: a low share means they are CPU-bound). Not a test.
 #
@@ -11,7 +11,7 @@
 # the machine lacks may wait in .whl/ (installed into /tmp/site; WHEELS=none skips them); source
 # archives in .whl/build/ are compiled there with the wheels beside them (pydensecrf2 publishes
 # no wheel: its sdist and Cython 0.29.36, the version its setup asks for).
-# Knobs: STEPS (optimizer steps per training, default 1000: the seed ladder on trained models that
+# Knobs: STEPS (optimizer steps per training, default 1000: the field-guide ladder on trained models that
 # the CPU sweeps of seed_cpu_1000steps/ cannot afford; STEPS=0 uses MINUTES instead), MINUTES
 # (wall-clock budget per run when STEPS=0, default 0.6), SEEDS (3), JOBS (runs at once per data
 # set, 8), THROUGHPUT (0 skips the throughput part), LADDER_SECONDS (hard stop for the sweeps,
@@ -80,7 +80,7 @@ fi
 start=$(date +%s)
 for name in usgra_nerve ms_lesjak_flair; do
     timeout -s INT "$ladder_seconds" "$python" -m sparseg ablate --data "$data_root/$name" \
-        --split "$data_root/$name/split.json" --ladder configs/ladders/seed.yaml \
+        --split "$data_root/$name/split.json" --ladder configs/ladders/field-guide.yaml \
         --seeds "$seeds" --out "$sweeps/$name" "${budget[@]}" --jobs "$jobs" \
         >"$sweeps.$name.log" 2>&1 &
 done

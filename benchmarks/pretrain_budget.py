@@ -1,6 +1,6 @@
 """Does in-domain pretraining (`sparseg pretrain`) pay on a CPU, and how should M minutes be split
 between pretraining and fine-tuning? The measurement behind the budget rule
-(sparseg.data.pretrain_budget) and the seed timeline's "+ pre-trained encoder" row.
+(sparseg.data.pretrain_budget) and the field guide's timeline's "+ pre-trained encoder" row.
 
 On usgra_nerve and ms_lesjak_flair (their split.json; pretraining reads every non-test image,
 labels ignored), paired over seeds, fine-tuning from in-domain weights against training from

@@ -183,7 +183,7 @@ def test_bad_ladders_raise_one_line_naming_the_problem(
 
 
 def test_shipped_ladders_resolve() -> None:
-    seed = load_ladder(REPO / "configs/ladders/seed.yaml").stages
+    seed = load_ladder(REPO / "configs/ladders/field-guide.yaml").stages
     assert [s.claim for s in seed if s.claim] == [
         (0.2, 0.3),
         (0.5, 0.7),

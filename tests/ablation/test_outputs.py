@@ -17,7 +17,7 @@ from sparseg.errors import SparsegError
 from sparseg.run_layout import HEADLINE_METRIC as HEADLINE
 
 PLAN = {
-    "ladder": "/ladders/seed.yaml",
+    "ladder": "/ladders/field-guide.yaml",
     "mode": "cumulative",
     "data": "/data/nerves",
     "split": "/out/split.json",

@@ -1,6 +1,6 @@
 """A ladder stage with ``pretrain``: each seed's weights are made once by ``sparseg pretrain`` (its
 test cases left out) and every model of the stage and of the stages built on it starts from
-them; the seed ladder's pre-trained stage is no longer skipped."""
+them; the field-guide ladder's pre-trained stage is no longer skipped."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_each_seed_pretrains_once_and_later_stages_start_from_its_weights(
         assert names.count(("02-in-domain-weights", "pretrain")) == 1
         pretrain, *again = [args for _, args in calls if args[0] == "pretrain"]
         weights = option(pretrain, "--out")
-        # planned before the seed's weights were made, the ensemble asks for the same file:
+        # planned before the field guide's weights were made, the ensemble asks for the same file:
         # --resume finds that pretraining finished and repeats nothing
         assert [option(args, "--out") for args in again] == [weights] * len(again)
         assert all("--resume" in args for args in (pretrain, *again))
@@ -118,8 +118,10 @@ def test_a_bad_pretrain_budget_is_one_error_line(tmp_path: Path, value) -> None:
         load_ladder(path)
 
 
-def test_the_seed_ladder_pretrains_instead_of_skipping() -> None:
-    unavailable = load_ladder(REPO / "configs/ladders/seed.yaml", lambda *_: "weights offline")
+def test_the_field_guide_ladder_pretrains_instead_of_skipping() -> None:
+    unavailable = load_ladder(
+        REPO / "configs/ladders/field-guide.yaml", lambda *_: "weights offline"
+    )
     stages = {stage.name: stage for stage in unavailable.stages}
     pretrained = stages["+ pre-trained encoder"]
     assert pretrained.skipped is None and pretrained.pretrain == {"steps": 1000}

@@ -275,7 +275,7 @@ def test_recipe_pipeline_is_reproducible_from_the_torch_seed() -> None:
     config = load_config("configs/recipe.yaml").augment
     aug = build_augmentation(config)
     chosen = [name for name in ALL_TRANSFORMS if getattr(config, name).p > 0]
-    assert aug.names == [*chosen, "multiscale"] and len(chosen) == 10  # the seed's ten
+    assert aug.names == [*chosen, "multiscale"] and len(chosen) == 10  # the field guide's ten
     images, masks = textured_batch()
 
     def run(seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@
 Stages whose training is identical (they differ only in inference) share one trained model per
 seed: the later ones hard-link the checkpoint into their own run directory, so an inference
 trick's paired gain is measured on exactly the same models. ``DIR/<stage>/config.yaml`` is the
-resolved stage config every command receives; the seed and the budget come with ``--set``.
+resolved stage config every command receives; the random seed and the budget come with ``--set``.
 
 :func:`run_ablation` prepares the sweep folder, makes the sweep's one plan
 (:mod:`sparseg.ablation.plan`) and hands it to one executor: the local pool, the printed

@@ -25,7 +25,7 @@ def _symmetric(limit: float) -> tuple[float, float]:
 
 
 # Rotation uses RandomAffine rather than RandomRotation: only the former can pad by reflection,
-# which is what the seed's albumentations transforms do (BORDER_REFLECT_101).
+# which is what the field guide's albumentations transforms do (BORDER_REFLECT_101).
 GEOMETRIC: dict[str, Callable[[Any], nn.Module]] = {
     "hflip": lambda t: K.RandomHorizontalFlip(p=t.p),
     "vflip": lambda t: K.RandomVerticalFlip(p=t.p),
