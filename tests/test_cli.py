@@ -79,7 +79,7 @@ def test_train_warns_when_the_run_stalled_at_its_start(run_cli, monkeypatch, tmp
     import sparseg.training
     from sparseg.training.run_files import write_metrics_csv
 
-    def stalled_training(cfg, data, out_dir, *args):
+    def stalled_training(cfg, data, out_dir, **settings):
         rows = [{"step": 10 * (k + 1), "val_dice": 0.08} for k in range(30)]
         write_metrics_csv(Path(out_dir) / "metrics.csv", rows)
         return {

@@ -171,7 +171,7 @@ def trained_folds(synthetic_data, tmp_path_factory):
     split = root / "split.json"
     save_split(make_splits(ids, 2, 0.25, seed=0), split)
     config = tiny_config("training.max_epochs=1", "data.input_size=[32, 32]")
-    train_folds(config, synthetic_data, root / "cv", split, "all", False, True)
+    train_folds(config, synthetic_data, root / "cv", split_file=split, fold="all", quiet=True)
     return root / "cv", json.loads(split.read_text())
 
 
@@ -215,7 +215,7 @@ def test_the_fold_ensembles_onnx_graph_equals_the_pytorch_ensemble(
     for item_id in split["test"]:
         path = synthetic_data / "images" / f"{item_id}.png"
         expected, _ = torch_ensemble.prediction(torch_ensemble.image(path))
-        actual, _ = onnx_ensemble.prediction(onnx_ensemble.image(path))
+        actual, _ = onnx_ensemble.prediction(onnx_ensemble.load(path))
         assert np.abs(expected - actual).max() < 1e-3
     first = synthetic_data / "images" / f"{split['test'][0]}.png"
     one_fold = single.probabilities(single.image(first))

@@ -58,7 +58,14 @@ def write_run(run_dir: Path, *overrides: str) -> Path:
     optimizer = build_optimizer(config, list(model.parameters()))
     schedule = LRSchedule(config.training, 0.0).state_dict()
     state = RunState(epoch=1, step=1)
-    last = last_payload(model, optimizer, schedule, Precision().state_dict(), state, common)
+    last = last_payload(
+        model,
+        optimizer,
+        schedule_state=schedule,
+        precision_state=Precision().state_dict(),
+        state=state,
+        common=common,
+    )
     save_checkpoint(paths.last, last)
     save_config(config, paths.config)
     return run_dir

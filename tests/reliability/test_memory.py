@@ -15,7 +15,7 @@ import pytest
 
 import sparseg.data.io as io_module
 from sparseg.data.synthetic import synthesize
-from sparseg.training.setup import load_run_data
+from sparseg.training.setup import load_run_data, run_selection
 from tests.helpers import tiny_config
 
 N_PAIRS = 200
@@ -50,7 +50,7 @@ def pixel_reads(monkeypatch) -> dict[str, int]:
 @pytest.mark.parametrize("mode", ["resize", "patch"])
 def test_run_data_on_200_pairs_reads_no_pixels(large_data, tmp_path, pixel_reads, mode):
     config = tiny_config("data.input_size=[32, 32]", f"data.mode={mode}")
-    data = load_run_data(config, large_data, None, 0, tmp_path / "run")
+    data = load_run_data(config, run_selection(config, large_data, tmp_path / "run"))
     assert len(data.pairs) == N_PAIRS
     assert len(data.split.train) + len(data.split.val) + len(data.split.test) == N_PAIRS
     assert pixel_reads == {"read_image": 0, "read_mask": 0}

@@ -18,7 +18,8 @@ from sparseg.ablation.layout import STAGE_FILE, SweepPaths
 from sparseg.ablation.sweep import RunBudget
 from sparseg.config import Config, dump_config
 from sparseg.data.pairs import discover_pairs
-from sparseg.data.splits import DefaultSplit, choose_split, make_splits, save_split
+from sparseg.data.resolve import ItemSelection
+from sparseg.data.splits import DefaultSplit, make_splits, save_split
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, read_json
 from sparseg.run_layout import CONFIG_FILE, RunPaths
@@ -63,16 +64,14 @@ def prepare_splits(
 ) -> dict[int, Path]:
     """One split for the whole sweep (same test ids for every run), plus a k-fold split of its
     non-test ids for each ensemble size; returned by number of folds (1: the plain split)."""
-    pairs = {pair.id: pair for pair in discover_pairs(data)}
-    cases = {item_id: pair.group for item_id, pair in pairs.items()}
     data_config = ladder.stages[0].config.data
     given = Path(split_file).resolve() if split_file is not None else None
     main = given or RunPaths(out_dir).split
     paths = SweepPaths(out_dir)
-    default = DefaultSplit(
-        data_config.val_fraction, data_config.test_fraction, 0, data_config.group_regex
+    selection = ItemSelection(
+        data, split_file=given, saved_split=main, default=DefaultSplit.of(data_config, seed=0)
     )
-    chosen = choose_split(pairs, given, 0, main, default, cases)
+    chosen, cases = selection.split(), selection.cases
     splits = {1: main}
     pool = sorted(chosen.train + chosen.val)
     for stage in ladder.stages:

@@ -143,7 +143,8 @@ def save_probabilities(
     each fold's."""
     from sparseg.inference.predict import save_probabilities as save
 
-    for path in save(run, data, split_file, fold, tuple(subsets or ["test"])):
+    chosen = tuple(subsets or ["test"])
+    for path in save(run, data, split_file=split_file, fold=fold, subsets=chosen):
         out.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from sparseg.data.items import item_info
-from sparseg.data.pairs import Pair, discover_pairs, list_images
-from sparseg.data.splits import load_split
+from sparseg.data.pairs import Pair, list_images
+from sparseg.data.resolve import ItemSelection
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 
@@ -27,10 +27,12 @@ def pretrain_sources(
         raise SparsegError("pretrain: give a data set (--data) or a folder of images (--images)")
     sources: dict[Path, list[Pair]] = {}
     if data is not None:
-        labelled = discover_pairs(Path(data), require_masks=False, slicing=slicing)
+        selection = ItemSelection(
+            Path(data), slicing=slicing, split_file=split_file, require_masks=False
+        )
+        labelled = list(selection.items.values())
         if split_file is not None:
-            test = set(load_split(split_file, 0, {pair.id: pair for pair in labelled}).test)
-            test_cases = {pair.group for pair in labelled if pair.id in test}
+            test_cases = {pair.group for pair in selection.subset_items("test")}
             labelled = [pair for pair in labelled if pair.group not in test_cases]
         sources[Path(data)] = [replace(pair, mask=None) for pair in labelled]
     for folder in map(Path, folders):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from sparseg.config import DataConfig
 from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_json, ensure_output_file, read_json
@@ -61,6 +62,11 @@ class DefaultSplit:
     test_fraction: float
     seed: int
     group_regex: str | None = None
+
+    @classmethod
+    def of(cls, data: DataConfig, seed: int) -> DefaultSplit:
+        """From a config's ``data`` section (its fractions and ``group_regex``) and a seed."""
+        return cls(data.val_fraction, data.test_fraction, seed, data.group_regex)
 
 
 def make_splits(
@@ -124,11 +130,12 @@ def choose_split(
     known_ids: KnownItems,
     split_file: Path | None,
     fold: int,
-    saved: Path,
+    saved: Path | None,
     default: DefaultSplit | None = None,
     cases: Mapping[str, str] | None = None,
 ) -> SplitIds:
-    """The split a command uses, chosen the same way by every command.
+    """The split a command uses, chosen the same way by every command (through
+    :class:`sparseg.data.resolve.ItemSelection`).
 
     ``split_file`` (its fold ``fold``) when given; otherwise ``saved`` (a run's or a sweep's own
     ``split.json``, always fold 0) when it exists; otherwise, with ``default``, a new seeded
@@ -139,6 +146,8 @@ def choose_split(
     cases = case_of(known_ids) if cases is None else cases
     if split_file is not None:
         return load_split(Path(split_file), fold, known, cases)
+    if saved is None:
+        raise SparsegError("no split file given (pass --split FILE)")
     saved = Path(saved)
     if not saved.is_file():
         if default is None:

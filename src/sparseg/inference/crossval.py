@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.resolve import ItemSelection
 from sparseg.data.volumes import Slicing
 from sparseg.evaluation.aggregate import aggregate
 from sparseg.inference.out_of_fold import OutOfFoldPredictor
@@ -30,8 +30,7 @@ def crossval(folder: Path, data_root: Path, out_dir: Path | None = None) -> dict
     returns the summary: the pooled figures, ``per_fold`` and ``fold_spread``."""
     folder, data_root = Path(folder), Path(data_root)
     predictor = OutOfFoldPredictor([folder])
-    slicing = Slicing.of(predictor.config.data)
-    pairs = {pair.id: pair for pair in discover_pairs(data_root, slicing=slicing)}
+    pairs = ItemSelection(data_root, slicing=Slicing.of(predictor.config.data)).items
     predictor.check_known(pairs)
     out_dir = ensure_output_dir(out_dir or RunPaths(folder).crossval_dir, data_root)
     scored = score_predictions(predictor, [pairs[i] for i in predictor.ids], out_dir)

@@ -11,8 +11,9 @@ import numpy as np
 
 from sparseg.config import Config, InferenceConfig
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair, discover_pairs
-from sparseg.data.splits import check_subset, choose_split
+from sparseg.data.pairs import Pair
+from sparseg.data.resolve import ItemSelection
+from sparseg.data.splits import check_subset
 from sparseg.data.volumes import Slicing, is_nifti, volume_plane
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import (
@@ -37,7 +38,6 @@ from sparseg.run_layout import (
     PER_IMAGE_CSV,
     RunPaths,
     fold_index,
-    split_source,
 )
 
 
@@ -55,6 +55,7 @@ def predict_folder(
 def evaluate_runs(
     runs: list[Path],
     data_root: Path,
+    *,
     split_file: Path | None = None,
     fold: int = 0,
     subset: str = "test",
@@ -67,17 +68,14 @@ def evaluate_runs(
     """
     check_subset(subset)
     predictor = Predictor(runs)
-    slicing = Slicing.of(predictor.config.data)
-    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root), slicing=slicing)}
-    if subset == "all":
-        ids = sorted(pairs)
-    else:
-        split = choose_split(pairs, split_file, fold, split_source(runs[0]))
-        ids = split.subset(subset, pairs)
-    if not ids:
+    selection = ItemSelection.of_run(
+        runs[0], data_root, predictor.config.data, split_file=split_file, fold=fold
+    )
+    items = selection.subset_items(subset)
+    if not items:
         raise SparsegError(f"{runs[0]}: the {subset} split is empty; nothing to evaluate")
     out_dir = ensure_output_dir(out_dir or RunPaths(runs[0]).eval_dir(subset), Path(data_root))
-    scored = score_predictions(predictor, [pairs[i] for i in ids], out_dir)
+    scored = score_predictions(predictor, items, out_dir)
     summary = {
         **scored.summary,
         "subset": subset,
@@ -134,6 +132,7 @@ def score_predictions(predictor: Predictor, items: list[Pair], out_dir: Path) ->
 def save_probabilities(
     run_dir: Path,
     data_root: Path,
+    *,
     split_file: Path | None = None,
     fold: int = 0,
     subsets: tuple[str, ...] = ("test",),
@@ -145,15 +144,26 @@ def save_probabilities(
     paths = RunPaths(run_dir)
     if paths.is_fold_folder:
         return [
-            save_run_probabilities(run, data_root, split_file, fold_index(run) or 0, subsets)
+            save_run_probabilities(
+                run,
+                data_root,
+                split_file=split_file,
+                fold=fold_index(run) or 0,
+                subsets=subsets,
+            )
             for run in paths.fold_runs()
         ]
-    return [save_run_probabilities(paths.root, data_root, split_file, fold, subsets)]
+    return [
+        save_run_probabilities(
+            paths.root, data_root, split_file=split_file, fold=fold, subsets=subsets
+        )
+    ]
 
 
 def save_run_probabilities(
     run_dir: Path,
     data_root: Path,
+    *,
     split_file: Path | None,
     fold: int,
     subsets: tuple[str, ...],
@@ -167,9 +177,11 @@ def save_run_probabilities(
         check_subset(subset)
     predictor = Predictor([run_dir], inference=InferenceConfig())
     config, member = predictor.config, predictor.members[0]
-    pairs = {p.id: p for p in discover_pairs(Path(data_root), slicing=Slicing.of(config.data))}
-    split = choose_split(pairs, split_file, fold, paths.split)
-    chosen = {s: sorted(pairs) if s == "all" else split.subset(s, pairs) for s in subsets}
+    selection = ItemSelection.of_run(
+        run_dir, data_root, config.data, split_file=split_file, fold=fold
+    )
+    pairs = selection.items
+    chosen = {subset: selection.subset(subset) for subset in subsets}
     kept = _saved_before(paths, config)
     if kept is not None:
         chosen = {**{s: ids for s, ids in kept.subsets.items() if s not in chosen}, **chosen}

@@ -25,7 +25,7 @@ import numpy as np
 
 from sparseg.config import InferenceConfig
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.resolve import ItemSelection
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import score_arrays
@@ -104,8 +104,7 @@ def _out_of_fold(
     for folder in folders:
         predictor = OutOfFoldPredictor([folder], inference=InferenceConfig())
         base = untuned_inference(predictor.config.inference)
-        slicing = Slicing.of(predictor.config.data)
-        pairs = {pair.id: pair for pair in discover_pairs(data_root, slicing=slicing)}
+        pairs = ItemSelection(data_root, slicing=Slicing.of(predictor.config.data)).items
         predictor.check_known(pairs)
         if truths and sorted(truths) != predictor.ids:
             raise SparsegError(

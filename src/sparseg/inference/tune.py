@@ -21,9 +21,9 @@ import numpy as np
 
 from sparseg.config import InferenceConfig
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair, discover_pairs
-from sparseg.data.splits import choose_split, load_split
-from sparseg.data.volumes import Slicing, assemble, read_mask_volume, volume_info
+from sparseg.data.pairs import Pair
+from sparseg.data.resolve import ItemSelection
+from sparseg.data.volumes import assemble, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
 from sparseg.evaluation.metrics import confusion_counts
 from sparseg.evaluation.score import score_arrays
@@ -242,7 +242,7 @@ def tune_volume_step(
     return _with(cfg, postprocess__min_object_size_3d=size) if kept else cfg
 
 
-def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: int = 0) -> dict:
+def tune(run_dir: Path, data_root: Path, *, split_file: Path | None = None, fold: int = 0) -> dict:
     """Tune the run's inference on its validation images and write ``inference.json``.
 
     A fold folder (``train --fold all``) or a ``sparseg select`` folder is tuned once, for its
@@ -259,15 +259,17 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     else:
         predictor = Predictor([run_dir], inference=InferenceConfig())
     trained = predictor.config
-    slicing = Slicing.of(trained.data)
-    pairs = {pair.id: pair for pair in discover_pairs(data_root, slicing=slicing)}
+    selection = ItemSelection.of_run(
+        run_dir, data_root, trained.data, split_file=split_file, fold=fold
+    )
+    pairs = selection.items
     if isinstance(predictor, OutOfFoldPredictor):
         predictor.check_known(pairs)
         if split_file is not None:
-            _check_folds(predictor, split_file, pairs)
+            _check_folds(predictor, selection)
         val_ids = predictor.ids
     else:
-        val_ids = choose_split(pairs, split_file, fold, paths.split).val
+        val_ids = selection.subset("val")
     if not val_ids:
         raise SparsegError(f"{run_dir}: the validation split is empty; nothing to tune on")
     base = untuned_inference(trained.inference)
@@ -302,14 +304,14 @@ def tune(run_dir: Path, data_root: Path, split_file: Path | None = None, fold: i
     return payload
 
 
-def _check_folds(predictor: OutOfFoldPredictor, split_file: Path, pairs: dict[str, Pair]) -> None:
-    """``split_file``'s fold K must hold out what ``fold_K`` held out."""
+def _check_folds(predictor: OutOfFoldPredictor, selection: ItemSelection) -> None:
+    """The split file's fold K must hold out what ``fold_K`` held out."""
     for folds in predictor.folds.values():
         for fold in folds:
             index = fold_index(fold.run) or 0
-            expected = load_split(split_file, index, pairs).val
+            expected = selection.split(fold=index).val
             if sorted(expected) != sorted(fold.ids):
                 raise SparsegError(
-                    f"{split_file}: fold {index} holds out other images than {fold.run}; "
+                    f"{selection.split_file}: fold {index} holds out other images than {fold.run}; "
                     "leave --split out to tune on the folds' own validation images"
                 )

@@ -28,18 +28,26 @@ def train_folds(
     config: Config,
     data_root: Path,
     out_dir: Path,
-    split_file: Path | None,
-    fold: str,
-    resume: bool,
-    quiet: bool,
+    *,
+    split_file: Path | None = None,
+    fold: str = "0",
+    resume: bool = False,
+    quiet: bool = False,
 ) -> dict[str, dict[str, Any] | None]:
     """Train fold ``fold`` into ``out_dir``, or every fold into ``out_dir/fold_K`` for 'all'."""
     if fold != "all":
         if not fold.isdigit():
             raise SparsegError(f"--fold {fold!r}: expected a fold number or 'all'")
-        return {
-            str(out_dir): train(config, data_root, out_dir, split_file, int(fold), resume, quiet)
-        }
+        summary = train(
+            config,
+            data_root,
+            out_dir,
+            split_file=split_file,
+            fold=int(fold),
+            resume=resume,
+            quiet=quiet,
+        )
+        return {str(out_dir): summary}
     if split_file is None:
         raise SparsegError("--fold all needs --split FILE with k folds (see `sparseg split`)")
     summaries: dict[str, dict[str, Any] | None] = {}
@@ -50,11 +58,19 @@ def train_folds(
         else:
             fold_resume = resume and paths.last.is_file()
             summaries[str(paths.root)] = train(
-                config, data_root, paths.root, split_file, index, fold_resume, quiet
+                config,
+                data_root,
+                paths.root,
+                split_file=split_file,
+                fold=index,
+                resume=fold_resume,
+                quiet=quiet,
             )
         if not _saved_out_of_fold(paths):
             # Every DDP process runs this loop; one of them writes the file.
-            rank_zero_only(save_probabilities)(paths.root, data_root, split_file, index, ("val",))
+            rank_zero_only(save_probabilities)(
+                paths.root, data_root, split_file=split_file, fold=index, subsets=("val",)
+            )
     return summaries
 
 

@@ -25,6 +25,7 @@ from lightning_fabric.loggers import TensorBoardLogger
 from sparseg.augment import build_augmentation
 from sparseg.config import Config, save_config
 from sparseg.data.foreground import ForegroundCounts, count_foreground, pos_weight_from_counts
+from sparseg.data.resolve import ItemSelection
 from sparseg.errors import SparsegError, SparsegWarning
 from sparseg.losses import build_loss
 from sparseg.models import SegmentationNet, build_model, plain_model
@@ -52,6 +53,7 @@ from sparseg.training.setup import (
     load_run_data,
     make_fabric,
     resolve_precision,
+    run_selection,
 )
 from sparseg.training.validation import validate, validate_cached, validate_native
 
@@ -60,6 +62,7 @@ def train(
     config: Config,
     data_root: Path,
     out_dir: Path,
+    *,
     split_file: Path | None = None,
     fold: int = 0,
     resume: bool = False,
@@ -70,7 +73,8 @@ def train(
     prepare_run_dir(out_dir, data_root, resume)
     fabric = make_fabric(config)
     fabric.launch()
-    return Trainer(fabric, config, Path(data_root), out_dir, split_file, fold, quiet).run(resume)
+    selection = run_selection(config, Path(data_root), out_dir, split_file=split_file, fold=fold)
+    return Trainer(fabric, config, out_dir, selection, quiet=quiet).run(resume)
 
 
 class Trainer:
@@ -78,21 +82,20 @@ class Trainer:
         self,
         fabric: Fabric,
         config: Config,
-        data_root: Path,
         out_dir: Path,
-        split_file: Path | None,
-        fold: int,
+        selection: ItemSelection,
+        *,
         quiet: bool,
     ) -> None:
         self.fabric, self.config, self.out_dir = fabric, config, out_dir
-        self.paths, self.data_root = RunPaths(out_dir), data_root
+        self.paths, self.data_root = RunPaths(out_dir), selection.data_root
         self.is_main = fabric.global_rank == 0
         if self.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
-            self.data = load_run_data(config, data_root, split_file, fold, out_dir)
+            self.data = load_run_data(config, selection)
         fabric.barrier()
         if not self.is_main:
-            self.data = load_run_data(config, data_root, split_file, fold, out_dir)
+            self.data = load_run_data(config, selection)
         self.quiet = quiet or not self.is_main
         self.state = RunState()
         tcfg = config.training
@@ -393,11 +396,11 @@ class Trainer:
             payload = last_payload(
                 self.model,
                 self.optimizer,
-                self.schedule.state_dict(),
-                self.fabric.strategy.precision.state_dict(),
-                state,
-                self._common(),
-                None if self.average is None else self.average.state_dict(),
+                schedule_state=self.schedule.state_dict(),
+                precision_state=self.fabric.strategy.precision.state_dict(),
+                state=state,
+                common=self._common(),
+                ema_state=None if self.average is None else self.average.state_dict(),
             )
             save_checkpoint(self.paths.last, payload)
 

@@ -269,10 +269,10 @@ class Pretrainer:
             payload = last_payload(
                 self.model,
                 self.optimizer,
-                self.schedule.state_dict(),
-                self.fabric.strategy.precision.state_dict(),
-                state,
-                common_payload(self.config, self.in_channels, None),
+                schedule_state=self.schedule.state_dict(),
+                precision_state=self.fabric.strategy.precision.state_dict(),
+                state=state,
+                common=common_payload(self.config, self.in_channels, None),
             )
             save_checkpoint(self.paths.last, payload)
 

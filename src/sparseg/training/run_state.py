@@ -74,6 +74,7 @@ def best_payload(
 def last_payload(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
+    *,
     schedule_state: dict[str, Any],
     precision_state: dict[str, Any],
     state: RunState,

@@ -13,8 +13,9 @@ from torch.utils.data import Dataset
 from sparseg.config import Config
 from sparseg.data.dataset import PatchDataset, SegDataset
 from sparseg.data.items import thin_empty_slices
-from sparseg.data.pairs import Pair, discover_pairs
-from sparseg.data.splits import DefaultSplit, SplitIds, choose_split, save_split
+from sparseg.data.pairs import Pair
+from sparseg.data.resolve import ItemSelection
+from sparseg.data.splits import DefaultSplit, SplitIds, save_split
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.run_layout import RunPaths
@@ -31,33 +32,39 @@ class RunData:
     in_channels: int
 
 
-def resolve_split(
-    config: Config, pairs: dict[str, Pair], split_file: Path | None, fold: int, run_dir: Path
-) -> SplitIds:
-    """The split of :func:`sparseg.data.splits.choose_split` (a seeded default one when there
-    is no file yet); the ids used are always saved as the run's ``split.json`` so tune and
-    evaluate find them later."""
-    saved = RunPaths(run_dir).split
-    default = DefaultSplit(
-        config.data.val_fraction, config.data.test_fraction, config.seed, config.data.group_regex
+def run_selection(
+    config: Config, data_root: Path, run_dir: Path, *, split_file: Path | None = None, fold: int = 0
+) -> ItemSelection:
+    """The items and split a training into ``run_dir`` uses: ``split_file``'s fold, else the
+    run's own ``split.json`` (a resumed run), else a seeded default split written there."""
+    return ItemSelection(
+        Path(data_root),
+        slicing=Slicing.of(config.data),
+        split_file=split_file,
+        fold=fold,
+        saved_split=RunPaths(run_dir).split,
+        default=DefaultSplit.of(config.data, config.seed),
     )
-    cases = {image_id: pair.group for image_id, pair in pairs.items()}
-    split = choose_split(pairs.keys(), split_file, fold, saved, default, cases)
-    if split_file is not None:
-        save_split({"train": split.train, "val": split.val, "test": split.test}, saved)
+
+
+def resolve_split(selection: ItemSelection) -> SplitIds:
+    """The split of ``selection``; the ids used are always saved as the run's ``split.json``
+    (its ``saved_split``) so tune and evaluate find them later."""
+    split = selection.split()
+    if selection.split_file is not None and selection.saved_split is not None:
+        save_split(
+            {"train": split.train, "val": split.val, "test": split.test}, selection.saved_split
+        )
     return split
 
 
-def load_run_data(
-    config: Config, data_root: Path, split_file: Path | None, fold: int, run_dir: Path
-) -> RunData:
-    slicing = Slicing.of(config.data)
-    pairs = {pair.id: pair for pair in discover_pairs(Path(data_root), slicing=slicing)}
-    split = resolve_split(config, pairs, split_file, fold, run_dir)
+def load_run_data(config: Config, selection: ItemSelection) -> RunData:
+    pairs, slicing = selection.items, selection.slicing
+    split = resolve_split(selection)
     if not split.train:
-        raise SparsegError(f"{split_file or run_dir / 'split.json'}: the training split is empty")
+        raise SparsegError(f"{selection.split_path}: the training split is empty")
     if not split.val:
-        raise SparsegError(f"{split_file or run_dir / 'split.json'}: the validation split is empty")
+        raise SparsegError(f"{selection.split_path}: the validation split is empty")
     data = config.data
     common = {"normalize": data.normalize, "label": data.label}
     train_pairs = thin_empty_slices(
