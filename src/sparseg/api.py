@@ -11,19 +11,21 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from sparseg.config import Config, DataConfig, InferenceConfig, load_config
+from sparseg.config import Config, InferenceConfig, load_config
 from sparseg.data.io import to_unit_float
-from sparseg.data.pairs import Pair, list_images
+from sparseg.data.pairs import list_images
+from sparseg.data.preprocess import Array
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.splits import check_subset
 from sparseg.data.volumes import Slicing, assemble, volume_info
 from sparseg.errors import SparsegError
 from sparseg.evaluation.score import score_folder
-from sparseg.inference.finish import finish_mask, finish_volume
+from sparseg.inference.finish import finish_volume
+from sparseg.inference.image_predictor import ImagePredictor
 from sparseg.inference.onnx_predict import OnnxPredictor, export_run, predict_folder_onnx
 
 PathLike = str | os.PathLike[str]
@@ -283,7 +285,13 @@ class Predictor:
 
     def __init__(self, source: PathLike | Sequence[PathLike]) -> None:
         sources = _paths(source)
-        self._model: _Model = _OnnxModel(sources[0]) if _is_onnx(sources) else _RunModels(sources)
+        if _is_onnx(sources):
+            self._model: ImagePredictor = OnnxPredictor(sources[0])
+        else:
+            # PyTorch for runs only: a Predictor of an ONNX file works where it is not installed.
+            from sparseg.inference.predictor import Predictor as RunsPredictor
+
+            self._model = RunsPredictor(sources)
         self._slicing = Slicing.of(self._model.data)
 
     @property
@@ -319,11 +327,11 @@ class Predictor:
         info = volume_info(path)
         if info is None:
             (item,) = items
-            return self._predict_unit(self._model.load(item), item.id)
+            return self._predict_unit(self._model.image(item), item.id)
         masks: dict[int, np.ndarray] = {}
         probabilities: dict[int, np.ndarray] = {}
         for item in items:
-            prediction = self._predict_unit(self._model.load(item), item.id)
+            prediction = self._predict_unit(self._model.image(item), item.id)
             masks[int(item.slice_index)] = prediction.mask  # type: ignore[arg-type]
             probabilities[int(item.slice_index)] = prediction.probabilities  # type: ignore[arg-type]
         axis = self._slicing.axis_for(info)
@@ -332,60 +340,10 @@ class Predictor:
             assemble(probabilities, info, axis, np.float32),
         )
 
-    def _predict_unit(self, unit: np.ndarray, item_id: str | None) -> Prediction:
-        probability, presence = self._model.prediction(unit, item_id)
-        mask = finish_mask(probability, unit.mean(0), self.inference, presence)
+    def _predict_unit(self, unit: Array, item_id: str | None) -> Prediction:
+        probability, presence = self._model.prediction(unit, item_id=item_id)
+        mask = self._model.mask(unit, probability, presence)
         return Prediction(np.asarray(mask, dtype=bool), probability.astype(np.float32))
-
-
-class _Model(Protocol):
-    """What ``Predictor`` needs of the runs or of the ONNX file behind it."""
-
-    data: DataConfig
-    inference: InferenceConfig
-    in_channels: int
-
-    def load(self, item: Pair) -> np.ndarray: ...
-
-    def prediction(
-        self, unit: np.ndarray, item_id: str | None
-    ) -> tuple[np.ndarray, float | None]: ...
-
-
-class _RunModels:
-    """Runs (PyTorch, imported here only) averaged as one model."""
-
-    def __init__(self, runs: list[Path]) -> None:
-        from sparseg.inference.predictor import Predictor as RunsPredictor
-
-        self._runs = RunsPredictor(runs)
-        self.data = self._runs.config.data
-        self.inference = self._runs.inference
-        self.in_channels = self._runs.in_channels
-
-    def load(self, item: Pair) -> np.ndarray:
-        return self._runs.image(item).numpy()
-
-    def prediction(self, unit: np.ndarray, item_id: str | None) -> tuple[np.ndarray, float | None]:
-        import torch
-
-        return self._runs.prediction(torch.from_numpy(unit), item_id=item_id)
-
-
-class _OnnxModel:
-    """An exported ONNX file with the preprocessing and inference steps of its metadata."""
-
-    def __init__(self, path: Path) -> None:
-        self._onnx = OnnxPredictor(path)
-        self.data = self._onnx.data
-        self.inference = self._onnx.inference
-        self.in_channels = int(self._onnx.meta["in_channels"])
-
-    def load(self, item: Pair) -> np.ndarray:
-        return self._onnx.load(item)
-
-    def prediction(self, unit: np.ndarray, item_id: str | None) -> tuple[np.ndarray, float | None]:
-        return self._onnx.prediction(unit)
 
 
 def _unit_image(pixels: np.ndarray, channels: int) -> np.ndarray:

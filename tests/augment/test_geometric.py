@@ -137,7 +137,8 @@ def test_elastic_field_smoothing_equals_kornias_zero_border_gaussian_blur(sigma:
 
 @pytest.mark.parametrize("size", [(24, 24), (17, 40), (96, 80)])
 def test_multiscale_resizes_masks_by_the_data_sets_rule(size) -> None:
-    from sparseg.data.dataset import resize_image, resize_mask
+    from sparseg.data.dataset import resize_mask
+    from sparseg.data.preprocess import resize_image
 
     generator = torch.Generator().manual_seed(0)
     masks = (torch.rand(3, 1, 48, 48, generator=generator) > 0.8).float()

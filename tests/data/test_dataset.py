@@ -11,8 +11,6 @@ from sparseg.data.dataset import (
     PatchDataset,
     SegDataset,
     load_image_tensor,
-    normalize_image,
-    resize_image,
     resize_mask,
 )
 from sparseg.data.pairs import Pair, discover_pairs
@@ -54,45 +52,6 @@ def test_resize_mask_keeps_a_block_covering_an_output_pixel():
     expected[0, 1, 1] = 1
     torch.testing.assert_close(resize_mask(mask, (4, 4)), expected)
     torch.testing.assert_close(resize_mask(expected, (8, 8)), mask)
-
-
-def test_resize_image_is_identity_at_the_same_size_and_bilinear_otherwise():
-    image = torch.rand(3, 5, 7)
-    assert resize_image(image, (5, 7)) is image
-    ramp = torch.tensor([[[0.0, 1.0]]])
-    torch.testing.assert_close(resize_image(ramp, (1, 4)), torch.tensor([[[0, 0.25, 0.75, 1.0]]]))
-
-
-def test_normalizations():
-    image = torch.tensor([[[0.2, 0.4], [0.6, 1.0]]])
-    zscore = normalize_image(image, "zscore")
-    assert abs(zscore.mean().item()) < 1e-6 and abs(zscore.std(correction=0).item() - 1) < 1e-5
-    torch.testing.assert_close(normalize_image(image, "minmax"), (image - 0.2) / 0.8)
-    assert normalize_image(image, "none") is image
-    torch.testing.assert_close(
-        normalize_image(torch.full((1, 2, 2), 0.3), "zscore"), torch.zeros(1, 2, 2)
-    )
-    with pytest.raises(SparsegError, match=r"data\.normalize: unknown mode 'l2'"):
-        normalize_image(image, "l2")
-
-
-@pytest.mark.parametrize("mode", ["zscore", "minmax"])
-def test_each_channel_is_normalised_on_its_own(mode):
-    """Contrasts on unrelated scales (FLAIR ~60, T1 ~1000): each channel gets its own statistics,
-    so scaling one channel changes nothing in the others."""
-    generator = torch.Generator().manual_seed(0)
-    image = (
-        torch.rand(3, 6, 5, generator=generator)
-        * torch.tensor([60.0, 1000.0, 250.0])[:, None, None]
-    )
-    normalised = normalize_image(image, mode)
-    for channel in range(3):
-        torch.testing.assert_close(
-            normalised[channel], normalize_image(image[channel : channel + 1], mode)[0]
-        )
-    rescaled = image.clone()
-    rescaled[1] *= 40.0
-    torch.testing.assert_close(normalize_image(rescaled, mode)[[0, 2]], normalised[[0, 2]])
 
 
 def test_channels_are_forced(tmp_path, write_image):

@@ -215,7 +215,7 @@ def test_the_fold_ensembles_onnx_graph_equals_the_pytorch_ensemble(
     for item_id in split["test"]:
         path = synthetic_data / "images" / f"{item_id}.png"
         expected, _ = torch_ensemble.prediction(torch_ensemble.image(path))
-        actual, _ = onnx_ensemble.prediction(onnx_ensemble.load(path))
+        actual, _ = onnx_ensemble.prediction(onnx_ensemble.image(path))
         assert np.abs(expected - actual).max() < 1e-3
     first = synthetic_data / "images" / f"{split['test'][0]}.png"
     one_fold = single.probabilities(single.image(first))

@@ -7,11 +7,12 @@ import pytest
 import segmentation_models_pytorch as smp
 import torch
 
+from sparseg.data.preprocess import pad_to_multiple
 from sparseg.errors import SparsegError
 from sparseg.inference import onnx_export
 from sparseg.inference.onnx_export import export_onnx
 from sparseg.inference.onnx_runtime import OnnxModel
-from sparseg.inference.tta import pad_to_multiple, predict_probabilities
+from sparseg.inference.tta import predict_probabilities
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,6 @@ import torch
 
 from sparseg.inference.tta import (
     D4_VIEWS,
-    pad_to_multiple,
-    pad_to_size,
     predict_probabilities,
     rot90,
     rot270,
@@ -97,21 +95,3 @@ def test_tta_of_per_pixel_model_equals_plain():
         predict_probabilities(pixelwise, x, tta=True),
         predict_probabilities(pixelwise, x, tta=False),
     )
-
-
-def test_pad_to_multiple_centres_and_replicates_edges():
-    x = torch.arange(50 * 70, dtype=torch.float32).reshape(1, 1, 50, 70)
-    padded, (rows, cols) = pad_to_multiple(x, 32)
-    assert padded.shape == (1, 1, 64, 96)
-    assert (rows, cols) == (slice(7, 57), slice(13, 83))
-    assert torch.equal(padded[..., rows, cols], x)
-    assert torch.equal(padded[0, 0, 0, 0], x[0, 0, 0, 0])
-    assert torch.equal(padded[0, 0, -1, -1], x[0, 0, -1, -1])
-
-
-def test_pad_leaves_fitting_images_alone():
-    x = torch.randn((1, 1, 64, 32))
-    padded, crop = pad_to_multiple(x, 32)
-    assert padded is x
-    assert crop == (slice(0, 64), slice(0, 32))
-    assert pad_to_size(x, (16, 48))[0].shape == (1, 1, 64, 48)

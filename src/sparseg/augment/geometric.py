@@ -18,7 +18,8 @@ from kornia.filters import get_gaussian_kernel1d
 from torch import Tensor, nn
 
 from sparseg.config import MultiScaleConfig
-from sparseg.data.dataset import resize_image, resize_mask
+from sparseg.data.dataset import resize_mask
+from sparseg.data.preprocess import resize_image
 
 
 # Written by hand: kornia 0.9 has no albumentations-style GridDistortion.
@@ -155,8 +156,9 @@ def random_scale_size(
 
 def resize_batch(images: Tensor, masks: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """Resize a batch as the data set resizes one sample: images by
-    :func:`~sparseg.data.dataset.resize_image`, masks by :func:`~sparseg.data.dataset.resize_mask`
-    (the image's antialiased bilinear kernel, re-thresholded at 0.5)."""
+    :func:`~sparseg.data.preprocess.resize_image`, masks by
+    :func:`~sparseg.data.dataset.resize_mask` (the image's antialiased bilinear kernel,
+    re-thresholded at 0.5)."""
     if tuple(images.shape[-2:]) == tuple(size):
         return images, masks
     # Every (sample, channel) plane is resized alike, so the batch goes through as channels.

@@ -12,18 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from kornia.color import rgb_to_grayscale
 from torch.utils.data import Dataset
 
 from sparseg.data.io import to_unit_float
 from sparseg.data.items import as_item, item_info, read_item_image, read_item_mask
 from sparseg.data.pairs import Pair
+from sparseg.data.preprocess import NORMALIZATIONS, normalize_image, resize_image
 from sparseg.data.readers import ImageInfo
 from sparseg.data.sampling import choose_patch_origin, extract_patch
 from sparseg.errors import SparsegError
-
-NORMALIZATIONS = ("zscore", "minmax", "none")
 
 
 def load_image_tensor(item: Pair | Path, channels: int) -> torch.Tensor:
@@ -45,32 +43,6 @@ def image_tensor(pixels: np.ndarray, channels: int) -> torch.Tensor:
     if channels == 3:
         return image.expand(3, -1, -1).contiguous()
     return rgb_to_grayscale(image)
-
-
-def normalize_image(image: torch.Tensor, mode: str) -> torch.Tensor:
-    """Per-image normalisation of each channel on its own: zscore, minmax, or none (unit float
-    as is). Each channel separately, as nnU-Net does, because MRI contrasts (FLAIR, T1, T2) come
-    on unrelated intensity scales. A constant channel becomes all zeros under zscore and minmax.
-    """
-    if mode == "none":
-        return image
-    if mode == "zscore":
-        mean = image.mean(dim=(-2, -1), keepdim=True)
-        return (image - mean) / image.std(dim=(-2, -1), correction=0, keepdim=True).clamp_min(1e-8)
-    if mode == "minmax":
-        low = image.amin(dim=(-2, -1), keepdim=True)
-        high = image.amax(dim=(-2, -1), keepdim=True)
-        return (image - low) / (high - low).clamp_min(1e-8)
-    raise SparsegError(f"data.normalize: unknown mode {mode!r} (allowed: zscore, minmax, none)")
-
-
-def resize_image(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(C, H, W) → (C, *size), bilinear, antialiased when shrinking."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(
-        image[None], size=tuple(size), mode="bilinear", align_corners=False, antialias=True
-    )[0]
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

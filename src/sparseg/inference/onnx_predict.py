@@ -2,33 +2,33 @@
 inference steps stored in the file's metadata, and predict with onnxruntime + numpy only (no
 PyTorch at prediction time).
 
-The ONNX path runs the same steps as :class:`sparseg.inference.predictor.Predictor`: resize (or
-Gaussian sliding windows in patch mode or with ``inference.sliding_window``), the network (with
-TTA folded into the graph when tuned), resize back, then
-:func:`sparseg.inference.finish.finish_mask`. Only :func:`export_run` imports torch, and only
-when called.
+The ONNX path runs the same steps as :class:`sparseg.inference.predictor.Predictor`, with the
+same functions on numpy arrays: resize and normalise (:mod:`sparseg.data.preprocess`, or
+Gaussian sliding windows of :mod:`sparseg.inference.windows` in patch mode or with
+``inference.sliding_window``), the network (with TTA folded into the graph when tuned), resize
+back, then :func:`sparseg.inference.finish.finish_mask`. Only :func:`export_run` imports torch,
+and only when called.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from sparseg.config import DataConfig, InferenceConfig
 from sparseg.data.io import to_unit_float
-from sparseg.data.items import as_item, read_item_image
+from sparseg.data.items import read_item_image
 from sparseg.data.pairs import Pair
+from sparseg.data.preprocess import Array, normalize_image, resize_image
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
-from sparseg.inference.finish import finish_mask
+from sparseg.inference.image_predictor import ImagePredictor
 from sparseg.inference.mask_files import prediction_inputs, write_predictions
-from sparseg.inference.onnx_runtime import OnnxModel, pad_edges
-from sparseg.inference.windows import gaussian_weights, stitch_windows, uses_windows
+from sparseg.inference.onnx_runtime import OnnxModel
+from sparseg.inference.windows import sliding_window, uses_windows
 from sparseg.io_utils import atomic_write, ensure_output_file
 from sparseg.run_layout import RunPaths
 
@@ -102,32 +102,10 @@ def export_run(run_dir: Path, onnx_path: Path, tta: bool | None = None) -> float
     return difference
 
 
-def normalize(image: np.ndarray, mode: str) -> np.ndarray:
-    """The numpy twin of :func:`sparseg.data.dataset.normalize_image` (C, H, W)."""
-    if mode == "zscore":
-        mean = image.mean(axis=(-2, -1), keepdims=True)
-        return (image - mean) / np.maximum(image.std(axis=(-2, -1), keepdims=True), 1e-8)
-    if mode == "minmax":
-        low = image.min(axis=(-2, -1), keepdims=True)
-        return (image - low) / np.maximum(image.max(axis=(-2, -1), keepdims=True) - low, 1e-8)
-    return image
-
-
-def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a (C, H, W) float array to ``size`` (height, width)."""
-    if tuple(array.shape[-2:]) == tuple(size):
-        return array
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(channel).resize(size[::-1], Image.Resampling.BILINEAR))
-            for channel in array.astype(np.float32)
-        ]
-    )
-
-
-class OnnxPredictor:
-    """The ONNX twin of :class:`~sparseg.inference.predictor.Predictor`: image file →
-    probability and mask, with the steps recorded in the ONNX metadata."""
+class OnnxPredictor(ImagePredictor):
+    """An exported ONNX file (a run, or a fold ensemble as one graph) as a predictor, with the
+    data settings and inference steps recorded in its metadata: what
+    :class:`~sparseg.inference.predictor.Predictor` does with PyTorch, under the same names."""
 
     def __init__(self, path: Path) -> None:
         self.model = OnnxModel(Path(path))
@@ -139,73 +117,60 @@ class OnnxPredictor:
             raise SparsegError(f"{path}: exported by an older sparseg; export it again")
         self.data = DataConfig.model_validate(self.meta["data"])
         self.inference = InferenceConfig.model_validate(self.meta["inference"])
+        self.in_channels = int(self.meta["in_channels"])
         if self.inference.tta != self.meta["tta_in_graph"]:
             raise SparsegError(
                 f"{path}: tuned with inference.tta={str(self.inference.tta).lower()} but the "
                 "graph was exported otherwise; export it again"
             )
 
-    def prediction(self, unit: np.ndarray) -> tuple[np.ndarray, float | None]:
-        """Foreground probability (H, W) of a unit-float (C, H, W) image at its native size, and
-        the presence head's probability (None without one; with windows, the largest window's,
-        as :func:`sparseg.inference.probability.predict_image` does)."""
+    def image(self, item: Pair | Path) -> np.ndarray:
+        """(C, H, W) unit-float array, refused when its channels don't fit the model."""
+        return to_unit_float(read_item_image(self._checked_item(item))).transpose(2, 0, 1)
+
+    def prediction(
+        self,
+        image: Array,
+        inference: InferenceConfig | None = None,
+        item_id: str | None = None,
+    ) -> tuple[np.ndarray, float | None]:
+        """Foreground probability (H, W) at the image's native size and the presence head's
+        probability (None without one; with windows, the largest window's, as
+        :func:`sparseg.inference.probability.grid_prediction` does), with ``inference``'s
+        windows (default: the tuned ones). Its TTA is the graph's: asking for the other is
+        refused. ``item_id`` is not needed: the graph answers for every image."""
+        image = np.asarray(image, dtype=np.float32)
+        cfg = inference or self.inference
+        if cfg.tta != self.meta["tta_in_graph"]:
+            raise SparsegError(
+                f"{self.model.path}: the graph was exported with tta="
+                f"{str(self.meta['tta_in_graph']).lower()}; export it again to predict with "
+                f"tta={str(cfg.tta).lower()}"
+            )
         size = tuple(self.data.input_size)
-        if uses_windows(self.data, self.inference):
-            normalised = normalize(unit, self.data.normalize)[None].astype(np.float32)
-            padded, (rows, cols) = pad_edges(normalised, size)
+        if uses_windows(self.data, cfg):
+            normalised = normalize_image(image, self.data.normalize)[None]
             presences: list[float] = []
 
-            def predict(tiles: list[np.ndarray]) -> np.ndarray:
-                probabilities, presence = self.model.predict(np.concatenate(tiles))
+            def predict(tiles: np.ndarray) -> np.ndarray:
+                probabilities, presence = self.model.predict(tiles)
                 if presence is not None:
                     presences.append(float(presence.max()))
                 return probabilities
 
-            stitched = stitch_windows(
-                predict,
-                padded,
-                size,
-                self.inference.window_overlap,
-                weights=gaussian_weights(size),
-                zeros_like=np.zeros_like,
-            )
-            return stitched[0, 0, rows, cols], max(presences) if presences else None
-        normalised = normalize(resize(unit, size), self.data.normalize)
-        probability, presence = self.model.predict(normalised[None].astype(np.float32))
+            stitched = sliding_window(predict, normalised, size, cfg.window_overlap)
+            return stitched[0, 0], max(presences) if presences else None
+        normalised = normalize_image(resize_image(image, size), self.data.normalize)
+        probability, presence = self.model.predict(normalised[None])
         head = None if presence is None else float(presence[0, 0])
-        return resize(probability[0], unit.shape[-2:])[0], head
-
-    def probability(self, unit: np.ndarray) -> np.ndarray:
-        """The probability map of :meth:`prediction` alone."""
-        return self.prediction(unit)[0]
-
-    def mask(
-        self, unit: np.ndarray, probability: np.ndarray, presence: float | None = None
-    ) -> np.ndarray:
-        return finish_mask(probability, unit.mean(0), self.inference, presence)
-
-    def load(self, item: Pair | Path) -> np.ndarray:
-        pair = as_item(item)
-        unit = to_unit_float(read_item_image(pair)).transpose(2, 0, 1)
-        expected = self.meta["in_channels"]
-        if unit.shape[0] != expected:
-            raise SparsegError(
-                f"{pair.image}: image has {unit.shape[0]} channel(s) but the model expects "
-                f"{expected}"
-            )
-        return unit
+        return resize_image(probability[0, 0], image.shape[-2:]), head
 
 
 def predict_folder_onnx(
     onnx_path: Path, input_path: Path, out_dir: Path, probabilities: bool = False
 ) -> list[str]:
+    """:func:`sparseg.inference.predict.predict_folder` with an exported ONNX file."""
     predictor = OnnxPredictor(onnx_path)
     pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.data))
-
-    def results() -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
-        for pair in pairs:
-            unit = predictor.load(pair)
-            probability, presence = predictor.prediction(unit)
-            yield pair, probability, predictor.mask(unit, probability, presence)
-
-    return write_predictions(results(), out_dir, probabilities, predictor.inference)
+    results = predictor.predict_pairs(pairs)
+    return write_predictions(results, out_dir, probabilities, predictor.inference)

@@ -8,8 +8,8 @@ import numpy as np
 import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from sparseg.data.preprocess import pad_to_multiple
 from sparseg.errors import SparsegError
-from sparseg.inference.windows import centred_padding
 
 _LOAD_ERRORS = (
     ort_errors.Fail,
@@ -71,15 +71,6 @@ class OnnxModel:
                 f"{self.path}: model expects {self.in_channels} channel(s), "
                 f"images have {images.shape[1]}"
             )
-        height, width = images.shape[-2:]
-        size = (height + -height % self.multiple, width + -width % self.multiple)
-        padded, (rows, cols) = pad_edges(images.astype(np.float32, copy=False), size)
+        padded, (rows, cols) = pad_to_multiple(images.astype(np.float32, copy=False), self.multiple)
         probabilities, *presence = self.session.run(None, {self.input_name: padded})
         return probabilities[..., rows, cols], presence[0] if presence else None
-
-
-def pad_edges(images: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """numpy twin of :func:`sparseg.inference.tta.pad_to_size`: ``(N, C, H, W)`` padded centred,
-    by edge replication, to at least ``size``; returns the crop slices too."""
-    rows, cols, crop = centred_padding(images.shape[-2:], size)
-    return np.pad(images, ((0, 0), (0, 0), rows, cols), mode="edge"), crop

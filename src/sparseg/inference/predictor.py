@@ -9,7 +9,6 @@ A run whose checkpoint is not here answers with its saved probabilities
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,11 +18,11 @@ import torch
 
 from sparseg.config import Config, InferenceConfig, validate_config
 from sparseg.data.dataset import load_image_tensor
-from sparseg.data.items import as_item, item_info
 from sparseg.data.pairs import Pair
+from sparseg.data.preprocess import Array, resize_image
 from sparseg.errors import SparsegError
-from sparseg.inference.finish import finish_mask
-from sparseg.inference.probability import grid_prediction, to_native
+from sparseg.inference.image_predictor import ImagePredictor
+from sparseg.inference.probability import grid_prediction
 from sparseg.inference.saved_probabilities import load_saved_run
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
@@ -99,7 +98,7 @@ def load_inference_config(run_dir: Path, fallback: InferenceConfig) -> Inference
         raise SparsegError(f"{path}: not a valid inference.json (rerun `sparseg tune`)") from None
 
 
-class Predictor:
+class Predictor(ImagePredictor):
     """Averages the probabilities of one or more runs; applies the tuned inference steps.
 
     The inference steps are ``inference``, else the ``inference.json`` of the first run given
@@ -114,6 +113,7 @@ class Predictor:
         self.weights = [1 / (len(groups) * len(group)) for group in groups for _ in group]
         first = self.members[0]
         self.config = first.config
+        self.data = first.config.data
         self.in_channels = first.in_channels
         mismatched = [
             str(d)
@@ -129,20 +129,13 @@ class Predictor:
         return list(zip(self.members, self.weights, strict=True))
 
     def image(self, item: Pair | Path) -> torch.Tensor:
-        """(C, H, W) unit-float image, refused when its channels don't fit the model."""
-        pair = as_item(item)
-        channels = item_info(pair).channels
-        if channels != self.in_channels:
-            raise SparsegError(
-                f"{pair.image}: image has {channels} channel(s) but the model expects "
-                f"{self.in_channels}"
-            )
-        return load_image_tensor(pair, self.in_channels)
+        """(C, H, W) unit-float tensor, refused when its channels don't fit the model."""
+        return load_image_tensor(self._checked_item(item), self.in_channels)
 
     @torch.no_grad()
     def prediction(
         self,
-        image: torch.Tensor,
+        image: Array,
         inference: InferenceConfig | None = None,
         item_id: str | None = None,
     ) -> tuple[np.ndarray, float | None]:
@@ -150,30 +143,15 @@ class Predictor:
         with ``inference``'s TTA and windows (default: the tuned ones); and the presence
         heads' mean probability that the image has foreground (None unless every run has one).
         ``item_id`` finds the image among the saved probabilities of runs without a model."""
+        image = torch.as_tensor(image)
         cfg = inference or self.inference
         native = tuple(image.shape[-2:])
         members = self.members_for(item_id)
         results = [(m.grid_prediction(image, item_id, cfg), weight) for m, weight in members]
         total = sum(weight for _, weight in results)
-        probability = sum(to_native(grid, native) * w for (grid, _), w in results) / total
+        probability = sum(resize_image(grid, native) * w for (grid, _), w in results) / total
         presences = [(presence, weight) for (_, presence), weight in results]
         presence = None
         if all(p is not None for p, _ in presences):
             presence = float(sum(p * w for p, w in presences if p is not None) / total)
         return probability.numpy(), presence
-
-    def probabilities(
-        self,
-        image: torch.Tensor,
-        inference: InferenceConfig | None = None,
-        item_id: str | None = None,
-    ) -> np.ndarray:
-        """The probability map of :meth:`prediction` alone."""
-        return self.prediction(image, inference, item_id)[0]
-
-    def predict_pairs(self, pairs: list[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
-        for pair in pairs:
-            image = self.image(pair)
-            probability, presence = self.prediction(image, item_id=pair.id)
-            gray = image.mean(0).numpy()
-            yield pair, probability, finish_mask(probability, gray, self.inference, presence)

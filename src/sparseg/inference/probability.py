@@ -9,13 +9,11 @@ slide a window of the training patch size).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from sparseg.config import DataConfig, InferenceConfig
-from sparseg.data.dataset import normalize_image, resize_image
-from sparseg.inference.sliding_window import sliding_window_probabilities
-from sparseg.inference.tta import pad_to_multiple, predict_with_presence
-from sparseg.inference.windows import uses_windows
+from sparseg.data.preprocess import normalize_image, pad_to_multiple, resize_image
+from sparseg.inference.tta import predict_with_presence
+from sparseg.inference.windows import sliding_window, uses_windows
 
 TTA_BATCHING = {"auto": None, "yes": True, "no": False}  # inference.tta_batched → tta.py's flag
 
@@ -59,22 +57,13 @@ def grid_prediction(
             return probabilities
 
         window = tuple(data.input_size)
-        probs = sliding_window_probabilities(predict, normalised, window, cfg.window_overlap)
+        probs = sliding_window(predict, normalised, window, cfg.window_overlap)
         presence = float(torch.stack(presences).max()) if presences else None
     else:
         resized = normalize_image(resize_image(image, tuple(data.input_size)), data.normalize)
         probs, head = padded_prediction(model, resized[None], cfg.tta, batched)
         presence = None if head is None else float(head[0, 0])
     return probs[0, 0].float(), presence
-
-
-def to_native(grid: torch.Tensor, native: tuple[int, int]) -> torch.Tensor:
-    """(h, w) grid probabilities → (H, W) at the image's native size (bilinear; unchanged when
-    the grid is native). Linear, so averaging models before or after it gives the same map."""
-    if tuple(grid.shape[-2:]) == tuple(native):
-        return grid
-    resized = F.interpolate(grid[None, None], size=native, mode="bilinear", align_corners=False)
-    return resized[0, 0]
 
 
 def predict_image(
@@ -85,7 +74,7 @@ def predict_image(
 ) -> tuple[torch.Tensor, float | None]:
     """:func:`grid_prediction` at the image's native size (H, W)."""
     grid, presence = grid_prediction(model, image, data, inference)
-    return to_native(grid, tuple(image.shape[-2:])), presence
+    return resize_image(grid, image.shape[-2:]), presence
 
 
 def probability_map(

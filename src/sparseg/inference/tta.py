@@ -1,4 +1,4 @@
-"""8-fold D4 test-time augmentation (flips, rot90s, transposes) and padding to the network's stride.
+"""8-fold D4 test-time augmentation (flips, rot90s, transposes).
 
 Every view is built from ``flip`` and ``transpose`` only: ``torch.rot90`` has no ONNX export
 (opset 17, TorchScript exporter), and these compositions are the same permutations of pixels, so
@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sparseg.inference.windows import centred_padding
 from sparseg.models.outputs import split_outputs
 
 ImageTransform = Callable[[Tensor], Tensor]
@@ -107,10 +105,10 @@ def predict_with_presence(
     """Foreground probabilities ``(N, 1, H, W)`` of ``model`` (logits out) for ``images``, and
     its presence probabilities ``(N, 1)`` when it has a presence head (else None).
 
-    ``images`` must already have sides the network accepts (see :func:`pad_to_multiple`).
-    ``batched=None`` picks batched views on CUDA and sequential views elsewhere: on a 2-core CPU
-    batching was slower at 256² and only 1.3x faster at 128² (benchmarks/inference.py), for 4x
-    the activation memory.
+    ``images`` must already have sides the network accepts (see
+    :func:`sparseg.data.preprocess.pad_to_multiple`). ``batched=None`` picks batched views on
+    CUDA and sequential views elsewhere: on a 2-core CPU batching was slower at 256² and only
+    1.3x faster at 128² (benchmarks/inference.py), for 4x the activation memory.
     """
     if batched is None:
         batched = images.device.type == "cuda"
@@ -126,22 +124,3 @@ def predict_probabilities(
 ) -> Tensor:
     """The foreground probabilities of :func:`predict_with_presence` alone."""
     return predict_with_presence(model, images, tta, batched)[0]
-
-
-def pad_to_size(images: Tensor, size: tuple[int, int]) -> tuple[Tensor, tuple[slice, slice]]:
-    """Pad ``(N, C, H, W)`` images, centred and by edge replication, to at least ``size``.
-
-    Returns the padded images and the ``(rows, cols)`` slices that crop an output back:
-    ``output[..., rows, cols]``.
-    """
-    (top, bottom), (left, right), crop = centred_padding(images.shape[-2:], size)
-    if top == bottom == left == right == 0:
-        return images, crop
-    return F.pad(images, (left, right, top, bottom), mode="replicate"), crop
-
-
-def pad_to_multiple(images: Tensor, multiple: int = 32) -> tuple[Tensor, tuple[slice, slice]]:
-    """Pad ``(N, C, H, W)`` images so both sides are multiples of ``multiple`` (an encoder's
-    stride); see :func:`pad_to_size` for the returned crop."""
-    height, width = images.shape[-2:]
-    return pad_to_size(images, (height + (-height % multiple), width + (-width % multiple)))

@@ -1,4 +1,4 @@
-"""Sliding-window stitching with nnU-Net's Gaussian importance weighting, for numpy arrays and
+"""Sliding-window prediction with nnU-Net's Gaussian importance weighting, for numpy arrays and
 torch tensors alike (no torch import here): the PyTorch predictor and the ONNX path share it.
 
 Hand-written: MONAI's ``sliding_window_inference`` does this, but MONAI is not a dependency (6.8 s
@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
 from sparseg.config import DataConfig, InferenceConfig
+from sparseg.data.preprocess import Array, as_kind, pad_to_size, torch_module
 
 SIGMA_FRACTION = 1 / 8  # Gaussian sigma as a fraction of the window side, as in nnU-Net
-
-Array = Any  # a numpy array or a torch tensor; every operation below exists on both
 
 
 def uses_windows(data: DataConfig, inference: InferenceConfig) -> bool:
     """Whether a model sees native images through sliding windows rather than resized ones."""
     return inference.sliding_window or data.mode == "patch"
-
-
-def centred_padding(
-    shape: Sequence[int], size: Sequence[int]
-) -> tuple[tuple[int, int], tuple[int, int], tuple[slice, slice]]:
-    """Rows and columns to add (before, after) so ``shape`` (H, W) reaches at least ``size``,
-    centred, and the ``(rows, cols)`` slices that crop an output back."""
-    extra_rows, extra_cols = max(size[0] - shape[0], 0), max(size[1] - shape[1], 0)
-    top, left = extra_rows // 2, extra_cols // 2
-    crop = (slice(top, top + shape[0]), slice(left, left + shape[1]))
-    return (top, extra_rows - top), (left, extra_cols - left), crop
 
 
 def window_starts(length: int, window: int, overlap: float) -> list[int]:
@@ -60,28 +47,29 @@ def gaussian_weights(window: Sequence[int]) -> np.ndarray:
     return (weights / weights.max()).astype(np.float32)
 
 
-def stitch_windows(
-    predict: Callable[[list[Array]], Array],
-    padded: Array,
+def sliding_window(
+    predict: Callable[[Array], Array],
+    image: Array,
     window: Sequence[int],
     overlap: float,
-    *,
-    weights: Array,
-    zeros_like: Callable[[Array], Array],
     batch_size: int = 1,
 ) -> Array:
-    """Gaussian-weighted average of ``predict`` over windows of ``padded`` ``(1, C, H, W)``, whose
-    sides are at least ``window``; returns ``(1, 1, H, W)`` of the same kind.
+    """Gaussian-weighted average of ``predict`` over windows of ``image`` ``(1, C, H, W)``
+    overlapping by ``overlap``; returns ``(1, 1, H, W)`` of the image's kind.
 
-    ``predict`` maps a list of ``(1, C, h, w)`` tiles to their ``(B, 1, h, w)`` probabilities;
-    ``weights`` (:func:`gaussian_weights`, as the same kind of array on the same device) and
-    ``zeros_like`` (``np.zeros_like`` or ``torch.zeros_like``) tie the result to that kind.
+    ``predict`` maps a batch of ``(B, C, h, w)`` windows to their ``(B, 1, h, w)``
+    probabilities. An image smaller than the window is padded (edge replication) and the result
+    cropped back.
     """
     if not 0.0 <= overlap < 1.0:
         raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
+    padded, (crop_rows, crop_cols) = pad_to_size(image, window)
     height, width = padded.shape[-2:]
-    weighted_sum = zeros_like(padded[:, :1])
-    weight_total = zeros_like(weighted_sum)
+    weights = as_kind(gaussian_weights(window), padded)
+    weighted_sum = as_kind(np.zeros((1, 1, height, width), np.float32), padded)
+    weight_total = as_kind(np.zeros((1, 1, height, width), np.float32), padded)
+    torch = torch_module(padded)
+    concatenate = np.concatenate if torch is None else torch.cat
     corners = [
         (top, left)
         for top in window_starts(height, window[0], overlap)
@@ -90,9 +78,9 @@ def stitch_windows(
     for first in range(0, len(corners), batch_size):
         chunk = corners[first : first + batch_size]
         tiles = [padded[..., top : top + window[0], left : left + window[1]] for top, left in chunk]
-        probabilities = predict(tiles)
+        probabilities = predict(concatenate(tiles))
         for (top, left), tile_probabilities in zip(chunk, probabilities, strict=True):
             rows, cols = slice(top, top + window[0]), slice(left, left + window[1])
             weighted_sum[0, :, rows, cols] += tile_probabilities * weights
             weight_total[0, :, rows, cols] += weights
-    return weighted_sum / weight_total
+    return (weighted_sum / weight_total)[..., crop_rows, crop_cols]
