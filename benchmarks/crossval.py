@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from sparseg.config import InferenceConfig
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.discovery import discover_items
 from sparseg.data.splits import load_split, make_splits, save_split
 from sparseg.inference.crossval import crossval
 from sparseg.inference.predict import evaluate_runs, score_predictions
@@ -72,7 +72,7 @@ def fold_split(name: str) -> Path:
     path = OUT / name / f"split_{FOLDS}folds.json"
     if path.is_file():
         return path
-    ids = [pair.id for pair in discover_pairs(DATA / name)]
+    ids = [pair.id for pair in discover_items(DATA / name)]
     base = load_split(BASE_SPLITS[name], 0, ids)
     pool = sorted(set(ids) - set(base.test))
     folds = make_splits(pool, FOLDS, 0.0, 0, GROUPS[name])["folds"]
@@ -138,7 +138,7 @@ def compare_phase(name: str, seed: int) -> dict | None:
     }
     fold0_tuned = load_inference_config(folds[0], InferenceConfig())
     ensemble = Predictor([folder], inference=fold0_tuned)
-    pairs = {pair.id: pair for pair in discover_pairs(data)}
+    pairs = {pair.id: pair for pair in discover_items(data)}
     test = [pairs[i] for i in load_split(split, 0, pairs).test]
     scored = score_predictions(ensemble, test, ensure_output_dir(out / "b_fold0_tuned", data))
     results["b"] = scored.write({**scored.summary, "subset": "test"})

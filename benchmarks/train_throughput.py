@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from sparseg.augment import build_augmentation
 from sparseg.config import load_config
 from sparseg.data.dataset import SegDataset
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.discovery import discover_items
 from sparseg.data.synthetic import synthesize
 from sparseg.training import train
 
@@ -43,7 +43,7 @@ def sparseg_step_seconds(config, data: Path, work: Path) -> float:
 def plain_step_seconds(config, data: Path, steps: int) -> tuple[float, float]:
     """Seconds per step of a hand-written loop, and seconds of augmentation per batch."""
     torch.manual_seed(0)
-    pairs = discover_pairs(data)
+    pairs = discover_items(data)
     dataset = SegDataset(pairs, config.data.input_size)
     loader = DataLoader(
         dataset, batch_size=config.training.batch_size, shuffle=True, drop_last=True

@@ -69,10 +69,10 @@ def data_view(variant: str, work: Path) -> Path:
 
 def fold_split(data: Path, test_subject: str, val_slab: float) -> dict[str, list[str]]:
     """Test: every slice of ``test_subject``; val: the middle slab of each other subject."""
-    from sparseg.data.pairs import discover_pairs
+    from sparseg.data.discovery import discover_items
 
     by_case: dict[str, list] = {}
-    for pair in discover_pairs(data):
+    for pair in discover_items(data):
         by_case.setdefault(pair.group, []).append(pair)
     split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
     for case, pairs in sorted(by_case.items()):

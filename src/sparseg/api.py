@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import Config, InferenceConfig, load_config
+from sparseg.data.discovery import list_images
 from sparseg.data.io import to_unit_float
-from sparseg.data.pairs import list_images
 from sparseg.data.preprocess import Array
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.splits import check_subset

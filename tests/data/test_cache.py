@@ -22,7 +22,7 @@ from sparseg.data.cache import (
     resized_set_bytes,
 )
 from sparseg.data.dataset import PatchDataset, SegDataset
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.discovery import discover_items
 from sparseg.errors import SparsegError
 
 IDS = [f"case{i:02d}" for i in range(10)]
@@ -52,12 +52,12 @@ def test_a_cpu_run_keeps_its_cache_in_ram() -> None:
 
 def test_size_estimates(make_dataset) -> None:
     assert resized_set_bytes(3, 1, (32, 64)) == 3 * 32 * 64 * 5
-    pairs = discover_pairs(make_dataset(IDS[:2], size=(20, 30)))
+    pairs = discover_items(make_dataset(IDS[:2], size=(20, 30)))
     assert native_set_bytes(pairs) == 2 * 20 * 30 * 2  # uint8 gray + a boolean mask
 
 
 def test_tensor_cache_holds_the_items_of_the_lazy_set(make_dataset) -> None:
-    dataset = SegDataset(discover_pairs(make_dataset(IDS)), (32, 32))
+    dataset = SegDataset(discover_items(make_dataset(IDS)), (32, 32))
     stored = TensorCache(dataset, [3, 7])
     assert (
         stored.masks.dtype == torch.uint8
@@ -73,7 +73,7 @@ def test_tensor_cache_holds_the_items_of_the_lazy_set(make_dataset) -> None:
 
 
 def test_cached_batches_equal_the_dataloader_batches(make_dataset) -> None:
-    dataset = SegDataset(discover_pairs(make_dataset(IDS)), (32, 32))
+    dataset = SegDataset(discover_items(make_dataset(IDS)), (32, 32))
     lazy_sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(5))
     lazy = list(DataLoader(dataset, batch_size=3, sampler=lazy_sampler, drop_last=True))
     stored = TensorCache(dataset)
@@ -88,7 +88,7 @@ def test_cached_batches_equal_the_dataloader_batches(make_dataset) -> None:
 def test_cache_needs_masks(make_dataset, tmp_path) -> None:
     root = make_dataset(IDS[:2])
     (root / "masks" / "case01.png").unlink()
-    dataset = SegDataset(discover_pairs(root, require_masks=False), (32, 32))
+    dataset = SegDataset(discover_items(root, require_masks=False), (32, 32))
     with pytest.raises(SparsegError, match="every image needs a mask"):
         TensorCache(dataset)
 
@@ -102,7 +102,7 @@ def test_rank_shards_are_equal_and_cover_everything(count: int, world: int) -> N
 
 
 def test_patch_mode_keeps_decoded_arrays_in_their_dtype(make_dataset, monkeypatch) -> None:
-    pairs = discover_pairs(make_dataset(IDS[:3], size=(40, 40)))
+    pairs = discover_items(make_dataset(IDS[:3], size=(40, 40)))
     plain = PatchDataset(pairs, (32, 32), 0.5, length=6, seed=1)
     kept = PatchDataset(pairs, (32, 32), 0.5, length=6, seed=1, cache_decoded=True)
     first = [kept[i] for i in range(6)]
@@ -121,7 +121,7 @@ def test_patch_mode_keeps_decoded_arrays_in_their_dtype(make_dataset, monkeypatc
 
 def test_a_set_without_masks_caches_its_images(make_dataset) -> None:
     root = make_dataset(IDS[:3])
-    pairs = [replace(pair, mask=None) for pair in discover_pairs(root)]
+    pairs = [replace(pair, mask=None) for pair in discover_items(root)]
     dataset = SegDataset(pairs, (32, 32))
     stored = TensorCache(dataset)
     assert stored.masks is None and stored.nbytes == stored.images.nbytes

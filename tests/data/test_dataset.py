@@ -13,7 +13,7 @@ from sparseg.data.dataset import (
     load_image_tensor,
     resize_mask,
 )
-from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.discovery import Item, discover_items
 from sparseg.errors import SparsegError
 
 
@@ -36,8 +36,8 @@ def counted_reads(monkeypatch):
     return calls
 
 
-def single_pair(tmp_path, write_image, image: np.ndarray, mask: np.ndarray, name="x") -> Pair:
-    return Pair(
+def single_pair(tmp_path, write_image, image: np.ndarray, mask: np.ndarray, name="x") -> Item:
+    return Item(
         id=name,
         image=write_image(tmp_path / f"images/{name}.png", image),
         mask=write_image(tmp_path / f"masks/{name}.png", mask),
@@ -67,7 +67,7 @@ def test_channels_are_forced(tmp_path, write_image):
 
 # ---------------------------------------------------------------- SegDataset
 def test_seg_dataset_item(make_dataset):
-    pairs = discover_pairs(make_dataset(["a", "b"], size=(40, 24)))
+    pairs = discover_items(make_dataset(["a", "b"], size=(40, 24)))
     dataset = SegDataset(pairs, input_size=(20, 12))
     item = dataset[1]
     assert set(item) == {"image", "mask", "id", "original_size"}
@@ -110,12 +110,12 @@ def test_seg_dataset_label_map(tmp_path, write_image):
 
 def test_seg_dataset_without_masks_has_no_mask_key(tmp_path, write_image):
     image = write_image(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
-    item = SegDataset([Pair("a", image, None)], (4, 4))[0]
+    item = SegDataset([Item("a", image, None)], (4, 4))[0]
     assert "mask" not in item and item["image"].shape == (1, 4, 4)
 
 
 def test_seg_dataset_is_lazy(make_dataset, counted_reads):
-    pairs = discover_pairs(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
+    pairs = discover_items(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
     dataset = SegDataset(pairs, (8, 8))
     assert counted_reads == {"image": 0, "mask": 0}
     dataset[7]
@@ -125,7 +125,7 @@ def test_seg_dataset_is_lazy(make_dataset, counted_reads):
 def test_seg_dataset_errors(tmp_path, write_image, make_dataset):
     with pytest.raises(SparsegError, match="no image pairs"):
         SegDataset([], (8, 8))
-    pairs = discover_pairs(make_dataset(["a"]))
+    pairs = discover_items(make_dataset(["a"]))
     with pytest.raises(SparsegError, match=r"data\.normalize"):
         SegDataset(pairs, (8, 8), normalize="unit")
     pairs[0].image.write_bytes(pairs[0].image.read_bytes()[:60])
@@ -142,7 +142,7 @@ def test_mask_size_checked_at_read_time(tmp_path, write_image):
 
 
 # ---------------------------------------------------------------- PatchDataset
-def corner_pair(tmp_path, write_image) -> Pair:
+def corner_pair(tmp_path, write_image) -> Item:
     """64x64 image, 2x2 target at rows/cols 60-61: a random 16x16 patch hits it with p≈0.0067."""
     mask = np.zeros((64, 64), np.uint8)
     mask[60:62, 60:62] = 255
@@ -197,11 +197,11 @@ def test_patch_dataset_errors(tmp_path, write_image):
         PatchDataset([], (16, 16), 0.33, length=4, seed=0)
     image = write_image(tmp_path / "a.png", np.zeros((8, 8), np.uint8))
     with pytest.raises(SparsegError, match="patch sampling needs a mask"):
-        PatchDataset([Pair("a", image, None)], (8, 8), 0.33, length=4, seed=0)
+        PatchDataset([Item("a", image, None)], (8, 8), 0.33, length=4, seed=0)
 
 
 def test_patch_dataset_is_lazy(make_dataset, counted_reads):
-    pairs = discover_pairs(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
+    pairs = discover_items(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
     dataset = PatchDataset(pairs, (8, 8), 0.33, length=100, seed=0)
     assert counted_reads == {"image": 0, "mask": 0}
     assert dataset[3]["id"] == "03"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.discovery import discover_items
 from sparseg.data.splits import choose_split, load_split
 from sparseg.errors import SparsegError
 from tests.helpers import write_nifti_cases
@@ -26,7 +26,7 @@ def slices_of(pairs, *cases: str) -> list[str]:
 
 
 def test_nnunet_splits_final_names_cases_and_each_becomes_its_slices(volumes, tmp_path) -> None:
-    pairs = {pair.id: pair for pair in discover_pairs(volumes)}
+    pairs = {pair.id: pair for pair in discover_items(volumes)}
     path = tmp_path / "splits_final.json"
     folds = [
         {"train": ["patient01", "patient02", "patient03"], "val": ["patient04"]},
@@ -40,7 +40,7 @@ def test_nnunet_splits_final_names_cases_and_each_becomes_its_slices(volumes, tm
 
 
 def test_our_format_with_case_ids_and_slice_ids_side_by_side(volumes, tmp_path) -> None:
-    pairs = {pair.id: pair for pair in discover_pairs(volumes)}
+    pairs = {pair.id: pair for pair in discover_items(volumes)}
     one_slice = slices_of(pairs.values(), "patient03")[0]
     path = tmp_path / "split.json"
     content = {"train": ["patient01", "patient02"], "val": [one_slice], "test": ["patient04"]}
@@ -58,7 +58,7 @@ def test_our_format_with_case_ids_and_slice_ids_side_by_side(volumes, tmp_path) 
 
 
 def test_an_unknown_case_is_still_one_line(volumes, tmp_path) -> None:
-    pairs = {pair.id: pair for pair in discover_pairs(volumes)}
+    pairs = {pair.id: pair for pair in discover_items(volumes)}
     path = tmp_path / "split.json"
     path.write_text(json.dumps({"train": ["patient01", "patient07"]}))
     with pytest.raises(SparsegError, match=r": 1 id\(s\) not in the data set: 'patient07'$"):

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sparseg.data.discovery import discover_items
 from sparseg.data.foreground import (
     POS_WEIGHT_RANGE,
     count_foreground,
     pos_weight_from_counts,
     prior_logit,
 )
-from sparseg.data.pairs import discover_pairs
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_counts_cover_every_mask_pixel_and_every_image_with_foreground(tmp_path)
     for name, mask in masks.items():
         Image.fromarray(np.full((8, 8), 90, np.uint8)).save(tmp_path / "images" / f"{name}.png")
         Image.fromarray(mask).save(tmp_path / "masks" / f"{name}.png")
-    counts = count_foreground(discover_pairs(tmp_path), None)
+    counts = count_foreground(discover_items(tmp_path), None)
     assert (counts.foreground_pixels, counts.pixels) == (6, 128)
     assert (counts.images_with_foreground, counts.images) == (1, 2)
     assert counts.pixel_share == 6 / 128 and counts.image_share == 0.5

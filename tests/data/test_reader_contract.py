@@ -19,8 +19,8 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from sparseg.data.discovery import discover_items
 from sparseg.data.io import image_info, read_image, read_mask
-from sparseg.data.pairs import discover_pairs
 from sparseg.data.readers import INPUT_SUFFIXES, READERS, Reader, reader_for
 from sparseg.data.readers.dicom import DicomReader
 from sparseg.data.readers.nifti import NiftiReader
@@ -227,7 +227,7 @@ class TestReader:
         write(reader, kind, tmp_path / "data/images/a", binary(shape_of(reader, kind)))
         mask = write(reader, kind, tmp_path / "data/masks/a", binary(shape_of(reader, kind, 24)))
         with pytest.raises(SparsegError) as error:
-            discover_pairs(tmp_path / "data")
+            discover_items(tmp_path / "data")
         assert "mask" in one_line_naming(mask, error)
 
 
@@ -241,7 +241,7 @@ def test_all_zero_image_volumes_are_left_out_with_a_warning(reader, tmp_path) ->
         write(reader, "volume", root / "images" / case, image)
         write(reader, "volume", root / "masks" / case, binary(shape, seed=2))
     with pytest.warns(SparsegWarning, match="1 case.* left out.*all zero.*: blank$"):
-        pairs = discover_pairs(root)
+        pairs = discover_items(root)
     assert {pair.group for pair in pairs} == {"good"}
     blank = tmp_path / "blank"
     write(reader, "volume", blank / "images/a", np.zeros(shape, np.uint8))
@@ -249,7 +249,7 @@ def test_all_zero_image_volumes_are_left_out_with_a_warning(reader, tmp_path) ->
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(SparsegError, match=f"^{re.escape(str(blank))}: the image volume of"):
-            discover_pairs(blank)
+            discover_items(blank)
 
 
 # ---------------------------------------------------------------- through the command line

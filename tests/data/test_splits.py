@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.discovery import discover_items
 from sparseg.data.splits import SplitIds, default_split, load_split, make_splits, save_split
 from sparseg.errors import SparsegError
 
@@ -165,6 +165,6 @@ def test_load_split_missing_file(tmp_path):
 
 @pytest.mark.skipif(not USGRA.is_dir(), reason=f"{USGRA} not present on this machine")
 def test_usgra_split_file_loads():
-    ids = [pair.id for pair in discover_pairs(USGRA)]
+    ids = [pair.id for pair in discover_items(USGRA)]
     split = load_split(USGRA / "split.json", 0, ids)
     assert (len(split.train), len(split.val), len(split.test)) == (174, 30, 40)

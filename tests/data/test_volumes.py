@@ -10,9 +10,9 @@ import tifffile
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from sparseg.data.discovery import discover_items, list_images
 from sparseg.data.io import to_unit_float
 from sparseg.data.items import item_info, read_item_image, read_item_mask, thin_empty_slices
-from sparseg.data.pairs import discover_pairs, list_images
 from sparseg.data.splits import default_split, make_splits
 from sparseg.data.volumes import Slicing, assemble, volume_info
 from sparseg.inference.mask_files import PredictionWriter
@@ -22,7 +22,7 @@ from tests.helpers import VOLUME_AFFINE, write_nifti_cases
 def test_slices_reassemble_bit_exactly_and_the_written_mask_keeps_affine_and_header(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
     source = nib.load(root / "imagesTr/a_0000.nii.gz")
-    pairs = discover_pairs(root, slicing=Slicing(keep="all"))
+    pairs = discover_items(root, slicing=Slicing(keep="all"))
     assert [p.id for p in pairs] == [f"a_z{i:03d}" for i in range(6)]
     assert {p.group for p in pairs} == {"a"}
     info = volume_info(pairs[0].image)
@@ -51,18 +51,18 @@ def test_slices_reassemble_bit_exactly_and_the_written_mask_keeps_affine_and_hea
 def test_default_slice_axis_is_the_coarsest_else_the_last(tmp_path):
     coarse_first = np.diag([2.5, 0.8, 0.8, 1.0])
     write_nifti_cases(tmp_path / "x", cases=("a",), affine=coarse_first)
-    assert {p.slice_axis for p in discover_pairs(tmp_path / "x")} == {0}
+    assert {p.slice_axis for p in discover_items(tmp_path / "x")} == {0}
     write_nifti_cases(tmp_path / "iso", cases=("a",), affine=np.eye(4))
-    iso = discover_pairs(tmp_path / "iso", slicing=Slicing(keep="all"))
+    iso = discover_items(tmp_path / "iso", slicing=Slicing(keep="all"))
     assert {p.slice_axis for p in iso} == {2} and len(iso) == 6
-    chosen = discover_pairs(tmp_path / "iso", slicing=Slicing(axis=1, keep="all"))
+    chosen = discover_items(tmp_path / "iso", slicing=Slicing(axis=1, keep="all"))
     assert chosen[0].id == "a_y000" and len(chosen) == 32
     assert read_item_image(chosen[0]).shape == (6, 32, 1)
 
 
 def test_nonzero_keeps_slices_with_image_and_a_share_thins_empty_training_slices(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
-    kept = discover_pairs(root)  # the default, nonzero: slice 0 is all zero
+    kept = discover_items(root)  # the default, nonzero: slice 0 is all zero
     assert [p.slice_index for p in kept] == [1, 2, 3, 4, 5]
     empty = [p for p in kept if not read_item_mask(p).any()]
     assert empty, "the test volume needs lesion-free slices"
@@ -74,7 +74,7 @@ def test_nonzero_keeps_slices_with_image_and_a_share_thins_empty_training_slices
 
 def test_channel_files_are_stacked_in_order_each_scaled_on_its_own(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a", "b"), channels=3)
-    pairs = discover_pairs(root)
+    pairs = discover_items(root)
     pair = pairs[2]
     assert [f.name for f in pair.files] == ["a_0000.nii.gz", "a_0001.nii.gz", "a_0002.nii.gz"]
     stacked = read_item_image(pair)
@@ -86,7 +86,7 @@ def test_channel_files_are_stacked_in_order_each_scaled_on_its_own(tmp_path):
 
 def test_splits_keep_the_slices_of_a_case_together(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a", "b", "c", "d", "e"))
-    pairs = discover_pairs(root)
+    pairs = discover_items(root)
     cases = {p.id: p.group for p in pairs}
     ids = list(cases)
     split = default_split(ids, 0.2, 0.2, seed=0, cases=cases)
@@ -166,7 +166,7 @@ def test_decoded_volumes_are_bounded_whatever_the_number_of_cases(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=cases, shape=(24, 24, 4))
     read_volume.cache_clear()
     read_mask_volume.cache_clear()
-    for pair in discover_pairs(root):
+    for pair in discover_items(root):
         read_item_image(pair)
         read_item_mask(pair)
     assert read_volume.cache_info().currsize <= VOLUMES_KEPT

@@ -6,8 +6,8 @@ import nibabel as nib
 import numpy as np
 
 from sparseg.config import InferenceConfig
+from sparseg.data.discovery import discover_items
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import discover_pairs
 from sparseg.data.volumes import Slicing, volume_plane
 from sparseg.inference.mask_files import PredictionWriter
 from sparseg.inference.postprocess import remove_small_objects_3d
@@ -26,7 +26,7 @@ def test_3d_objects_are_26_connected_and_the_size_itself_is_kept():
 
 def test_the_writer_removes_small_3d_objects_across_slices(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
-    pairs = discover_pairs(root, slicing=Slicing(keep="all"))
+    pairs = discover_items(root, slicing=Slicing(keep="all"))
     volume = np.zeros((32, 32, 6), bool)
     volume[4:6, 4:6, 2:4] = True  # 8 voxels over two slices
     volume[20, 20, 3:5] = True  # 2 voxels over two slices

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sparseg.data.pairs import Pair
+from sparseg.data.discovery import Item
 from sparseg.errors import SparsegError
 from sparseg.inference.mask_files import prediction_file
 from sparseg.reporting.overlays import (
@@ -124,7 +124,7 @@ def test_load_case_panels_reads_files_and_checks_sizes(tmp_path) -> None:
     Image.fromarray(mask).save(tmp_path / "mask.png")
     Image.fromarray(mask).save(tmp_path / "pred.png")
     Image.fromarray(np.zeros((6, 9), np.uint8)).save(tmp_path / "wrong.png")
-    pair = Pair("image", tmp_path / "image.png", tmp_path / "mask.png")
+    pair = Item("image", tmp_path / "image.png", tmp_path / "mask.png")
     panels = load_case_panels(pair, tmp_path / "pred.png", None)
     assert (panels["prediction"][2:4, 2:4] != panels["image"][2:4, 2:4]).all()
     with pytest.raises(SparsegError, match=r"wrong\.png: prediction is \(6, 9\)"):
@@ -141,7 +141,7 @@ def test_load_case_panels_draws_a_slice_of_a_predicted_volume(tmp_path) -> None:
         nib.save(nib.Nifti1Image(volume, affine), tmp_path / f"{name}.nii.gz")
     (tmp_path / "pred").mkdir()
     nib.save(nib.Nifti1Image(truth, affine), tmp_path / "pred" / "case.nii.gz")
-    pair = Pair(
+    pair = Item(
         "case_z001",
         tmp_path / "case_0000.nii.gz",
         tmp_path / "case.nii.gz",

@@ -47,14 +47,14 @@ def single_process_val_dice(run, data_root) -> float:
     import torch
 
     from sparseg.data.dataset import SegDataset
-    from sparseg.data.pairs import discover_pairs
+    from sparseg.data.discovery import discover_items
     from sparseg.inference.predictor import load_run_model
     from sparseg.models import mask_logits
     from sparseg.training.validation import per_image_dice
 
     member = load_run_model(run)
     val_ids = set(json.loads((run / "split.json").read_text())["val"])
-    pairs = [p for p in discover_pairs(data_root) if p.id in val_ids]
+    pairs = [p for p in discover_items(data_root) if p.id in val_ids]
     dataset = SegDataset(pairs, member.config.data.input_size)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():

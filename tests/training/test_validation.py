@@ -12,8 +12,8 @@ from lightning_fabric import Fabric
 from torch.utils.data import Dataset
 
 from sparseg.config import InferenceConfig
+from sparseg.data.discovery import discover_items
 from sparseg.data.io import read_mask
-from sparseg.data.pairs import discover_pairs
 from sparseg.evaluation.score import score_arrays
 from sparseg.inference.predictor import Predictor
 from sparseg.run_layout import HEADLINE_METRIC, RunPaths
@@ -116,9 +116,9 @@ def test_patch_training_validates_on_native_images(synthetic_data, tmp_path) -> 
     summary = train(config, synthetic_data, run, quiet=True)
     # The same model scored independently: native-size windows, threshold, evaluation's Dice.
     predictor = Predictor([run], inference=InferenceConfig(threshold=config.inference.threshold))
-    pairs = {pair.id: pair for pair in discover_pairs(synthetic_data)}
+    pairs = {pair.id: pair for pair in discover_items(synthetic_data)}
     val = [pairs[i] for i in json.loads(RunPaths(run).split.read_text())["val"]]
-    preds = {pair.id: mask for pair, _, mask in predictor.predict_pairs(val)}
+    preds = {pair.id: mask for pair, _, mask in predictor.predict_items(val)}
     truths = {pair.id: read_mask(pair.mask) for pair in val}
     assert all(mask.shape == (64, 64) for mask in preds.values())
     _, scores = score_arrays(preds, truths, full=False, bootstrap=0)

@@ -17,7 +17,7 @@ from sparseg.ablation.ladder import Ladder, Stage
 from sparseg.ablation.layout import STAGE_FILE, SweepPaths
 from sparseg.ablation.sweep import RunBudget
 from sparseg.config import Config, dump_config
-from sparseg.data.pairs import discover_pairs
+from sparseg.data.discovery import discover_items
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.splits import DefaultSplit, make_splits, save_split
 from sparseg.errors import SparsegError
@@ -41,7 +41,7 @@ class PretrainedWeightsCheck:
             from sparseg.data.items import item_info
             from sparseg.models import build_model
 
-            channels = item_info(discover_pairs(self.data)[0]).channels
+            channels = item_info(discover_items(self.data)[0]).channels
             try:
                 build_model(model.model_copy(update={"deep_supervision": False}), channels)
                 self.reasons[key] = None
@@ -55,7 +55,7 @@ def median_aspect(data: Path) -> float:
     ``data.input_size: aspect_true`` keeps."""
     from sparseg.data.items import item_info
 
-    shapes = [item_info(pair) for pair in discover_pairs(data)]
+    shapes = [item_info(pair) for pair in discover_items(data)]
     return statistics.median(info.width / info.height for info in shapes)
 
 

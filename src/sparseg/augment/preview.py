@@ -16,8 +16,8 @@ from torch.utils.data import default_collate
 from sparseg.augment.pipeline import build_augmentation
 from sparseg.config import Config
 from sparseg.data.dataset import SegDataset
+from sparseg.data.discovery import discover_items
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import discover_pairs
 from sparseg.data.volumes import Slicing
 from sparseg.io_utils import atomic_write, ensure_output_file
 
@@ -38,7 +38,7 @@ def preview_batch(config: Config, data_root: Path, n: int) -> tuple[Tensor, Tens
     """Up to ``n`` samples ``(N, C, H, W)`` and masks ``(N, 1, H, W)`` read as training reads them
     (input size, normalisation, ``data.label``), the first ``n`` with foreground when any."""
     data = config.data
-    pairs = discover_pairs(Path(data_root), slicing=Slicing.of(data))
+    pairs = discover_items(Path(data_root), slicing=Slicing.of(data))
     foreground = (
         pair for pair in pairs if pair.mask is not None and read_item_mask(pair, data.label).any()
     )

@@ -114,10 +114,10 @@ def split(
 ) -> None:
     """Write a k-fold split with a held-out test set, grouped by case (a volume's slices stay
     together) and optionally by subject."""
-    from sparseg.data.pairs import discover_pairs
+    from sparseg.data.discovery import discover_items
     from sparseg.data.splits import make_splits, save_split
 
-    pairs = discover_pairs(data)
+    pairs = discover_items(data)
     cases = {pair.id: pair.group for pair in pairs}
     result = make_splits(list(cases), folds, test_fraction, seed, group_regex, cases)
     save_split(result, out_file)

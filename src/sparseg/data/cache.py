@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.progress import track
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
+from sparseg.data.discovery import Item
 from sparseg.data.items import item_info
-from sparseg.data.pairs import Pair
 from sparseg.errors import SparsegError
 
 RAM_SHARE = 0.25  # of the RAM available at start: model, optimiser and batches need the rest
@@ -50,7 +50,7 @@ def resized_set_bytes(count: int, channels: int, size: tuple[int, int]) -> int:
     return count * pixels * (channels * FLOAT32_BYTES + 1)
 
 
-def native_set_bytes(pairs: Sequence[Pair]) -> int:
+def native_set_bytes(pairs: Sequence[Item]) -> int:
     """Bytes of the decoded native-size images (as stored) and their boolean masks."""
     total = 0
     for pair in pairs:

@@ -15,16 +15,16 @@ import torch
 from kornia.color import rgb_to_grayscale
 from torch.utils.data import Dataset
 
+from sparseg.data.discovery import Item
 from sparseg.data.io import to_unit_float
 from sparseg.data.items import as_item, item_info, read_item_image, read_item_mask
-from sparseg.data.pairs import Pair
 from sparseg.data.preprocess import NORMALIZATIONS, normalize_image, resize_image
 from sparseg.data.readers import ImageInfo
 from sparseg.data.sampling import choose_patch_origin, extract_patch
 from sparseg.errors import SparsegError
 
 
-def load_image_tensor(item: Pair | Path, channels: int) -> torch.Tensor:
+def load_image_tensor(item: Item | Path, channels: int) -> torch.Tensor:
     """(C, H, W) float32 in [0, 1] with exactly ``channels`` channels.
 
     Grayscale is repeated to 3 channels, RGB reduced to luminance for 1, so a data set that
@@ -58,7 +58,7 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return (resize_image(mask, size) >= 0.5).to(torch.float32)
 
 
-def _check_pairs(pairs: Sequence[Pair]) -> list[Pair]:
+def _check_pairs(pairs: Sequence[Item]) -> list[Item]:
     pairs = list(pairs)
     if not pairs:
         raise SparsegError("no image pairs to train or evaluate on (empty data set or split)")
@@ -71,7 +71,7 @@ def _check_normalize(mode: str) -> str:
     return mode
 
 
-def _read_checked_mask(pair: Pair, label: int | None, image_size: tuple[int, int]) -> np.ndarray:
+def _read_checked_mask(pair: Item, label: int | None, image_size: tuple[int, int]) -> np.ndarray:
     mask = read_item_mask(pair, label)
     if mask.shape != tuple(image_size):
         raise SparsegError(
@@ -94,7 +94,7 @@ class SegDataset(Dataset):
 
     def __init__(
         self,
-        pairs: Sequence[Pair],
+        pairs: Sequence[Item],
         input_size: tuple[int, int],
         normalize: str = "zscore",
         label: int | None = None,
@@ -140,7 +140,7 @@ class PatchDataset(Dataset):
 
     def __init__(
         self,
-        pairs: Sequence[Pair],
+        pairs: Sequence[Item],
         patch_size: tuple[int, int],
         foreground_oversample: float,
         length: int,

@@ -25,9 +25,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import numpy as np
 from scipy import ndimage
 
+from sparseg.data.discovery import Item, discover_items
 from sparseg.data.io import to_unit_float
 from sparseg.data.items import item_info, read_item_image, read_item_mask
-from sparseg.data.pairs import Pair, discover_pairs
 from sparseg.data.volumes import read_mask_volume, volume_info
 from sparseg.errors import SparsegWarning
 
@@ -333,7 +333,7 @@ def fingerprint(
     ``progress(done, total)`` is called after each pair. Warns (:class:`SparsegWarning`) when
     every mask is empty, or when a few masks are empty in a data set that otherwise has none.
     """
-    pairs = discover_pairs(Path(root))
+    pairs = discover_items(Path(root))
     sizes: Counter[str] = Counter()
     channels: Counter[str] = Counter()
     bit_depths: Counter[str] = Counter()
@@ -356,7 +356,7 @@ def fingerprint(
         value_square_sum += float(np.square(values).sum(dtype=np.float64))
         n_values += values.size
 
-        mask = read_item_mask(pair, label)  # discover_pairs checked it matches the image
+        mask = read_item_mask(pair, label)  # discover_items checked it matches the image
         height, width = mask.shape
         sizes[f"{height}x{width}"] += 1
         heights.append(height)
@@ -421,10 +421,10 @@ def fingerprint(
     )
 
 
-def volume_fingerprint(pairs: list[Pair], label: int | None) -> VolumeStats | None:
+def volume_fingerprint(pairs: list[Item], label: int | None) -> VolumeStats | None:
     """The per-case statistics of volume data (:attr:`Fingerprint.volumes`); None for 2D data.
     One case's mask volume is held at a time."""
-    cases: dict[str, list[Pair]] = {}
+    cases: dict[str, list[Item]] = {}
     for pair in pairs:
         if pair.is_slice:
             cases.setdefault(pair.group, []).append(pair)

@@ -8,8 +8,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sparseg.data.discovery import Item
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair
 
 POS_WEIGHT_RANGE = (1.0, 100.0)
 # A share of exactly 0 or 1 has no finite logit; no real mask set is rarer than this.
@@ -34,7 +34,7 @@ class ForegroundCounts:
         return self.images_with_foreground / self.images if self.images else 0.0
 
 
-def count_foreground(pairs: Iterable[Pair], label: int | None) -> ForegroundCounts:
+def count_foreground(pairs: Iterable[Item], label: int | None) -> ForegroundCounts:
     """One pass over the masks of ``pairs`` (unlabelled items count as empty)."""
     foreground = pixels = with_foreground = images = 0
     for pair in pairs:

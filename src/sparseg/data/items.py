@@ -12,21 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
+from sparseg.data.discovery import Item
 from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
-from sparseg.data.pairs import Pair
 from sparseg.data.readers import ImageInfo, file_id
 from sparseg.data.volumes import Slicing, read_mask_slice, read_slice, slice_size, volume_info
 from sparseg.errors import SparsegError
 
 
-def as_item(source: Pair | Path) -> Pair:
+def as_item(source: Item | Path) -> Item:
     """A pair as is; a lone 2D image file as an unlabelled item of its own."""
-    if isinstance(source, Pair):
+    if isinstance(source, Item):
         return source
-    return Pair(id=file_id(source), image=Path(source), mask=None)
+    return Item(id=file_id(source), image=Path(source), mask=None)
 
 
-def item_info(pair: Pair) -> ImageInfo:
+def item_info(pair: Item) -> ImageInfo:
     """Size (H, W), channels (over all channel files) and bit depth of one item."""
     if pair.is_slice:
         info = volume_info(pair.image)
@@ -41,7 +41,7 @@ def item_info(pair: Pair) -> ImageInfo:
     return ImageInfo(header.height, header.width, len(pair.files), header.bit_depth)
 
 
-def read_item_image(pair: Pair) -> np.ndarray:
+def read_item_image(pair: Item) -> np.ndarray:
     """(H, W, C) pixels: as stored for one file, float32 in [0, 1] per channel for several."""
     planes = [_read_file(pair, path) for path in pair.files]
     if len(planes) == 1:
@@ -56,7 +56,7 @@ def read_item_image(pair: Pair) -> np.ndarray:
     return np.concatenate([to_unit_float(plane) for plane in planes], axis=-1)
 
 
-def read_item_mask(pair: Pair, label: int | None = None) -> np.ndarray:
+def read_item_mask(pair: Item, label: int | None = None) -> np.ndarray:
     """Boolean (H, W) foreground of the item (see :func:`sparseg.data.io.read_mask`)."""
     if pair.mask is None:
         raise SparsegError(f"{pair.image}: no mask for {pair.id}")
@@ -65,15 +65,15 @@ def read_item_mask(pair: Pair, label: int | None = None) -> np.ndarray:
     return read_mask(pair.mask, label)
 
 
-def _read_file(pair: Pair, path: Path) -> np.ndarray:
+def _read_file(pair: Item, path: Path) -> np.ndarray:
     if pair.is_slice:
         return read_slice(path, int(pair.slice_axis), int(pair.slice_index))  # type: ignore[arg-type]
     return read_image(path)
 
 
 def thin_empty_slices(
-    pairs: list[Pair], slicing: Slicing, label: int | None, seed: int
-) -> list[Pair]:
+    pairs: list[Item], slicing: Slicing, label: int | None, seed: int
+) -> list[Item]:
     """Training items under ``keep_slices: <share>``: every slice with foreground, and that
     seeded share of the slices without (other items and other rules pass unchanged)."""
     if isinstance(slicing.keep, str) or not any(pair.is_slice for pair in pairs):

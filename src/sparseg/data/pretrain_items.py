@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from sparseg.data.discovery import Item, list_images
 from sparseg.data.items import item_info
-from sparseg.data.pairs import Pair, list_images
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
@@ -20,12 +20,12 @@ def pretrain_sources(
     folders: Sequence[Path],
     slicing: Slicing,
     split_file: Path | None = None,
-) -> dict[Path, list[Pair]]:
+) -> dict[Path, list[Item]]:
     """The unlabelled items of each source: ``data`` (a labelled set; with ``split_file``, every
     case that holds a test item is left out) first, then each folder of ``folders``."""
     if data is None and not folders:
         raise SparsegError("pretrain: give a data set (--data) or a folder of images (--images)")
-    sources: dict[Path, list[Pair]] = {}
+    sources: dict[Path, list[Item]] = {}
     if data is not None:
         selection = ItemSelection(
             Path(data), slicing=slicing, split_file=split_file, require_masks=False
@@ -44,7 +44,7 @@ def pretrain_sources(
     return sources
 
 
-def common_channels(items: Sequence[Pair]) -> int:
+def common_channels(items: Sequence[Item]) -> int:
     """The one channel count of ``items``; a mix is refused with the two files that differ."""
     first, first_count = items[0], item_info(items[0]).channels
     for item in items[1:]:

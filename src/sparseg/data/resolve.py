@@ -2,7 +2,7 @@
 ``evaluate``, ``save-probabilities``, ``score``, ``ablate``, ``pretrain``, ``crossval`` and
 ``select`` all take.
 
-The items are those :func:`~sparseg.data.pairs.discover_pairs` finds, sliced as the run was
+The items are those :func:`~sparseg.data.discovery.discover_items` finds, sliced as the run was
 trained; the split follows :func:`~sparseg.data.splits.choose_split`'s one rule (the split
 file's fold, else the run's or sweep's saved split, else a seeded default written there once);
 a split file may name cases (a volume's id), each standing for its items.
@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 
 from sparseg.config import DataConfig
-from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.discovery import Item, discover_items
 from sparseg.data.splits import DefaultSplit, SplitIds, case_of, check_subset, choose_split
 from sparseg.data.volumes import Slicing
 from sparseg.run_layout import split_source
@@ -75,9 +75,9 @@ class ItemSelection:
         )
 
     @cached_property
-    def items(self) -> dict[str, Pair]:
+    def items(self) -> dict[str, Item]:
         """Every item of the data set by id (read once per selection)."""
-        found = discover_pairs(
+        found = discover_items(
             self.data_root, require_masks=self.require_masks, slicing=self.slicing
         )
         return {pair.id: pair for pair in found}
@@ -105,6 +105,6 @@ class ItemSelection:
             return sorted(self.items)
         return self.split().subset(name, self.items)
 
-    def subset_items(self, name: str) -> list[Pair]:
+    def subset_items(self, name: str) -> list[Item]:
         """The items of subset ``name``, as :meth:`subset` orders them."""
         return [self.items[item_id] for item_id in self.subset(name)]

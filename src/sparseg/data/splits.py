@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import DataConfig
-from sparseg.data.pairs import Pair
+from sparseg.data.discovery import Item
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write_json, ensure_output_file, read_json
 
 SUBSETS = ("test", "val", "train", "all")
 
-KnownItems = Iterable[str] | Mapping[str, Pair]
-"""The data set's item ids; given as ``{id: Pair}``, their cases come with them."""
+KnownItems = Iterable[str] | Mapping[str, Item]
+"""The data set's item ids; given as ``{id: Item}``, their cases come with them."""
 
 
 @dataclass
@@ -140,7 +140,7 @@ def choose_split(
     ``split_file`` (its fold ``fold``) when given; otherwise ``saved`` (a run's or a sweep's own
     ``split.json``, always fold 0) when it exists; otherwise, with ``default``, a new seeded
     default split written to ``saved`` (grouped by ``cases``: id → case, by default the cases
-    of ``known_ids`` given as ``{id: Pair}``); otherwise an error asking for ``--split``.
+    of ``known_ids`` given as ``{id: Item}``); otherwise an error asking for ``--split``.
     """
     known = sorted(known_ids)
     cases = case_of(known_ids) if cases is None else cases
@@ -165,7 +165,7 @@ def choose_split(
 
 
 def case_of(known_ids: KnownItems) -> dict[str, str]:
-    """Each id's case when the ids come as ``{id: Pair}``; else none (each id its own case)."""
+    """Each id's case when the ids come as ``{id: Item}``; else none (each id its own case)."""
     if isinstance(known_ids, Mapping):
         return {image_id: pair.group for image_id, pair in known_ids.items()}
     return {}
@@ -175,7 +175,7 @@ def load_split(
     path: Path, fold: int, known_ids: KnownItems, cases: Mapping[str, str] | None = None
 ) -> SplitIds:
     """Read any split format, pick ``fold``, turn case ids into their items' ids (``cases``:
-    id → case, by default those of ``known_ids`` given as ``{id: Pair}``), and check every id
+    id → case, by default those of ``known_ids`` given as ``{id: Item}``), and check every id
     against the data set."""
     path = Path(path)
     content = read_json(path)

@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from sparseg.data.discovery import discover_items
 from sparseg.data.io import read_image, read_mask, to_unit_float
-from sparseg.data.pairs import discover_pairs
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_text
 
@@ -78,7 +78,7 @@ def render_preview(data_dir: Path, out_png: Path, n: int = 16, seed: int = 0) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs = discover_pairs(Path(data_dir))
+    pairs = discover_items(Path(data_dir))
     chosen = np.sort(np.random.default_rng([seed, 4]).permutation(len(pairs))[: max(1, n)])
     columns = math.ceil(math.sqrt(len(chosen)))
     rows = math.ceil(len(chosen) / columns)

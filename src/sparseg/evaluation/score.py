@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import EvaluationConfig
+from sparseg.data.discovery import Item, discover_items
 from sparseg.data.io import read_mask
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair, discover_pairs
 from sparseg.data.readers import INPUT_SUFFIXES, file_id, file_suffix
 from sparseg.data.volumes import read_mask_slice, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
@@ -97,11 +97,11 @@ def score_arrays(
 
 
 def score_volumes(
-    pairs: Iterable[Pair], prediction: Callable[[str], np.ndarray], label: int | None
+    pairs: Iterable[Item], prediction: Callable[[str], np.ndarray], label: int | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
     """Per-volume rows and their aggregate for the volumes among ``pairs`` (None when there
     are none); ``prediction(case)`` is the boolean predicted volume of a case."""
-    cases: dict[str, Pair] = {}
+    cases: dict[str, Item] = {}
     for pair in pairs:
         if pair.is_slice and pair.mask is not None:
             cases.setdefault(pair.group, pair)
@@ -154,7 +154,7 @@ def _prediction_files(pred_dir: Path) -> dict[str, Path]:
     return files
 
 
-def _select(pairs: list[Pair], ids: list[str] | None, data_root: Path) -> list[Pair]:
+def _select(pairs: list[Item], ids: list[str] | None, data_root: Path) -> list[Item]:
     if ids is None:
         return pairs
     by_id = {pair.id: pair for pair in pairs}
@@ -167,8 +167,8 @@ def _select(pairs: list[Pair], ids: list[str] | None, data_root: Path) -> list[P
 
 
 def _predicted_pairs(
-    pairs: list[Pair], predicted: set[str], pred_dir: Path, present_only: bool
-) -> list[Pair]:
+    pairs: list[Item], predicted: set[str], pred_dir: Path, present_only: bool
+) -> list[Item]:
     """``pairs`` when each has a prediction; with ``present_only``, those that have one."""
     selected = {pair.group for pair in pairs}
     present = selected & predicted
@@ -209,7 +209,7 @@ def score_folder(
     config = config or EvaluationConfig()
     pred_dir, data_root = Path(pred_dir), Path(data_root)
     predictions = _prediction_files(pred_dir)
-    all_pairs = discover_pairs(data_root)
+    all_pairs = discover_items(data_root)
     pairs = _select(all_pairs, ids, data_root)
     known = {pair.group for pair in all_pairs}
     pairs = _predicted_pairs(pairs, set(predictions), pred_dir, present_only)
@@ -241,7 +241,7 @@ def score_folder(
     return summary
 
 
-def _predicted_item(pair: Pair, pred_path: Path) -> np.ndarray:
+def _predicted_item(pair: Item, pred_path: Path) -> np.ndarray:
     """The prediction of one item: its mask file, or its slice of the case's predicted volume."""
     if not pair.is_slice:
         return read_mask(pred_path)

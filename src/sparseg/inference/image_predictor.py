@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from sparseg.config import DataConfig, InferenceConfig
+from sparseg.data.discovery import Item
 from sparseg.data.items import as_item, item_info
-from sparseg.data.pairs import Pair
 from sparseg.data.preprocess import Array
 from sparseg.errors import SparsegError
 from sparseg.inference.finish import finish_mask
@@ -39,7 +39,7 @@ class ImagePredictor(ABC):
     """Input channels the network expects."""
 
     @abstractmethod
-    def image(self, item: Pair | Path) -> Array:
+    def image(self, item: Item | Path) -> Array:
         """(C, H, W) unit-float image of ``item`` (a torch tensor for PyTorch, a numpy array for
         ONNX), refused when its channels don't fit the network."""
 
@@ -70,14 +70,14 @@ class ImagePredictor(ABC):
         post-processing, CRF on the image's mean over channels, empty gate)."""
         return finish_mask(probability, np.asarray(image).mean(0), self.inference, presence)
 
-    def predict_pairs(self, pairs: Iterable[Pair]) -> Iterator[tuple[Pair, np.ndarray, np.ndarray]]:
+    def predict_items(self, pairs: Iterable[Item]) -> Iterator[tuple[Item, np.ndarray, np.ndarray]]:
         """Each item with its probability map and its mask."""
         for pair in pairs:
             image = self.image(pair)
             probability, presence = self.prediction(image, item_id=pair.id)
             yield pair, probability, self.mask(image, probability, presence)
 
-    def _checked_item(self, item: Pair | Path) -> Pair:
+    def _checked_item(self, item: Item | Path) -> Item:
         """``item`` as a pair, refused (before its pixels are read) when its channels don't fit."""
         pair = as_item(item)
         channels = item_info(pair).channels

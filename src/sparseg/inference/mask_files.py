@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from sparseg.config import InferenceConfig
-from sparseg.data.pairs import Pair, list_images
+from sparseg.data.discovery import Item, list_images
 from sparseg.data.volumes import Slicing, assemble, is_nifti, output_suffix, volume_info, write_like
 from sparseg.errors import SparsegError
 from sparseg.inference.finish import finish_volume
@@ -27,7 +27,7 @@ PROBABILITY_FOLDER = "probabilities"
 
 def prediction_inputs(
     input_path: Path, out_dir: Path, slicing: Slicing | None = None
-) -> tuple[list[Pair], Path]:
+) -> tuple[list[Item], Path]:
     """The items to predict, a volume's slices together and in order, and the output folder
     (refused inside the input folder)."""
     pairs = list_images(input_path, slicing)
@@ -36,7 +36,7 @@ def prediction_inputs(
     return pairs, ensure_output_dir(out_dir, source)
 
 
-def prediction_file(out_dir: Path, pair: Pair) -> Path:
+def prediction_file(out_dir: Path, pair: Item) -> Path:
     """Where an item's predicted mask is written: ``<id>.png``, or its case's volume file."""
     if pair.is_slice:
         return Path(out_dir) / f"{pair.group}{output_suffix(pair.image)}"
@@ -74,11 +74,11 @@ class PredictionWriter:
         self.volumes: dict[str, np.ndarray] = {}
         """The final boolean mask volume of each case written (with ``keep_volumes``)."""
         self.written: list[str] = []
-        self._case: Pair | None = None
+        self._case: Item | None = None
         self._masks: dict[int, np.ndarray] = {}
         self._probabilities: dict[int, np.ndarray] = {}
 
-    def add(self, pair: Pair, probability: np.ndarray, mask: np.ndarray) -> None:
+    def add(self, pair: Item, probability: np.ndarray, mask: np.ndarray) -> None:
         if not pair.is_slice:
             self._flush()
             write_mask_png(prediction_file(self.out_dir, pair), mask)
@@ -125,7 +125,7 @@ class PredictionWriter:
 
 
 def write_predictions(
-    results: Iterable[tuple[Pair, np.ndarray, np.ndarray]],
+    results: Iterable[tuple[Item, np.ndarray, np.ndarray]],
     out_dir: Path,
     probabilities: bool,
     inference: InferenceConfig | None = None,

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import DataConfig, InferenceConfig
+from sparseg.data.discovery import Item
 from sparseg.data.io import to_unit_float
 from sparseg.data.items import read_item_image
-from sparseg.data.pairs import Pair
 from sparseg.data.preprocess import Array, normalize_image, resize_image
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
@@ -124,7 +124,7 @@ class OnnxPredictor(ImagePredictor):
                 "graph was exported otherwise; export it again"
             )
 
-    def image(self, item: Pair | Path) -> np.ndarray:
+    def image(self, item: Item | Path) -> np.ndarray:
         """(C, H, W) unit-float array, refused when its channels don't fit the model."""
         return to_unit_float(read_item_image(self._checked_item(item))).transpose(2, 0, 1)
 
@@ -172,5 +172,5 @@ def predict_folder_onnx(
     """:func:`sparseg.inference.predict.predict_folder` with an exported ONNX file."""
     predictor = OnnxPredictor(onnx_path)
     pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.data))
-    results = predictor.predict_pairs(pairs)
+    results = predictor.predict_items(pairs)
     return write_predictions(results, out_dir, probabilities, predictor.inference)

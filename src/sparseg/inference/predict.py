@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import Config, InferenceConfig
+from sparseg.data.discovery import Item
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.splits import check_subset
 from sparseg.data.volumes import Slicing, is_nifti, volume_plane
@@ -48,7 +48,7 @@ def predict_folder(
     volume per input volume or stack, named by case (see :mod:`sparseg.inference.mask_files`)."""
     predictor = Predictor(runs)
     pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.config.data))
-    results = predictor.predict_pairs(pairs)
+    results = predictor.predict_items(pairs)
     return write_predictions(results, out_dir, probabilities, predictor.inference)
 
 
@@ -104,7 +104,7 @@ class Scored:
         return summary
 
 
-def score_predictions(predictor: Predictor, items: list[Pair], out_dir: Path) -> Scored:
+def score_predictions(predictor: Predictor, items: list[Item], out_dir: Path) -> Scored:
     """Predict ``items`` with ``predictor``'s inference, write their masks into
     ``out_dir/masks`` and score them in every convention (volumes: per volume in 3D as well)."""
     label = predictor.config.data.label
@@ -112,7 +112,7 @@ def score_predictions(predictor: Predictor, items: list[Pair], out_dir: Path) ->
     preds: dict[str, np.ndarray] = {}
     truths: dict[str, np.ndarray] = {}
     writer = PredictionWriter(out_dir / MASKS_DIR, inference=predictor.inference, keep_volumes=True)
-    for pair, probability, mask in predictor.predict_pairs(selected):
+    for pair, probability, mask in predictor.predict_items(selected):
         preds[pair.id], truths[pair.id] = mask, read_item_mask(pair, label)
         writer.add(pair, probability, mask)
     writer.close()

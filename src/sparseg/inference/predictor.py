@@ -18,7 +18,7 @@ import torch
 
 from sparseg.config import Config, InferenceConfig, validate_config
 from sparseg.data.dataset import load_image_tensor
-from sparseg.data.pairs import Pair
+from sparseg.data.discovery import Item
 from sparseg.data.preprocess import Array, resize_image
 from sparseg.errors import SparsegError
 from sparseg.inference.image_predictor import ImagePredictor
@@ -128,7 +128,7 @@ class Predictor(ImagePredictor):
         """The runs that predict ``item_id``, with their weights: every run of the ensemble."""
         return list(zip(self.members, self.weights, strict=True))
 
-    def image(self, item: Pair | Path) -> torch.Tensor:
+    def image(self, item: Item | Path) -> torch.Tensor:
         """(C, H, W) unit-float tensor, refused when its channels don't fit the model."""
         return load_image_tensor(self._checked_item(item), self.in_channels)
 

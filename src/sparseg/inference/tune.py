@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from sparseg.config import InferenceConfig
+from sparseg.data.discovery import Item
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.volumes import assemble, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
@@ -202,11 +202,11 @@ def tune_steps(tuner: Tuner, base: InferenceConfig, mean_area: float) -> Inferen
 
 
 def tune_volume_step(
-    tuner: Tuner, cfg: InferenceConfig, val_pairs: list[Pair], label: int | None
+    tuner: Tuner, cfg: InferenceConfig, val_pairs: list[Item], label: int | None
 ) -> InferenceConfig:
     """Volume data: small 3D objects removed after the slices are put back together, kept when
     it raises the pooled 3D Dice of the validation volumes by more than ``MIN_GAIN``."""
-    cases: dict[str, list[Pair]] = {}
+    cases: dict[str, list[Item]] = {}
     for pair in val_pairs:
         if pair.is_slice:
             cases.setdefault(pair.group, []).append(pair)

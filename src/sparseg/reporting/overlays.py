@@ -13,9 +13,9 @@ from PIL import Image
 from skimage.exposure import rescale_intensity
 from skimage.transform import resize
 
+from sparseg.data.discovery import Item
 from sparseg.data.io import read_mask, to_unit_float
 from sparseg.data.items import read_item_image, read_item_mask
-from sparseg.data.pairs import Pair
 from sparseg.data.volumes import read_mask_slice
 from sparseg.errors import SparsegError
 
@@ -109,7 +109,7 @@ def case_panels(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict[
     return {name: _to_uint8(_shrink(panel)) for name, panel in panels.items()}
 
 
-def load_case_panels(pair: Pair, pred_path: Path, label: int | None) -> dict[str, np.ndarray]:
+def load_case_panels(pair: Item, pred_path: Path, label: int | None) -> dict[str, np.ndarray]:
     """:func:`case_panels` for an item of the data set (an image, or a slice of a volume, shown
     by its first channel) and the evaluation's mask file (a PNG, or the case's volume)."""
     image = read_item_image(replace(pair, channels=pair.files[:1]))

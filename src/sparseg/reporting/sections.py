@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from sparseg.config import read_yaml_mapping
-from sparseg.data.pairs import Pair, discover_pairs
+from sparseg.data.discovery import Item, discover_items
 from sparseg.errors import SparsegError
 from sparseg.inference.mask_files import prediction_file
 from sparseg.io_utils import read_json
@@ -226,7 +226,7 @@ def resolve_data_root(run_dir: Path, data_root: Path | None, eval_dir: Path) -> 
     return None
 
 
-def _case_figure(case: Case, pair: Pair, pred: Path, label: Any) -> str:
+def _case_figure(case: Case, pair: Item, pred: Path, label: Any) -> str:
     label = label if isinstance(label, int) else None
     panels = load_case_panels(pair, pred, label)
     images = "".join(
@@ -254,7 +254,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
             "The data set this run was evaluated on is not recorded: pass --data ROOT to draw "
             "the best and worst cases."
         )
-    pairs = {pair.id: pair for pair in discover_pairs(root)}
+    pairs = {pair.id: pair for pair in discover_items(root)}
     best, worst = pick_cases(read_case_dice(per_image))
     if not best:
         return note("Every evaluated image has an empty ground truth and an empty prediction.")

@@ -32,7 +32,7 @@ from lightning_fabric import Fabric
 
 from sparseg.config import Config
 from sparseg.data.dataset import SegDataset
-from sparseg.data.pairs import Pair
+from sparseg.data.discovery import Item
 from sparseg.data.pretrain_items import common_channels, pretrain_sources
 from sparseg.data.splits import SplitIds
 from sparseg.data.volumes import Slicing
@@ -138,7 +138,7 @@ class Pretrainer:
         self,
         fabric: Fabric,
         config: Config,
-        items: list[Pair],
+        items: list[Item],
         in_channels: int,
         paths: PretrainPaths,
         quiet: bool,

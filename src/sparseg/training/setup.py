@@ -12,8 +12,8 @@ from torch.utils.data import Dataset
 
 from sparseg.config import Config
 from sparseg.data.dataset import PatchDataset, SegDataset
+from sparseg.data.discovery import Item
 from sparseg.data.items import thin_empty_slices
-from sparseg.data.pairs import Pair
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.splits import DefaultSplit, SplitIds, save_split
 from sparseg.data.volumes import Slicing
@@ -25,7 +25,7 @@ from sparseg.run_layout import RunPaths
 class RunData:
     """A run's items by id, its split, and its data sets (``val`` None: nothing to validate)."""
 
-    pairs: dict[str, Pair]
+    pairs: dict[str, Item]
     split: SplitIds
     train: Dataset
     val: Dataset | None

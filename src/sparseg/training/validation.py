@@ -17,8 +17,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from sparseg.config import DataConfig
 from sparseg.data.cache import TensorCache
 from sparseg.data.dataset import load_image_tensor
+from sparseg.data.discovery import Item
 from sparseg.data.items import read_item_mask
-from sparseg.data.pairs import Pair
 from sparseg.inference.probability import probability_map
 from sparseg.models.outputs import mask_logits
 from sparseg.training.blank_guard import is_blank
@@ -137,7 +137,7 @@ def _mean_dice(
 def validate_native(
     fabric: Fabric,
     model: torch.nn.Module,
-    pairs: list[Pair],
+    pairs: list[Item],
     channels: int,
     data: DataConfig,
     thresholds: Sequence[float],

@@ -1,4 +1,5 @@
-"""Finding image/mask pairs in a data set folder and checking they belong together.
+"""Finding a data set folder's items (an image, or a slice of a volume, with its mask if any) and
+checking that image and mask belong together.
 
 Two layouts are read: ``images/<id>.<ext>`` + ``masks/<id>.<ext>``, and nnU-Net's raw layout
 ``imagesTr/<case>_0000.<ext>`` (``_0001``, ... for more input channels) + ``labelsTr/<case>.<ext>``.
@@ -25,8 +26,9 @@ _NNUNET_CHANNEL = re.compile(r"^(?P<id>.+)_(?P<channel>\d{4})$")
 
 
 @dataclass(frozen=True)
-class Pair:
-    """One item: its id, the (first-channel) image file and the mask file (None: unlabelled).
+class Item:
+    """One item to segment — a 2D image, or one slice of a volume or frame of a stack — by its
+    id, the (first-channel) image file and the mask file (None: unlabelled).
 
     ``channels`` lists every channel file in order when a case has several (``image`` is the
     first). Slices of a volume carry their ``case`` (the volume's id, the group of the splits),
@@ -56,9 +58,9 @@ class Pair:
         return self.slice_index is not None
 
 
-def discover_pairs(
+def discover_items(
     root: Path, require_masks: bool = True, slicing: Slicing | None = None
-) -> list[Pair]:
+) -> list[Item]:
     """All items under ``root``, sorted by id, with sizes and channels checked from the headers.
 
     ``require_masks=False`` (prediction input) lets images go without a mask; ``slicing`` says
@@ -94,7 +96,7 @@ def discover_pairs(
     return _kept(root, items)
 
 
-def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
+def list_images(path: Path, slicing: Slicing | None = None) -> list[Item]:
     """Prediction inputs, mask=None: one image or volume file, a folder of them, or a data set
     root. In a folder, ``<case>_0000``, ``_0001``, ... are one case's channels when it is an
     nnU-Net ``imagesTr``/``imagesTs`` folder or when every file is named so (the folder
@@ -108,7 +110,7 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
     if not path.is_dir():
         raise SparsegError(f"{path}: input not found")
     if (path / "images").is_dir() or (path / "imagesTr").is_dir():
-        pairs = discover_pairs(path, require_masks=False, slicing=slicing)
+        pairs = discover_items(path, require_masks=False, slicing=slicing)
         return [_without_mask(pair) for pair in pairs]
     files = _files_by_id(path)
     if path.name in NNUNET_IMAGE_FOLDERS or _named_as_channels(files):
@@ -119,14 +121,14 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Pair]:
     return _kept(path, items)
 
 
-def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Slicing) -> list[Pair]:
+def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Slicing) -> list[Item]:
     """The items of one case: itself (a 2D image) or its kept slices (a volume or stack), with
     channel files and mask checked to match the first channel."""
     info = volume_info(files[0])
     channels = tuple(files) if len(files) > 1 else ()
     if info is None:
         _check_2d_case(files, mask)
-        return [Pair(id=case, image=files[0], mask=mask, channels=channels)]
+        return [Item(id=case, image=files[0], mask=mask, channels=channels)]
     for other in (*files[1:], *([mask] if mask is not None else [])):
         _check_volume_shape(files[0], info, other, is_mask=other is mask)
     axis = slicing.axis_for(info)
@@ -137,7 +139,7 @@ def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Sli
     else:
         indices = nonzero_slices(files[0], axis)
     return [
-        Pair(
+        Item(
             id=slice_id(case, info, axis, index),
             image=files[0],
             mask=mask,
@@ -150,7 +152,7 @@ def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Sli
     ]
 
 
-def _kept(where: Path, items: dict[str, list[Pair]]) -> list[Pair]:
+def _kept(where: Path, items: dict[str, list[Item]]) -> list[Item]:
     """The items of every case, sorted by id. A volume whose image is all zero has no slice
     under ``keep_slices: nonzero``: such cases are left out with one warning naming them, and a
     folder of nothing else is an error."""
@@ -172,8 +174,8 @@ def _kept(where: Path, items: dict[str, list[Pair]]) -> list[Pair]:
     return pairs
 
 
-def _without_mask(pair: Pair) -> Pair:
-    return Pair(
+def _without_mask(pair: Item) -> Item:
+    return Item(
         pair.id, pair.image, None, pair.channels, pair.case, pair.slice_axis, pair.slice_index
     )
 
