@@ -41,7 +41,7 @@ from sparseg.config import InferenceConfig
 from sparseg.data.discovery import discover_items
 from sparseg.data.splits import load_split, make_splits, save_split
 from sparseg.inference.crossval import crossval
-from sparseg.inference.predict import evaluate_runs, score_predictions
+from sparseg.inference.evaluate import evaluate_runs, score_predictions
 from sparseg.inference.predictor import Predictor, load_inference_config
 from sparseg.inference.tune import tune
 from sparseg.io_utils import atomic_write_json, atomic_write_text, ensure_output_dir, read_json

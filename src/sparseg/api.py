@@ -170,7 +170,7 @@ def evaluate(
         The summary written to ``metrics.json``, with every convention's mean, its 95 %
         bootstrap interval in ``ci``, and for volume data a ``volumes`` table.
     """
-    from sparseg.inference.predict import evaluate_runs
+    from sparseg.inference.evaluate import evaluate_runs
 
     return evaluate_runs(
         _paths(runs),

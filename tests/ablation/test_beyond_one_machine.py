@@ -17,7 +17,7 @@ import yaml
 from sparseg.ablation import SweepSettings, local, render_ablation, run_ablation
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
-from sparseg.inference.saved_probabilities import load_saved_run
+from sparseg.inference.saved_run import load_saved_run
 from tests.ablation.test_sweep import write_ladder
 
 

@@ -15,7 +15,7 @@ from sparseg.inference.crossval import crossval
 from sparseg.inference.onnx_predict import OnnxPredictor
 from sparseg.inference.out_of_fold import OutOfFoldPredictor
 from sparseg.inference.predictor import Predictor
-from sparseg.inference.saved_probabilities import SavedRun, quantize, write_saved_run
+from sparseg.inference.saved_run import SavedRun, quantize, write_saved_run
 from sparseg.inference.selection import select
 from sparseg.inference.tune import tune
 from sparseg.run_layout import RunPaths, run_dirs

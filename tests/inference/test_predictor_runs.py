@@ -20,7 +20,7 @@ def test_tta_batched_setting_reaches_the_tta_call(monkeypatch, setting, expected
     import torch
 
     from sparseg.config import DataConfig, InferenceConfig
-    from sparseg.inference import probability
+    from sparseg.inference import model_probability
 
     seen = []
 
@@ -28,10 +28,10 @@ def test_tta_batched_setting_reaches_the_tta_call(monkeypatch, setting, expected
         seen.append((tta, batched))
         return torch.zeros(images.shape[0], 1, *images.shape[-2:]), None
 
-    monkeypatch.setattr(probability, "predict_with_presence", fake_predict)
+    monkeypatch.setattr(model_probability, "predict_with_presence", fake_predict)
     image = torch.rand(1, 40, 50)
     inference = InferenceConfig(tta=True, tta_batched=setting)
-    result = probability.probability_map(
+    result = model_probability.probability_map(
         torch.nn.Identity(), image, DataConfig(input_size=(32, 32)), inference
     )
     assert seen == [(True, expected)] and tuple(result.shape) == (40, 50)

@@ -65,7 +65,7 @@ def chromium() -> str:
 def report(chromium, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny real run (16 synthetic 64x64 images): train, tune, evaluate, report."""
     from sparseg.data.synthetic import synthesize
-    from sparseg.inference.predict import evaluate_runs
+    from sparseg.inference.evaluate import evaluate_runs
     from sparseg.inference.tune import tune
     from sparseg.training import train
 

@@ -141,7 +141,7 @@ def save_probabilities(
     """Save the run's probabilities (with and without TTA) into RUN/probabilities.npz, so the
     run tunes, evaluates and joins an ensemble where its checkpoint is not; a fold folder's, into
     each fold's."""
-    from sparseg.inference.predict import save_probabilities as save
+    from sparseg.inference.save_probabilities import save_probabilities as save
 
     chosen = tuple(subsets or ["test"])
     for path in save(run, data, split_file=split_file, fold=fold, subsets=chosen):

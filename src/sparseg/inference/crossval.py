@@ -18,8 +18,8 @@ from typing import Any
 from sparseg.data.resolve import ItemSelection
 from sparseg.data.volumes import Slicing
 from sparseg.evaluation.aggregate import aggregate
+from sparseg.inference.evaluate import score_predictions
 from sparseg.inference.out_of_fold import OutOfFoldPredictor
-from sparseg.inference.predict import score_predictions
 from sparseg.io_utils import ensure_output_dir
 from sparseg.run_layout import HEADLINE_METRIC, RunPaths
 

@@ -136,7 +136,7 @@ class OnnxPredictor(ImagePredictor):
     ) -> tuple[np.ndarray, float | None]:
         """Foreground probability (H, W) at the image's native size and the presence head's
         probability (None without one; with windows, the largest window's, as
-        :func:`sparseg.inference.probability.grid_prediction` does), with ``inference``'s
+        :func:`sparseg.inference.model_probability.grid_prediction` does), with ``inference``'s
         windows (default: the tuned ones). Its TTA is the graph's: asking for the other is
         refused. ``item_id`` is not needed: the graph answers for every image."""
         image = np.asarray(image, dtype=np.float32)

@@ -4,7 +4,7 @@ probabilities: normalise → resize to the training size (or sliding window) →
 runs (each group of :func:`sparseg.run_layout.run_groups` weighs the same: a fold folder's folds
 share their folder's weight) → resize back;  mask: :func:`sparseg.inference.finish.finish_mask`.
 A run whose checkpoint is not here answers with its saved probabilities
-(:mod:`sparseg.inference.saved_probabilities`).
+(:mod:`sparseg.inference.saved_run`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from sparseg.data.discovery import Item
 from sparseg.data.preprocess import Array, resize_image
 from sparseg.errors import SparsegError
 from sparseg.inference.image_predictor import ImagePredictor
-from sparseg.inference.probability import grid_prediction
-from sparseg.inference.saved_probabilities import load_saved_run
+from sparseg.inference.model_probability import grid_prediction
+from sparseg.inference.saved_run import load_saved_run
 from sparseg.io_utils import read_json
 from sparseg.models import build_model, plain_model
 from sparseg.models.checkpoint import load_checkpoint, load_model_weights

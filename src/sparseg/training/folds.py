@@ -11,7 +11,7 @@ from lightning_fabric.utilities.rank_zero import rank_zero_only
 
 from sparseg.config import Config
 from sparseg.errors import SparsegError
-from sparseg.inference.predict import save_probabilities
+from sparseg.inference.save_probabilities import save_probabilities
 from sparseg.io_utils import read_json
 from sparseg.run_layout import RunPaths
 from sparseg.training.loop import train

@@ -19,7 +19,7 @@ from sparseg.data.cache import TensorCache
 from sparseg.data.dataset import load_image_tensor
 from sparseg.data.discovery import Item
 from sparseg.data.items import read_item_mask
-from sparseg.inference.probability import probability_map
+from sparseg.inference.model_probability import probability_map
 from sparseg.models.outputs import mask_logits
 from sparseg.training.blank_guard import is_blank
 

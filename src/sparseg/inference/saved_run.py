@@ -1,6 +1,7 @@
 """Probabilities saved from a trained run, a stand-in for its checkpoint on another machine.
 
-``sparseg save-probabilities`` (:func:`sparseg.inference.predict.save_probabilities`) writes
+``sparseg save-probabilities``
+(:func:`sparseg.inference.save_probabilities.save_probabilities`) writes
 ``RUN/probabilities.npz`` through :func:`write_saved_run`: for every item of the chosen
 subsets of the run's split, the foreground probabilities on the model's grid (the training
 size, or the native size with sliding windows), without and with TTA, and the presence head's

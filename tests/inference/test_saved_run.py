@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from sparseg.errors import SparsegError
-from sparseg.inference.predict import evaluate_runs, save_probabilities
+from sparseg.inference.evaluate import evaluate_runs
 from sparseg.inference.predictor import Predictor
-from sparseg.inference.saved_probabilities import LEVELS, load_saved_run
+from sparseg.inference.save_probabilities import save_probabilities
+from sparseg.inference.saved_run import LEVELS, load_saved_run
 from sparseg.inference.tune import tune
 from sparseg.run_layout import run_dirs
 from sparseg.training import train
