@@ -25,7 +25,7 @@ MIN_COMPONENT_PX = 16  # a typical smallest target of ~4x4 px still survives a U
 SIZE_MULTIPLE = 32  # five stride-2 stages of the encoder
 BASE_OVERSAMPLE = 0.33  # nnU-Net's foreground share of each batch
 # Training memory of an smp U-Net (resnet18/34, fp32, forward + backward + AdamW) per input
-# pixel per image: ~0.9-1.1 KB measured at 128² and 256² on this CPU, 2026-11-27.
+# pixel per image, rounded up from the measurement in docs/evidence/speed.md.
 TRAIN_BYTES_PER_PIXEL = 1200
 CPU_FIXED_BYTES = 1.5e9  # torch + smp + model + optimizer state before the first batch
 CPU_BATCH_PIXELS = 16 * 128 * 128
