@@ -72,3 +72,20 @@ def write_nifti_cases(root, cases=("a", "b", "c"), shape=(32, 32, 6), channels=1
             nib.save(nib.Nifti1Image(image, affine), root / f"imagesTr/{case}_{channel:04d}.nii.gz")
         nib.save(nib.Nifti1Image(mask, affine), root / f"labelsTr/{case}.nii.gz")
     return root
+
+
+def write_dicom(path, pixels, photometric: str = "MONOCHROME2"):
+    """A single-frame DICOM file (Secondary Capture) holding ``pixels``."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    dataset = Dataset()
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
+    dataset.set_pixel_data(pixels, photometric, pixels.dtype.itemsize * 8)
+    dataset.save_as(path, enforce_file_format=True)
+    return path

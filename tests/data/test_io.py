@@ -10,12 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from sparseg.data.io import image_info, read_image, read_mask, to_unit_float
 from sparseg.data.readers import ImageInfo
 from sparseg.errors import SparsegError
+from tests.helpers import write_dicom
 
 GRAY8 = (np.arange(12 * 10).reshape(12, 10) * 2).astype(np.uint8)
 GRAY16 = (np.arange(12 * 10).reshape(12, 10) * 500).astype(np.uint16)
@@ -25,19 +24,6 @@ RGB8 = np.stack([GRAY8, 255 - GRAY8, np.full_like(GRAY8, 7)], axis=-1)
 def exactly(path: Path, problem: str, whole: bool = True) -> str:
     """A ``match=`` pattern for the message ``<path>: <problem>`` (whole line, or its start)."""
     return "^" + re.escape(f"{path}: {problem}") + ("$" if whole else "")
-
-
-def write_dicom(path: Path, pixels: np.ndarray, photometric: str = "MONOCHROME2") -> Path:
-    dataset = Dataset()
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-    dataset.set_pixel_data(pixels, photometric, pixels.dtype.itemsize * 8)
-    dataset.save_as(path, enforce_file_format=True)
-    return path
 
 
 # ---------------------------------------------------------------- formats

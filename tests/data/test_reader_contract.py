@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 from sparseg.data.discovery import discover_items
 from sparseg.data.io import image_info, read_image, read_mask
@@ -34,7 +32,7 @@ from sparseg.data.volumes import (
     write_like,
 )
 from sparseg.errors import SparsegError, SparsegWarning
-from tests.helpers import write_nifti_cases
+from tests.helpers import write_dicom, write_nifti_cases
 from tests.reliability.support import assert_one_line_error
 
 
@@ -46,18 +44,6 @@ def _tiff(path: Path, array: np.ndarray) -> None:
     # frames as pages; a last axis of 5 (the extra-axis test) as samples of each pixel
     samples = {"planarconfig": "contig"} if array.shape[-1] == 5 else {}
     tifffile.imwrite(path, array, photometric="minisblack", **samples)
-
-
-def _dicom(path: Path, array: np.ndarray) -> None:
-    dataset = Dataset()
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-    dataset.set_pixel_data(array, "MONOCHROME2", array.dtype.itemsize * 8)
-    dataset.save_as(path, enforce_file_format=True)
 
 
 def _nifti(path: Path, array: np.ndarray) -> None:
@@ -82,7 +68,7 @@ class Format:
 FORMATS: dict[type[Reader], Format] = {
     PillowReader: Format(".png", _pillow, True, False, False, False),
     TiffReader: Format(".tif", _tiff, True, True, True, True),
-    DicomReader: Format(".dcm", _dicom, True, True, False, False),
+    DicomReader: Format(".dcm", write_dicom, True, True, False, False),
     NiftiReader: Format(".nii.gz", _nifti, False, True, True, True),
 }
 

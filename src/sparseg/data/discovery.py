@@ -164,14 +164,17 @@ def _kept(where: Path, items: dict[str, list[Item]]) -> list[Item]:
             "data.keep_slices: nonzero keeps no slice; nothing to read"
         )
     if blank:
-        shown = ", ".join(blank[:5]) + (" ..." if len(blank) > 5 else "")
         warnings.warn(
             f"{where}: {len(blank)} case(s) left out, their image volume is all zero "
-            f"(data.keep_slices: nonzero keeps no slice of it): {shown}",
+            f"(data.keep_slices: nonzero keeps no slice of it): {_first_few(blank)}",
             SparsegWarning,
             stacklevel=3,
         )
     return pairs
+
+
+def _first_few(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (" ..." if len(names) > shown else "")
 
 
 def _without_mask(pair: Item) -> Item:
@@ -200,10 +203,9 @@ def _files_by_id(folder: Path, allow_empty: bool = False) -> dict[str, Path]:
             )
         found[entry_id] = entry
     if skipped:
-        shown = ", ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else "")
         warnings.warn(
             f"{folder}: skipped {len(skipped)} non-image entr{'y' if len(skipped) == 1 else 'ies'}"
-            f" ({shown})",
+            f" ({_first_few(skipped)})",
             SparsegWarning,
             stacklevel=3,
         )
