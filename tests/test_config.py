@@ -68,6 +68,12 @@ def test_yaml_files_that_are_empty_or_not_mappings(tmp_path) -> None:
         load_config(broken)
     with pytest.raises(SparsegError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text("!!float ")  # PyYAML itself fails with an IndexError on it
+    with pytest.raises(SparsegError, match="explicitly tagged scalar has no value"):
+        load_config(tagged)
+    with pytest.raises(SparsegError, match="explicitly tagged scalar has no value"):
+        load_config(None, ["training.lr=!!float "])
 
 
 def test_shipped_presets_load_by_name_and_configs_links_to_them() -> None:

@@ -76,6 +76,8 @@ def _load_yaml(text: str) -> Any:
         raise yaml.YAMLError("nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise yaml.YAMLError(" ".join(str(exc).split())[:120]) from None
+    except IndexError:  # PyYAML's float constructor on an empty explicit tag: "!!float "
+        raise yaml.YAMLError("an explicitly tagged scalar has no value") from None
     finally:
         loader.dispose()
 
