@@ -26,7 +26,8 @@ from sparseg.errors import SparsegError
 from sparseg.evaluation.score import score_folder
 from sparseg.inference.finish import finish_volume
 from sparseg.inference.image_predictor import ImagePredictor
-from sparseg.inference.onnx_predict import OnnxPredictor, export_run, predict_folder_onnx
+from sparseg.inference.onnx_predict import OnnxPredictor, export_run
+from sparseg.inference.predict import predict_folder
 
 PathLike = str | os.PathLike[str]
 """A file or folder: a string or a `pathlib.Path`."""
@@ -202,12 +203,8 @@ def predict(
     Returns:
         The ids (2D images) and cases (volumes) written.
     """
-    sources = _paths(source)
-    if _is_onnx(sources):
-        return predict_folder_onnx(sources[0], Path(input), Path(out), probabilities)
-    from sparseg.inference.predict import predict_folder
-
-    return predict_folder(sources, Path(input), Path(out), probabilities)
+    predictor = _image_predictor(_paths(source))
+    return predict_folder(predictor, Path(input), Path(out), probabilities)
 
 
 def export(run: PathLike, onnx: PathLike, *, tta: bool | None = None) -> float:
@@ -284,14 +281,7 @@ class Predictor:
     """
 
     def __init__(self, source: PathLike | Sequence[PathLike]) -> None:
-        sources = _paths(source)
-        if _is_onnx(sources):
-            self._model: ImagePredictor = OnnxPredictor(sources[0])
-        else:
-            # PyTorch for runs only: a Predictor of an ONNX file works where it is not installed.
-            from sparseg.inference.predictor import Predictor as RunsPredictor
-
-            self._model = RunsPredictor(sources)
+        self._model = _image_predictor(_paths(source))
         self._slicing = Slicing.of(self._model.data)
 
     @property
@@ -377,6 +367,16 @@ def _is_onnx(sources: list[Path]) -> bool:
     if onnx and len(sources) > 1:
         raise SparsegError(f"{onnx[0]}: an ONNX file predicts alone, not in an ensemble of runs")
     return bool(onnx)
+
+
+def _image_predictor(sources: list[Path]) -> ImagePredictor:
+    """The predictor of an ONNX file, or of runs (an ensemble when several or a fold folder)."""
+    if _is_onnx(sources):
+        return OnnxPredictor(sources[0])
+    # PyTorch for runs only: predicting with an ONNX file works where it is not installed.
+    from sparseg.inference.predictor import Predictor as RunsPredictor
+
+    return RunsPredictor(sources)
 
 
 def _optional_path(path: PathLike | None) -> Path | None:

@@ -23,10 +23,8 @@ from sparseg.data.discovery import Item
 from sparseg.data.io import to_unit_float
 from sparseg.data.items import read_item_image
 from sparseg.data.preprocess import Array, normalize_image, resize_image
-from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.inference.image_predictor import ImagePredictor
-from sparseg.inference.mask_files import prediction_inputs, write_predictions
 from sparseg.inference.onnx_runtime import OnnxModel
 from sparseg.inference.windows import sliding_window, uses_windows
 from sparseg.io_utils import atomic_write, ensure_output_file
@@ -164,13 +162,3 @@ class OnnxPredictor(ImagePredictor):
         probability, presence = self.model.predict(normalised[None])
         head = None if presence is None else float(presence[0, 0])
         return resize_image(probability[0, 0], image.shape[-2:]), head
-
-
-def predict_folder_onnx(
-    onnx_path: Path, input_path: Path, out_dir: Path, probabilities: bool = False
-) -> list[str]:
-    """:func:`sparseg.inference.predict.predict_folder` with an exported ONNX file."""
-    predictor = OnnxPredictor(onnx_path)
-    pairs, out_dir = prediction_inputs(input_path, out_dir, Slicing.of(predictor.data))
-    results = predictor.predict_items(pairs)
-    return write_predictions(results, out_dir, probabilities, predictor.inference)
