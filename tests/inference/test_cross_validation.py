@@ -15,6 +15,7 @@ from sparseg.inference.crossval import crossval
 from sparseg.inference.onnx_predict import OnnxPredictor
 from sparseg.inference.out_of_fold import OutOfFoldPredictor
 from sparseg.inference.predictor import Predictor
+from sparseg.inference.save_probabilities import save_probabilities
 from sparseg.inference.saved_run import SavedRun, quantize, write_saved_run
 from sparseg.inference.selection import select
 from sparseg.inference.tune import tune
@@ -199,6 +200,18 @@ def test_save_probabilities_adds_subsets_to_what_a_fold_saved(
         saved = np.load(RunPaths(folder).fold(index).probabilities)
         subsets = json.loads(str(saved["meta"]))["subsets"]
         assert subsets == {"val": fold["val"], "test": split["test"]}
+
+
+def test_saving_what_is_saved_and_training_a_finished_folder_again_write_nothing(
+    trained_folds, synthetic_data
+):
+    folder, _ = trained_folds
+    files = [RunPaths(run).probabilities for run in RunPaths(folder).fold_runs()]
+    before = [path.stat().st_mtime_ns for path in files]
+    save_probabilities(folder, synthetic_data, subsets=("val",))
+    config = tiny_config("training.max_epochs=1", "data.input_size=[32, 32]")
+    train_folds(config, synthetic_data, folder, split_file=folder.parent / "split.json", fold="all")
+    assert [path.stat().st_mtime_ns for path in files] == before
 
 
 def test_the_fold_ensembles_onnx_graph_equals_the_pytorch_ensemble(

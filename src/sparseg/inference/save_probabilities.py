@@ -64,7 +64,8 @@ def save_run_probabilities(
     fold: int,
     subsets: tuple[str, ...],
 ) -> Path:
-    """:func:`save_probabilities` for one run with a model."""
+    """:func:`save_probabilities` for one run with a model. Images saved before from this same
+    model are kept as they are; when nothing is missing the file is left untouched."""
     run_dir = Path(run_dir)
     paths = RunPaths(run_dir)
     if not paths.best.is_file():
@@ -79,23 +80,25 @@ def save_run_probabilities(
     pairs = selection.items
     chosen = {subset: selection.subset(subset) for subset in subsets}
     kept = _saved_before(paths, config)
-    if kept is not None:
-        chosen = {**{s: ids for s, ids in kept.subsets.items() if s not in chosen}, **chosen}
-    plain = untuned_inference(config.inference)
-    views = {False: plain, True: plain.model_copy(update={"tta": True})}
     grids: dict[str, dict[bool, np.ndarray]] = {}
     presences: dict[str, dict[bool, float | None]] = {}
-    asked = {i for s in subsets for i in chosen[s]}
-    for item_id in sorted({i for ids in chosen.values() for i in ids}):
-        if kept is not None and item_id not in asked and item_id in kept.grids:
-            grids[item_id], presences[item_id] = kept.grids[item_id], kept.presences[item_id]
-            continue
+    if kept is not None:
+        chosen = {**{s: ids for s, ids in kept.subsets.items() if s not in chosen}, **chosen}
+        if chosen == kept.subsets:
+            return paths.probabilities  # every image asked for is saved from this model
+        grids, presences = dict(kept.grids), dict(kept.presences)
+    plain = untuned_inference(config.inference)
+    views = {False: plain, True: plain.model_copy(update={"tta": True})}
+    for item_id in sorted({i for ids in chosen.values() for i in ids} - set(grids)):
         image = predictor.image(pairs[item_id])
         grids[item_id], presences[item_id] = {}, {}
         for tta, cfg in views.items():
             grid, presence = member.grid_prediction(image, item_id, cfg)
             grids[item_id][tta] = quantize(grid.numpy())
             presences[item_id][tta] = presence
+    needed = {i for ids in chosen.values() for i in ids}
+    grids = {i: grids[i] for i in sorted(needed)}
+    presences = {i: presences[i] for i in sorted(needed)}
     saved = SavedRun(paths.probabilities, config, predictor.in_channels, chosen, grids, presences)
     return write_saved_run(saved)
 

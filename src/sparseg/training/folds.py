@@ -66,17 +66,9 @@ def train_folds(
                 resume=fold_resume,
                 quiet=quiet,
             )
-        if not _saved_out_of_fold(paths):
-            # Every DDP process runs this loop; one of them writes the file.
+        if paths.best.is_file():  # a fold carried without its checkpoint keeps its file
+            # Every DDP process runs this loop; one of them writes the file (or finds it made).
             rank_zero_only(save_probabilities)(
                 paths.root, data_root, split_file=split_file, fold=index, subsets=("val",)
             )
     return summaries
-
-
-def _saved_out_of_fold(paths: RunPaths) -> bool:
-    """Whether the fold's probabilities file already holds its validation images."""
-    return paths.probabilities.is_file() and (
-        not paths.best.is_file()
-        or paths.probabilities.stat().st_mtime >= paths.best.stat().st_mtime
-    )
