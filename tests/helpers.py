@@ -16,6 +16,45 @@ TINY_OVERRIDES = [
 ]
 
 
+def tiny_base(**training) -> dict:
+    """The tiny settings as a YAML mapping, for a ladder's base file; ``training`` keys changed
+    or added (e.g. ``max_steps=2``)."""
+    return {
+        "data": {"input_size": [64, 64]},
+        "model": {"encoder": "resnet18"},
+        "training": {
+            "batch_size": 4,
+            "max_epochs": 1,
+            "patience": None,
+            "optimizer": "adamw",
+            "lr": 0.001,
+            "precision": "32-true",
+            "accelerator": "cpu",
+            **training,
+        },
+        "evaluation": {"bootstrap": 20},
+    }
+
+
+def shallow_unet(in_channels: int = 1, presence: bool = False):
+    """A seeded, shallow resnet18 U-Net in eval mode: the real layer types at a fraction of the
+    cost (with ``presence``, a presence head as sparseg's models have)."""
+    import segmentation_models_pytorch as smp
+    import torch
+
+    torch.manual_seed(0)
+    aux = {"aux_params": {"classes": 1, "dropout": 0.2}} if presence else {}
+    return smp.Unet(
+        "resnet18",
+        encoder_weights=None,
+        encoder_depth=3,
+        decoder_channels=(32, 16, 8),
+        in_channels=in_channels,
+        classes=1,
+        **aux,
+    ).eval()
+
+
 def tiny_config(*overrides: str):
     """Defaults shrunk for tests, plus ``overrides`` (section.key=value strings)."""
     from sparseg.config import load_config

@@ -23,6 +23,7 @@ from sparseg.ablation.rows import write_csv
 from sparseg.data.synthetic import synthesize
 from sparseg.errors import SparsegError
 from sparseg.run_layout import HEADLINE_METRIC
+from tests.helpers import tiny_base
 
 # light: 0.50 at both budgets; heavy: behind at 2 min, clearly ahead at 5 (seeds paired)
 SCORES = {
@@ -148,20 +149,7 @@ def test_curve_sweeps_each_budget_in_its_own_folder(tmp_path: Path) -> None:
         run_curve(data, ladder, tmp_path / "x", [2.0], SweepSettings(minutes_per_run=1))
 
 
-TINY = {
-    "data": {"input_size": [64, 64]},
-    "model": {"encoder": "resnet18"},
-    "training": {
-        "batch_size": 4,
-        "max_epochs": 1,
-        "patience": None,
-        "optimizer": "adamw",
-        "lr": 0.001,
-        "precision": "32-true",
-        "accelerator": "cpu",
-    },
-    "evaluation": {"bootstrap": 20},
-}
+TINY = tiny_base()
 
 
 def test_a_tiny_real_curve_runs_end_to_end(tmp_path: Path) -> None:

@@ -14,22 +14,9 @@ import yaml
 from sparseg.ablation import SweepSettings, render_ablation, run_ablation
 from sparseg.ablation.local import LocalPool, StepFailed
 from sparseg.data.synthetic import synthesize
+from tests.helpers import tiny_base
 
-TINY = {
-    "data": {"input_size": [64, 64]},
-    "model": {"encoder": "resnet18"},
-    "training": {
-        "batch_size": 4,
-        "max_steps": 2,
-        "max_epochs": 1,
-        "patience": None,
-        "optimizer": "adamw",
-        "lr": 0.001,
-        "precision": "32-true",
-        "accelerator": "cpu",
-    },
-    "evaluation": {"bootstrap": 20},
-}
+TINY = tiny_base(max_steps=2)
 TWO_STAGES = [
     {"name": "basic", "claim": [0.2, 0.3]},
     {"name": "+ small-object removal", "overrides": {"inference.postprocess.min_object_size": 3}},

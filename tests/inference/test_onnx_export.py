@@ -4,7 +4,6 @@ import sys
 import numpy as np
 import onnx
 import pytest
-import segmentation_models_pytorch as smp
 import torch
 
 from sparseg.data.preprocess import pad_to_multiple
@@ -13,20 +12,12 @@ from sparseg.inference import onnx_export
 from sparseg.inference.onnx_export import export_onnx
 from sparseg.inference.onnx_runtime import OnnxModel
 from sparseg.inference.tta import predict_probabilities
+from tests.helpers import shallow_unet
 
 
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    # A shallow resnet18 U-Net: the real layer types at a fraction of the export time.
-    return smp.Unet(
-        "resnet18",
-        encoder_weights=None,
-        encoder_depth=3,
-        decoder_channels=(32, 16, 8),
-        in_channels=2,
-        classes=1,
-    ).eval()
+    return shallow_unet(in_channels=2)
 
 
 @pytest.fixture(scope="module")
@@ -169,16 +160,7 @@ def test_onnx_predictor_does_not_import_torch():
 def test_a_presence_head_is_the_graphs_second_output_equal_to_torch(tmp_path):
     from sparseg.inference.tta import predict_with_presence
 
-    torch.manual_seed(0)
-    model = smp.Unet(
-        "resnet18",
-        encoder_weights=None,
-        encoder_depth=3,
-        decoder_channels=(32, 16, 8),
-        in_channels=1,
-        classes=1,
-        aux_params={"classes": 1, "dropout": 0.2},
-    ).eval()
+    model = shallow_unet(presence=True)
     images = random_images((3, 1, 64, 96))
     for tta in (False, True):
         path = tmp_path / f"presence_{tta}.onnx"

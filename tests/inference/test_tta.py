@@ -1,5 +1,4 @@
 import pytest
-import segmentation_models_pytorch as smp
 import torch
 
 from sparseg.inference.tta import (
@@ -8,20 +7,12 @@ from sparseg.inference.tta import (
     rot90,
     rot270,
 )
+from tests.helpers import shallow_unet
 
 
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    # A shallow resnet18 U-Net: the real layer types, fast enough to run 8 views many times.
-    return smp.Unet(
-        "resnet18",
-        encoder_weights=None,
-        encoder_depth=3,
-        decoder_channels=(32, 16, 8),
-        in_channels=1,
-        classes=1,
-    ).eval()
+    return shallow_unet()  # fast enough to run 8 views many times
 
 
 @pytest.fixture(scope="module")

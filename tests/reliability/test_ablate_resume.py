@@ -27,24 +27,12 @@ import yaml
 
 from sparseg.data.synthetic import synthesize
 from sparseg.models.checkpoint import load_checkpoint
+from tests.helpers import tiny_base
 from tests.reliability.support import snapshot
 
 pytestmark = pytest.mark.slow
 
-TINY = {
-    "data": {"input_size": [64, 64]},
-    "model": {"encoder": "resnet18"},
-    "training": {
-        "batch_size": 4,
-        "max_epochs": 3,
-        "patience": None,
-        "optimizer": "adamw",
-        "lr": 0.001,
-        "precision": "32-true",
-        "accelerator": "cpu",
-    },
-    "evaluation": {"bootstrap": 20},
-}
+TINY = tiny_base(max_epochs=3)
 # The second stage changes training (a loss weight), so each of the 4 runs trains its own model.
 STAGES = [
     {"name": "basic"},
