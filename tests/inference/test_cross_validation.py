@@ -89,8 +89,9 @@ def test_out_of_fold_union_covers_each_training_image_once(cross_validated, squa
     assert predictor.ids == sorted(IDS)
     for index, held_out in enumerate(FOLDS):
         for item_id in held_out:
-            (fold,) = predictor.fold_of(item_id).values()
-            assert fold == RunPaths(cross_validated).fold(index).root
+            ((member, weight),) = predictor.members_for(item_id)  # one answer, by its fold
+            fold = predictor.runs[predictor.members.index(member)]
+            assert fold == RunPaths(cross_validated).fold(index).root and weight == 1
     summary = crossval(cross_validated, square_data)
     assert summary["n_images"] == len(IDS)
     assert [fold["n_images"] for fold in summary["per_fold"]] == [4, 4, 4]

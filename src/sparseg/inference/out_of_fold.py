@@ -107,10 +107,6 @@ class OutOfFoldPredictor(Predictor):
                 f"{missing[0]!r} (cross-validated on other data?)"
             )
 
-    def fold_of(self, item_id: str) -> dict[Path, Path]:
-        """By folder, the fold run that held ``item_id`` out."""
-        return {self.runs[k].parent: self.runs[k] for k in self._holders[item_id]}
-
     def members_for(self, item_id: str | None) -> list[tuple[Member, float]]:
         if item_id is None or item_id not in self._holders:
             raise SparsegError(
