@@ -43,8 +43,8 @@ def sparseg_step_seconds(config, data: Path, work: Path) -> float:
 def plain_step_seconds(config, data: Path, steps: int) -> tuple[float, float]:
     """Seconds per step of a hand-written loop, and seconds of augmentation per batch."""
     torch.manual_seed(0)
-    pairs = discover_items(data)
-    dataset = SegDataset(pairs, config.data.input_size)
+    items = discover_items(data)
+    dataset = SegDataset(items, config.data.input_size)
     loader = DataLoader(
         dataset, batch_size=config.training.batch_size, shuffle=True, drop_last=True
     )

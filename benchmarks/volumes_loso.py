@@ -72,11 +72,11 @@ def fold_split(data: Path, test_subject: str, val_slab: float) -> dict[str, list
     from sparseg.data.discovery import discover_items
 
     by_case: dict[str, list] = {}
-    for pair in discover_items(data):
-        by_case.setdefault(pair.group, []).append(pair)
+    for item in discover_items(data):
+        by_case.setdefault(item.group, []).append(item)
     split: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for case, pairs in sorted(by_case.items()):
-        ids = [p.id for p in sorted(pairs, key=lambda p: p.slice_index)]
+    for case, items in sorted(by_case.items()):
+        ids = [p.id for p in sorted(items, key=lambda p: p.slice_index)]
         if case == test_subject:
             split["test"] += ids
             continue
@@ -259,8 +259,8 @@ def paired_lines(rows: list[dict]) -> list[str]:
         before = [by_fold["flair", s]["per_volume"][key] or 0.0 for s in subjects]
         after = [by_fold["flair_t1_t2", s]["per_volume"][key] or 0.0 for s in subjects]
         mean, low, high = paired_gain(before, after)
-        pairs = zip(subjects, before, after, strict=True)
-        folds = ", ".join(f"{subject} {b - a:+.3f}" for subject, a, b in pairs)
+        items = zip(subjects, before, after, strict=True)
+        folds = ", ".join(f"{subject} {b - a:+.3f}" for subject, a, b in items)
         lines.append(f"- {label}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]; {folds}")
     return lines
 

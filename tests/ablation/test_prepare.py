@@ -17,7 +17,7 @@ def test_ensemble_folds_of_volume_data_keep_each_case_in_one_fold(tmp_path: Path
     stages = [{"name": "basic"}, {"name": "+ ensemble", "ensemble_folds": 2}]
     ladder = load_ladder(write_ladder(tmp_path, stages))
     splits = prepare_splits(data, None, ladder, tmp_path / "sweep")
-    case_of = {pair.id: pair.group for pair in discover_items(data)}
+    case_of = {item.id: item.group for item in discover_items(data)}
     kfold = json.loads(splits[2].read_text())
     held_out = [{case_of[i] for i in fold["val"]} for fold in kfold["folds"]]
     assert held_out[0] and held_out[1] and not held_out[0] & held_out[1]

@@ -52,8 +52,8 @@ def test_a_cpu_run_keeps_its_cache_in_ram() -> None:
 
 def test_size_estimates(make_dataset) -> None:
     assert resized_set_bytes(3, 1, (32, 64)) == 3 * 32 * 64 * 5
-    pairs = discover_items(make_dataset(IDS[:2], size=(20, 30)))
-    assert native_set_bytes(pairs) == 2 * 20 * 30 * 2  # uint8 gray + a boolean mask
+    items = discover_items(make_dataset(IDS[:2], size=(20, 30)))
+    assert native_set_bytes(items) == 2 * 20 * 30 * 2  # uint8 gray + a boolean mask
 
 
 def test_tensor_cache_holds_the_items_of_the_lazy_set(make_dataset) -> None:
@@ -102,9 +102,9 @@ def test_rank_shards_are_equal_and_cover_everything(count: int, world: int) -> N
 
 
 def test_patch_mode_keeps_decoded_arrays_in_their_dtype(make_dataset, monkeypatch) -> None:
-    pairs = discover_items(make_dataset(IDS[:3], size=(40, 40)))
-    plain = PatchDataset(pairs, (32, 32), 0.5, length=6, seed=1)
-    kept = PatchDataset(pairs, (32, 32), 0.5, length=6, seed=1, cache_decoded=True)
+    items = discover_items(make_dataset(IDS[:3], size=(40, 40)))
+    plain = PatchDataset(items, (32, 32), 0.5, length=6, seed=1)
+    kept = PatchDataset(items, (32, 32), 0.5, length=6, seed=1, cache_decoded=True)
     first = [kept[i] for i in range(6)]
     reads = []
     original = dataset_module.read_item_image
@@ -121,8 +121,8 @@ def test_patch_mode_keeps_decoded_arrays_in_their_dtype(make_dataset, monkeypatc
 
 def test_a_set_without_masks_caches_its_images(make_dataset) -> None:
     root = make_dataset(IDS[:3])
-    pairs = [replace(pair, mask=None) for pair in discover_items(root)]
-    dataset = SegDataset(pairs, (32, 32))
+    items = [replace(item, mask=None) for item in discover_items(root)]
+    dataset = SegDataset(items, (32, 32))
     stored = TensorCache(dataset)
     assert stored.masks is None and stored.nbytes == stored.images.nbytes
     batch = stored.batch([2, 0])

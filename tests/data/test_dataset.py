@@ -23,20 +23,20 @@ def counted_reads(monkeypatch):
     calls = {"image": 0, "mask": 0}
     read_image, read_mask = dataset_module.read_item_image, dataset_module.read_item_mask
 
-    def count_image(pair):
+    def count_image(item):
         calls["image"] += 1
-        return read_image(pair)
+        return read_image(item)
 
-    def count_mask(pair, label=None):
+    def count_mask(item, label=None):
         calls["mask"] += 1
-        return read_mask(pair, label)
+        return read_mask(item, label)
 
     monkeypatch.setattr(dataset_module, "read_item_image", count_image)
     monkeypatch.setattr(dataset_module, "read_item_mask", count_mask)
     return calls
 
 
-def single_pair(tmp_path, write_image, image: np.ndarray, mask: np.ndarray, name="x") -> Item:
+def single_item(tmp_path, write_image, image: np.ndarray, mask: np.ndarray, name="x") -> Item:
     return Item(
         id=name,
         image=write_image(tmp_path / f"images/{name}.png", image),
@@ -67,8 +67,8 @@ def test_channels_are_forced(tmp_path, write_image):
 
 # ---------------------------------------------------------------- SegDataset
 def test_seg_dataset_item(make_dataset):
-    pairs = discover_items(make_dataset(["a", "b"], size=(40, 24)))
-    dataset = SegDataset(pairs, input_size=(20, 12))
+    items = discover_items(make_dataset(["a", "b"], size=(40, 24)))
+    dataset = SegDataset(items, input_size=(20, 12))
     item = dataset[1]
     assert set(item) == {"image", "mask", "id", "original_size"}
     assert item["id"] == "b" and item["original_size"].tolist() == [40, 24]
@@ -80,18 +80,18 @@ def test_seg_dataset_item(make_dataset):
 
 
 def test_seg_dataset_none_normalization_gives_unit_floats(tmp_path, write_image):
-    pair = single_pair(
+    item = single_item(
         tmp_path, write_image, np.full((8, 8), 51, np.uint8), np.zeros((8, 8), np.uint8)
     )
-    item = SegDataset([pair], (8, 8), normalize="none")[0]
+    item = SegDataset([item], (8, 8), normalize="none")[0]
     torch.testing.assert_close(item["image"], torch.full((1, 8, 8), 0.2))
     assert item["mask"].sum() == 0
 
 
 def test_seg_dataset_mixes_gray_and_rgb(tmp_path, write_image):
     mask = np.zeros((8, 8), np.uint8)
-    gray = single_pair(tmp_path, write_image, np.zeros((8, 8), np.uint8), mask, "gray")
-    rgb = single_pair(tmp_path, write_image, np.zeros((8, 8, 3), np.uint8), mask, "rgb")
+    gray = single_item(tmp_path, write_image, np.zeros((8, 8), np.uint8), mask, "gray")
+    rgb = single_item(tmp_path, write_image, np.zeros((8, 8, 3), np.uint8), mask, "rgb")
     assert SegDataset([gray, rgb], (8, 8)).in_channels == 1
     assert SegDataset([rgb, gray], (8, 8)).in_channels == 3
     for dataset in (SegDataset([gray, rgb], (8, 8)), SegDataset([gray, rgb], (8, 8), channels=3)):
@@ -102,10 +102,10 @@ def test_seg_dataset_mixes_gray_and_rgb(tmp_path, write_image):
 def test_seg_dataset_label_map(tmp_path, write_image):
     labels = np.zeros((8, 8), np.uint8)
     labels[0:2, 0:2], labels[4:8, 4:8] = 1, 2
-    pair = single_pair(tmp_path, write_image, np.zeros((8, 8), np.uint8), labels)
-    assert SegDataset([pair], (8, 8), label=2)[0]["mask"].sum() == 16
+    item = single_item(tmp_path, write_image, np.zeros((8, 8), np.uint8), labels)
+    assert SegDataset([item], (8, 8), label=2)[0]["mask"].sum() == 16
     with pytest.raises(SparsegError, match="3 distinct values"):
-        SegDataset([pair], (8, 8))[0]
+        SegDataset([item], (8, 8))[0]
 
 
 def test_seg_dataset_without_masks_has_no_mask_key(tmp_path, write_image):
@@ -115,8 +115,8 @@ def test_seg_dataset_without_masks_has_no_mask_key(tmp_path, write_image):
 
 
 def test_seg_dataset_is_lazy(make_dataset, counted_reads):
-    pairs = discover_items(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
-    dataset = SegDataset(pairs, (8, 8))
+    items = discover_items(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
+    dataset = SegDataset(items, (8, 8))
     assert counted_reads == {"image": 0, "mask": 0}
     dataset[7]
     assert counted_reads == {"image": 1, "mask": 1}
@@ -125,43 +125,43 @@ def test_seg_dataset_is_lazy(make_dataset, counted_reads):
 def test_seg_dataset_errors(tmp_path, write_image, make_dataset):
     with pytest.raises(SparsegError, match="no image pairs"):
         SegDataset([], (8, 8))
-    pairs = discover_items(make_dataset(["a"]))
+    items = discover_items(make_dataset(["a"]))
     with pytest.raises(SparsegError, match=r"data\.normalize"):
-        SegDataset(pairs, (8, 8), normalize="unit")
-    pairs[0].image.write_bytes(pairs[0].image.read_bytes()[:60])
-    with pytest.raises(SparsegError, match="^" + re.escape(f"{pairs[0].image}: cannot read image")):
-        SegDataset(pairs, (8, 8))[0]
+        SegDataset(items, (8, 8), normalize="unit")
+    items[0].image.write_bytes(items[0].image.read_bytes()[:60])
+    with pytest.raises(SparsegError, match="^" + re.escape(f"{items[0].image}: cannot read image")):
+        SegDataset(items, (8, 8))[0]
 
 
 def test_mask_size_checked_at_read_time(tmp_path, write_image):
-    pair = single_pair(
+    item = single_item(
         tmp_path, write_image, np.zeros((8, 8), np.uint8), np.zeros((8, 9), np.uint8)
     )
     with pytest.raises(SparsegError, match=r"mask is 8x9 \(HxW\) but its image x\.png is 8x8"):
-        SegDataset([pair], (8, 8))[0]
+        SegDataset([item], (8, 8))[0]
 
 
 # ---------------------------------------------------------------- PatchDataset
-def corner_pair(tmp_path, write_image) -> Item:
+def corner_item(tmp_path, write_image) -> Item:
     """64x64 image, 2x2 target at rows/cols 60-61: a random 16x16 patch hits it with p≈0.0067."""
     mask = np.zeros((64, 64), np.uint8)
     mask[60:62, 60:62] = 255
     image = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
-    return single_pair(tmp_path, write_image, image, mask)
+    return single_item(tmp_path, write_image, image, mask)
 
 
 def test_patch_foreground_share(tmp_path, write_image):
-    pair = corner_pair(tmp_path, write_image)
-    dataset = PatchDataset([pair], (16, 16), foreground_oversample=0.33, length=1000, seed=0)
+    item = corner_item(tmp_path, write_image)
+    dataset = PatchDataset([item], (16, 16), foreground_oversample=0.33, length=1000, seed=0)
     share = np.mean([dataset[i]["mask"].any().item() for i in range(len(dataset))])
     assert abs(share - (0.33 + 0.67 * 0.0067)) < 0.045
 
 
 def test_patch_items_are_deterministic_per_seed_and_epoch(tmp_path, write_image):
-    pair = corner_pair(tmp_path, write_image)
+    item = corner_item(tmp_path, write_image)
 
     def patches(seed: int, epoch: int) -> torch.Tensor:
-        dataset = PatchDataset([pair], (16, 16), 0.5, length=6, seed=seed)
+        dataset = PatchDataset([item], (16, 16), 0.5, length=6, seed=seed)
         dataset.set_epoch(epoch)
         return torch.stack([dataset[i]["image"] for i in range(6)])
 
@@ -171,10 +171,10 @@ def test_patch_items_are_deterministic_per_seed_and_epoch(tmp_path, write_image)
 
 
 def test_small_image_is_padded_with_zeros(tmp_path, write_image):
-    big = corner_pair(tmp_path, write_image)
+    big = corner_item(tmp_path, write_image)
     small_mask = np.zeros((8, 8), np.uint8)
     small_mask[2:5, 2:5] = 255
-    small = single_pair(
+    small = single_item(
         tmp_path, write_image, np.arange(64, dtype=np.uint8).reshape(8, 8), small_mask, "s"
     )
     dataset = PatchDataset([big, small], (16, 16), 0.5, length=4, seed=0)
@@ -185,11 +185,11 @@ def test_small_image_is_padded_with_zeros(tmp_path, write_image):
 
 
 def test_patch_larger_than_every_image(tmp_path, write_image):
-    pair = corner_pair(tmp_path, write_image)
+    item = corner_item(tmp_path, write_image)
     with pytest.raises(
         SparsegError, match=r"^data\.input_size: patch 96x32 is larger than every image"
     ):
-        PatchDataset([pair], (96, 32), 0.33, length=4, seed=0)
+        PatchDataset([item], (96, 32), 0.33, length=4, seed=0)
 
 
 def test_patch_dataset_errors(tmp_path, write_image):
@@ -201,8 +201,8 @@ def test_patch_dataset_errors(tmp_path, write_image):
 
 
 def test_patch_dataset_is_lazy(make_dataset, counted_reads):
-    pairs = discover_items(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
-    dataset = PatchDataset(pairs, (8, 8), 0.33, length=100, seed=0)
+    items = discover_items(make_dataset([f"{i:02d}" for i in range(30)], size=(16, 16)))
+    dataset = PatchDataset(items, (8, 8), 0.33, length=100, seed=0)
     assert counted_reads == {"image": 0, "mask": 0}
     assert dataset[3]["id"] == "03"
     assert counted_reads == {"image": 1, "mask": 1}

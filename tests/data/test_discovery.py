@@ -21,9 +21,9 @@ def starts(path: Path, problem: str) -> str:
 
 def test_images_and_masks_layout(make_dataset):
     root = make_dataset(["b", "a", "c"])
-    pairs = discover_items(root)
-    assert [pair.id for pair in pairs] == ["a", "b", "c"]
-    assert pairs[0] == Item(id="a", image=root / "images/a.png", mask=root / "masks/a.png")
+    items = discover_items(root)
+    assert [item.id for item in items] == ["a", "b", "c"]
+    assert items[0] == Item(id="a", image=root / "images/a.png", mask=root / "masks/a.png")
 
 
 def test_image_and_mask_may_use_different_formats(tmp_path, write_image):
@@ -38,17 +38,17 @@ def test_nnunet_raw_layout(tmp_path, write_image):
     for case in ("case_001", "case_000"):
         write_image(tmp_path / f"imagesTr/{case}_0000.png", GRAY)
         write_image(tmp_path / f"labelsTr/{case}.png", MASK)
-    pairs = discover_items(tmp_path)
-    assert [pair.id for pair in pairs] == ["case_000", "case_001"]
-    assert pairs[0].image.name == "case_000_0000.png" and pairs[0].mask.name == "case_000.png"
+    items = discover_items(tmp_path)
+    assert [item.id for item in items] == ["case_000", "case_001"]
+    assert items[0].image.name == "case_000_0000.png" and items[0].mask.name == "case_000.png"
 
 
 def test_nnunet_channel_files_become_one_item_with_channels_in_order(tmp_path, write_image):
     first = write_image(tmp_path / "imagesTr/case_0000.png", GRAY)
     second = write_image(tmp_path / "imagesTr/case_0001.png", GRAY)
     write_image(tmp_path / "labelsTr/case.png", MASK)
-    (pair,) = discover_items(tmp_path)
-    assert pair.id == "case" and pair.files == (first, second)
+    (item,) = discover_items(tmp_path)
+    assert item.id == "case" and item.files == (first, second)
 
 
 def test_nnunet_channel_missing_for_one_case_is_refused(tmp_path, write_image):
@@ -67,14 +67,14 @@ def test_non_image_files_are_skipped_with_one_warning(make_dataset):
         (root / "images" / name).write_bytes(b"junk")
     (root / "images" / "sub").mkdir()
     with pytest.warns(SparsegWarning, match=r"images: skipped 5 non-image entries") as caught:
-        pairs = discover_items(root)
-    assert [pair.id for pair in pairs] == ["a"]
+        items = discover_items(root)
+    assert [item.id for item in items] == ["a"]
     assert len(caught) == 1
 
 
 def test_unicode_and_spaces_in_ids(make_dataset):
-    pairs = discover_items(make_dataset(["nervio ñ 1", "köpf-2"]))
-    assert [pair.id for pair in pairs] == ["köpf-2", "nervio ñ 1"]
+    items = discover_items(make_dataset(["nervio ñ 1", "köpf-2"]))
+    assert [item.id for item in items] == ["köpf-2", "nervio ñ 1"]
 
 
 # ---------------------------------------------------------------- errors
@@ -140,8 +140,8 @@ def test_corrupt_file_fails_discovery(make_dataset):
 def test_masks_optional_for_prediction(make_dataset, write_image):
     root = make_dataset(["a"])
     write_image(root / "images/b.png", GRAY)
-    pairs = discover_items(root, require_masks=False)
-    assert [(pair.id, pair.mask is None) for pair in pairs] == [("a", False), ("b", True)]
+    items = discover_items(root, require_masks=False)
+    assert [(item.id, item.mask is None) for item in items] == [("a", False), ("b", True)]
 
 
 def test_no_masks_folder_is_fine_for_prediction(tmp_path, write_image):
@@ -157,7 +157,7 @@ def test_list_images_of_a_folder_a_file_and_a_data_set(make_dataset, tmp_path, w
         Item(id="a", image=root / "images/a.png", mask=None),
         Item(id="b", image=root / "images/b.png", mask=None),
     ]
-    assert [pair.id for pair in list_images(root / "images")] == ["a", "b"]
+    assert [item.id for item in list_images(root / "images")] == ["a", "b"]
     assert list_images(root / "images/b.png") == [
         Item(id="b", image=root / "images/b.png", mask=None)
     ]
@@ -186,6 +186,6 @@ def test_list_images_checks_headers(tmp_path):
 
 @pytest.mark.skipif(not USGRA.is_dir(), reason=f"{USGRA} not present on this machine")
 def test_usgra_nerve_has_244_pairs():
-    pairs = discover_items(USGRA)
-    assert len(pairs) == 244
-    assert all(pair.mask is not None for pair in pairs)
+    items = discover_items(USGRA)
+    assert len(items) == 244
+    assert all(item.mask is not None for item in items)

@@ -227,8 +227,8 @@ def test_all_zero_image_volumes_are_left_out_with_a_warning(reader, tmp_path) ->
         write(reader, "volume", root / "images" / case, image)
         write(reader, "volume", root / "masks" / case, binary(shape, seed=2))
     with pytest.warns(SparsegWarning, match="1 case.* left out.*all zero.*: blank$"):
-        pairs = discover_items(root)
-    assert {pair.group for pair in pairs} == {"good"}
+        items = discover_items(root)
+    assert {item.group for item in items} == {"good"}
     blank = tmp_path / "blank"
     write(reader, "volume", blank / "images/a", np.zeros(shape, np.uint8))
     write(reader, "volume", blank / "masks/a", binary(shape, seed=2))

@@ -31,7 +31,7 @@ def test_a_split_file_and_its_fold(data, tmp_path) -> None:
     assert sorted(selection.items) == IDS
     assert (selection.subset("train"), selection.subset("val")) == (IDS[:6], IDS[6:8])
     assert selection.split(fold=0).val == IDS[:2]
-    assert [pair.id for pair in selection.subset_items("test")] == IDS[8:]
+    assert [item.id for item in selection.subset_items("test")] == IDS[8:]
     assert selection.split_path == given
 
 
@@ -60,9 +60,9 @@ def test_a_split_file_may_name_the_cases_of_volume_data(tmp_path) -> None:
     selection = ItemSelection.of_run(
         tmp_path / "run", root, DataConfig(keep_slices="all"), split_file=path
     )
-    val = [pair for pair in selection.items.values() if pair.group == "p3"]
+    val = [item for item in selection.items.values() if item.group == "p3"]
     assert len(val) == 6  # keep_slices=all: every slice of the 6-slice volume
-    assert selection.subset("val") == sorted(pair.id for pair in val)
+    assert selection.subset("val") == sorted(item.id for item in val)
     assert {selection.cases[i] for i in selection.subset("train")} == {"p1", "p2"}
 
 
@@ -99,7 +99,7 @@ def test_a_fold_folder_resolves_through_its_first_folds_split(data, tmp_path) ->
 def test_the_runs_slicing_decides_the_items(tmp_path) -> None:
     root = write_nifti_cases(tmp_path / "data", cases=("p1", "p2"))
     every = ItemSelection(root, slicing=Slicing(keep="all")).items
-    assert len(every) == 12 and all(pair.is_slice for pair in every.values())
+    assert len(every) == 12 and all(item.is_slice for item in every.values())
     assert (
         ItemSelection.of_run(tmp_path / "run", root, DataConfig(keep_slices="all")).items.keys()
         == every.keys()

@@ -165,6 +165,6 @@ def test_load_split_missing_file(tmp_path):
 
 @pytest.mark.skipif(not USGRA.is_dir(), reason=f"{USGRA} not present on this machine")
 def test_usgra_split_file_loads():
-    ids = [pair.id for pair in discover_items(USGRA)]
+    ids = [item.id for item in discover_items(USGRA)]
     split = load_split(USGRA / "split.json", 0, ids)
     assert (len(split.train), len(split.val), len(split.test)) == (174, 30, 40)

@@ -22,21 +22,21 @@ from tests.helpers import VOLUME_AFFINE, write_nifti_cases
 def test_slices_reassemble_bit_exactly_and_the_written_mask_keeps_affine_and_header(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
     source = nib.load(root / "imagesTr/a_0000.nii.gz")
-    pairs = discover_items(root, slicing=Slicing(keep="all"))
-    assert [p.id for p in pairs] == [f"a_z{i:03d}" for i in range(6)]
-    assert {p.group for p in pairs} == {"a"}
-    info = volume_info(pairs[0].image)
+    items = discover_items(root, slicing=Slicing(keep="all"))
+    assert [p.id for p in items] == [f"a_z{i:03d}" for i in range(6)]
+    assert {p.group for p in items} == {"a"}
+    info = volume_info(items[0].image)
     image = assemble(
-        {p.slice_index: read_item_image(p)[..., 0] for p in pairs}, info, 2, np.float32
+        {p.slice_index: read_item_image(p)[..., 0] for p in items}, info, 2, np.float32
     )
     assert np.array_equal(image, np.asarray(source.dataobj))
     # the convention: the voxel plane turned 90° counter-clockwise (anterior up in RAS+)
-    assert np.array_equal(read_item_image(pairs[3])[..., 0], np.rot90(image[:, :, 3]))
-    assert item_info(pairs[0]).height == 32 and item_info(pairs[0]).channels == 1
+    assert np.array_equal(read_item_image(items[3])[..., 0], np.rot90(image[:, :, 3]))
+    assert item_info(items[0]).height == 32 and item_info(items[0]).channels == 1
 
     writer = PredictionWriter(tmp_path / "out")
-    for pair in pairs:
-        writer.add(pair, np.zeros((32, 32), np.float32), read_item_mask(pair))
+    for item in items:
+        writer.add(item, np.zeros((32, 32), np.float32), read_item_mask(item))
     assert writer.close() == ["a"]
     written = nib.load(tmp_path / "out/a.nii.gz")
     truth = nib.load(root / "labelsTr/a.nii.gz")
@@ -74,20 +74,20 @@ def test_nonzero_keeps_slices_with_image_and_a_share_thins_empty_training_slices
 
 def test_channel_files_are_stacked_in_order_each_scaled_on_its_own(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a", "b"), channels=3)
-    pairs = discover_items(root)
-    pair = pairs[2]
-    assert [f.name for f in pair.files] == ["a_0000.nii.gz", "a_0001.nii.gz", "a_0002.nii.gz"]
-    stacked = read_item_image(pair)
-    assert stacked.shape == (32, 32, 3) and item_info(pair).channels == 3
-    for channel, path in enumerate(pair.files):
-        plane = np.rot90(np.asarray(nib.load(path).dataobj)[:, :, pair.slice_index])
+    items = discover_items(root)
+    item = items[2]
+    assert [f.name for f in item.files] == ["a_0000.nii.gz", "a_0001.nii.gz", "a_0002.nii.gz"]
+    stacked = read_item_image(item)
+    assert stacked.shape == (32, 32, 3) and item_info(item).channels == 3
+    for channel, path in enumerate(item.files):
+        plane = np.rot90(np.asarray(nib.load(path).dataobj)[:, :, item.slice_index])
         assert np.array_equal(stacked[..., channel], to_unit_float(plane[..., None])[..., 0])
 
 
 def test_splits_keep_the_slices_of_a_case_together(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a", "b", "c", "d", "e"))
-    pairs = discover_items(root)
-    cases = {p.id: p.group for p in pairs}
+    items = discover_items(root)
+    cases = {p.id: p.group for p in items}
     ids = list(cases)
     split = default_split(ids, 0.2, 0.2, seed=0, cases=cases)
     parts = {name: {cases[i] for i in split[name]} for name in ("train", "val", "test")}
@@ -123,14 +123,14 @@ def test_a_three_frame_dicom_is_a_case_of_three_frames_and_comes_back_as_one(tmp
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 255, (3, 32, 40), dtype=np.uint8)
     write_multiframe_dicom(tmp_path / "loop.dcm", frames)
-    pairs = list_images(tmp_path / "loop.dcm")
-    assert [p.id for p in pairs] == ["loop_f000", "loop_f001", "loop_f002"]
+    items = list_images(tmp_path / "loop.dcm")
+    assert [p.id for p in items] == ["loop_f000", "loop_f001", "loop_f002"]
     assert volume_info(tmp_path / "loop.dcm").spacing == (1.0, 0.2, 0.3)
-    for index, pair in enumerate(pairs):
-        assert np.array_equal(read_item_image(pair)[..., 0], frames[index])
+    for index, item in enumerate(items):
+        assert np.array_equal(read_item_image(item)[..., 0], frames[index])
     writer = PredictionWriter(tmp_path / "out", probabilities=True)
-    for pair in pairs:
-        writer.add(pair, np.full((32, 40), 0.25, np.float32), read_item_image(pair)[..., 0] > 128)
+    for item in items:
+        writer.add(item, np.full((32, 40), 0.25, np.float32), read_item_image(item)[..., 0] > 128)
     assert writer.close() == ["loop"]
     written = pydicom.dcmread(tmp_path / "out/loop.dcm")
     assert int(written.NumberOfFrames) == 3 and written.PatientID == "anon"
@@ -142,12 +142,12 @@ def test_a_three_frame_dicom_is_a_case_of_three_frames_and_comes_back_as_one(tmp
 def test_a_multi_page_tiff_is_a_stack_of_frames(tmp_path):
     frames = np.arange(3 * 16 * 24, dtype=np.uint16).reshape(3, 16, 24)
     tifffile.imwrite(tmp_path / "cine.tif", frames, photometric="minisblack")
-    pairs = list_images(tmp_path / "cine.tif", Slicing(keep="all"))
-    assert [p.slice_index for p in pairs] == [0, 1, 2]
-    assert np.array_equal(read_item_image(pairs[2])[..., 0], frames[2])
+    items = list_images(tmp_path / "cine.tif", Slicing(keep="all"))
+    assert [p.slice_index for p in items] == [0, 1, 2]
+    assert np.array_equal(read_item_image(items[2])[..., 0], frames[2])
     writer = PredictionWriter(tmp_path / "out")
-    for pair in pairs:
-        writer.add(pair, np.zeros((16, 24)), np.ones((16, 24), bool))
+    for item in items:
+        writer.add(item, np.zeros((16, 24)), np.ones((16, 24), bool))
     writer.close()
     assert tifffile.imread(tmp_path / "out/cine.tif").shape == (3, 16, 24)
 
@@ -155,8 +155,8 @@ def test_a_multi_page_tiff_is_a_stack_of_frames(tmp_path):
 @pytest.mark.parametrize("keep", ["all", "nonzero"])
 def test_prediction_input_of_a_volume_file_is_its_slices(tmp_path, keep):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
-    pairs = list_images(root / "imagesTr/a_0000.nii.gz", Slicing(keep=keep))
-    assert len(pairs) == (6 if keep == "all" else 5) and all(p.mask is None for p in pairs)
+    items = list_images(root / "imagesTr/a_0000.nii.gz", Slicing(keep=keep))
+    assert len(items) == (6 if keep == "all" else 5) and all(p.mask is None for p in items)
 
 
 def test_decoded_volumes_are_bounded_whatever_the_number_of_cases(tmp_path):
@@ -166,9 +166,9 @@ def test_decoded_volumes_are_bounded_whatever_the_number_of_cases(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=cases, shape=(24, 24, 4))
     read_volume.cache_clear()
     read_mask_volume.cache_clear()
-    for pair in discover_items(root):
-        read_item_image(pair)
-        read_item_mask(pair)
+    for item in discover_items(root):
+        read_item_image(item)
+        read_item_mask(item)
     assert read_volume.cache_info().currsize <= VOLUMES_KEPT
     assert read_mask_volume.cache_info().currsize <= VOLUMES_KEPT
     assert read_volume.cache_info().misses > VOLUMES_KEPT  # every case was read

@@ -59,9 +59,9 @@ def test_the_interface_finishes_masks_from_either_backend(tmp_path):
     mask = predictor.mask(image, predictor.probabilities(image), None)
     np.testing.assert_array_equal(mask.astype(bool), pixels > 0)
     np.testing.assert_array_equal(predictor.mask(torch.from_numpy(image), image[0] / 2, None), mask)
-    ((pair, probability, pair_mask),) = predictor.predict_items([as_item(path)])
-    assert pair.id == "a" and probability.shape == (8, 8)
-    np.testing.assert_array_equal(pair_mask, mask)
+    ((item, probability, item_mask),) = predictor.predict_items([as_item(path)])
+    assert item.id == "a" and probability.shape == (8, 8)
+    np.testing.assert_array_equal(item_mask, mask)
     with pytest.raises(SparsegError, match="image has 1 channel\\(s\\) but the model expects 3"):
         Doubling(in_channels=3).image(path)
 

@@ -17,9 +17,9 @@ from tests.reliability.support import write_run
 def test_a_flat_folder_of_channel_files_is_grouped_by_case(tmp_path) -> None:
     data = write_nifti_cases(tmp_path / "data", cases=("patient26", "patient27"), channels=3)
     flat = shutil.copytree(data / "imagesTr", tmp_path / "flat")
-    pairs, _ = prediction_inputs(flat, tmp_path / "out")
-    assert {pair.group for pair in pairs} == {"patient26", "patient27"}
-    names = [path.name for path in pairs[0].files]
+    items, _ = prediction_inputs(flat, tmp_path / "out")
+    assert {item.group for item in items} == {"patient26", "patient27"}
+    names = [path.name for path in items[0].files]
     assert names == ["patient26_0000.nii.gz", "patient26_0001.nii.gz", "patient26_0002.nii.gz"]
 
 
@@ -28,9 +28,9 @@ def test_numbered_frames_are_not_channels(tmp_path) -> None:
     folder.mkdir()
     for number in (1, 2, 3):  # ffmpeg's frame_%04d starts at 1
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / f"frame_{number:04d}.png")
-    pairs, _ = prediction_inputs(folder, tmp_path / "out")
-    assert [pair.id for pair in pairs] == ["frame_0001", "frame_0002", "frame_0003"]
-    assert all(len(pair.files) == 1 for pair in pairs)
+    items, _ = prediction_inputs(folder, tmp_path / "out")
+    assert [item.id for item in items] == ["frame_0001", "frame_0002", "frame_0003"]
+    assert all(len(item.files) == 1 for item in items)
 
 
 def test_predict_on_a_flat_channel_folder_writes_one_volume_per_case(run_cli, tmp_path) -> None:

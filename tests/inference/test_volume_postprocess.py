@@ -26,21 +26,21 @@ def test_3d_objects_are_26_connected_and_the_size_itself_is_kept():
 
 def test_the_writer_removes_small_3d_objects_across_slices(tmp_path):
     root = write_nifti_cases(tmp_path / "data", cases=("a",))
-    pairs = discover_items(root, slicing=Slicing(keep="all"))
+    items = discover_items(root, slicing=Slicing(keep="all"))
     volume = np.zeros((32, 32, 6), bool)
     volume[4:6, 4:6, 2:4] = True  # 8 voxels over two slices
     volume[20, 20, 3:5] = True  # 2 voxels over two slices
     config = InferenceConfig.model_validate({"postprocess": {"min_object_size_3d": 5}})
     writer = PredictionWriter(tmp_path / "out", inference=config, keep_volumes=True)
-    for pair in pairs:
-        plane = volume_plane(volume, 2, pair.slice_index, nifti=True)
-        writer.add(pair, plane.astype(np.float32), plane)
+    for item in items:
+        plane = volume_plane(volume, 2, item.slice_index, nifti=True)
+        writer.add(item, plane.astype(np.float32), plane)
     writer.close()
     written = np.asarray(nib.load(tmp_path / "out/a.nii.gz").dataobj).astype(bool)
     expected = volume.copy()
     expected[20, 20, 3:5] = False
     assert np.array_equal(written, expected) and np.array_equal(writer.volumes["a"], expected)
-    assert read_item_mask(pairs[0]).shape == (32, 32)
+    assert read_item_mask(items[0]).shape == (32, 32)
 
 
 def test_volume_steps_are_off_by_default():

@@ -18,13 +18,13 @@ from sparseg.data.synthetic import synthesize
 from sparseg.training.setup import load_run_data, run_selection
 from tests.helpers import tiny_config
 
-N_PAIRS = 200
+N_ITEMS = 200
 
 
 @pytest.fixture(scope="module")
 def large_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("large")
-    synthesize(root, n=N_PAIRS, size=(32, 32), fg=0.05, empty=0.2, seed=0)
+    synthesize(root, n=N_ITEMS, size=(32, 32), fg=0.05, empty=0.2, seed=0)
     return root
 
 
@@ -51,8 +51,8 @@ def pixel_reads(monkeypatch) -> dict[str, int]:
 def test_run_data_on_200_pairs_reads_no_pixels(large_data, tmp_path, pixel_reads, mode):
     config = tiny_config("data.input_size=[32, 32]", f"data.mode={mode}")
     data = load_run_data(config, run_selection(config, large_data, tmp_path / "run"))
-    assert len(data.pairs) == N_PAIRS
-    assert len(data.split.train) + len(data.split.val) + len(data.split.test) == N_PAIRS
+    assert len(data.items) == N_ITEMS
+    assert len(data.split.train) + len(data.split.val) + len(data.split.test) == N_ITEMS
     assert pixel_reads == {"read_image": 0, "read_mask": 0}
     data.train[0]
     data.val[0]

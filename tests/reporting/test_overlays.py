@@ -124,11 +124,11 @@ def test_load_case_panels_reads_files_and_checks_sizes(tmp_path) -> None:
     Image.fromarray(mask).save(tmp_path / "mask.png")
     Image.fromarray(mask).save(tmp_path / "pred.png")
     Image.fromarray(np.zeros((6, 9), np.uint8)).save(tmp_path / "wrong.png")
-    pair = Item("image", tmp_path / "image.png", tmp_path / "mask.png")
-    panels = load_case_panels(pair, tmp_path / "pred.png", None)
+    item = Item("image", tmp_path / "image.png", tmp_path / "mask.png")
+    panels = load_case_panels(item, tmp_path / "pred.png", None)
     assert (panels["prediction"][2:4, 2:4] != panels["image"][2:4, 2:4]).all()
     with pytest.raises(SparsegError, match=r"wrong\.png: prediction is \(6, 9\)"):
-        load_case_panels(pair, tmp_path / "wrong.png", None)
+        load_case_panels(item, tmp_path / "wrong.png", None)
 
 
 def test_load_case_panels_draws_a_slice_of_a_predicted_volume(tmp_path) -> None:
@@ -141,7 +141,7 @@ def test_load_case_panels_draws_a_slice_of_a_predicted_volume(tmp_path) -> None:
         nib.save(nib.Nifti1Image(volume, affine), tmp_path / f"{name}.nii.gz")
     (tmp_path / "pred").mkdir()
     nib.save(nib.Nifti1Image(truth, affine), tmp_path / "pred" / "case.nii.gz")
-    pair = Item(
+    item = Item(
         "case_z001",
         tmp_path / "case_0000.nii.gz",
         tmp_path / "case.nii.gz",
@@ -149,9 +149,9 @@ def test_load_case_panels_draws_a_slice_of_a_predicted_volume(tmp_path) -> None:
         slice_axis=2,
         slice_index=1,
     )
-    pred = prediction_file(tmp_path / "pred", pair)
+    pred = prediction_file(tmp_path / "pred", item)
     assert pred == tmp_path / "pred" / "case.nii.gz"
-    panels = load_case_panels(pair, pred, None)
+    panels = load_case_panels(item, pred, None)
     assert panels["image"].shape == (8, 6, 3)  # the slice turned as the data path turns it
     tinted = (panels["prediction"] != panels["image"]).any(axis=-1)
     assert tinted.sum() == 4 and (panels["ground truth"] != panels["image"]).any(-1).sum() == 4

@@ -54,8 +54,8 @@ def single_process_val_dice(run, data_root) -> float:
 
     member = load_run_model(run)
     val_ids = set(json.loads((run / "split.json").read_text())["val"])
-    pairs = [p for p in discover_items(data_root) if p.id in val_ids]
-    dataset = SegDataset(pairs, member.config.data.input_size)
+    items = [p for p in discover_items(data_root) if p.id in val_ids]
+    dataset = SegDataset(items, member.config.data.input_size)
     batch = torch.utils.data.default_collate([dataset[i] for i in range(len(dataset))])
     with torch.no_grad():
         probabilities = torch.sigmoid(mask_logits(member.model(batch["image"])))

@@ -55,7 +55,7 @@ def median_aspect(data: Path) -> float:
     ``data.input_size: aspect_true`` keeps."""
     from sparseg.data.items import item_info
 
-    shapes = [item_info(pair) for pair in discover_items(data)]
+    shapes = [item_info(item) for item in discover_items(data)]
     return statistics.median(info.width / info.height for info in shapes)
 
 

@@ -38,11 +38,11 @@ def preview_batch(config: Config, data_root: Path, n: int) -> tuple[Tensor, Tens
     """Up to ``n`` samples ``(N, C, H, W)`` and masks ``(N, 1, H, W)`` read as training reads them
     (input size, normalisation, ``data.label``), the first ``n`` with foreground when any."""
     data = config.data
-    pairs = discover_items(Path(data_root), slicing=Slicing.of(data))
+    items = discover_items(Path(data_root), slicing=Slicing.of(data))
     foreground = (
-        pair for pair in pairs if pair.mask is not None and read_item_mask(pair, data.label).any()
+        item for item in items if item.mask is not None and read_item_mask(item, data.label).any()
     )
-    chosen = list(itertools.islice(foreground, n)) or pairs[:n]
+    chosen = list(itertools.islice(foreground, n)) or items[:n]
     dataset = SegDataset(chosen, data.input_size, data.normalize, label=data.label)
     batch = default_collate([dataset[index] for index in range(len(dataset))])
     return batch["image"], batch["mask"]

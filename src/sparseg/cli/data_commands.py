@@ -117,8 +117,8 @@ def split(
     from sparseg.data.discovery import discover_items
     from sparseg.data.splits import make_splits, save_split
 
-    pairs = discover_items(data)
-    cases = {pair.id: pair.group for pair in pairs}
+    items = discover_items(data)
+    cases = {item.id: item.group for item in items}
     result = make_splits(list(cases), folds, test_fraction, seed, group_regex, cases)
     save_split(result, out_file)
 

@@ -50,11 +50,11 @@ def resized_set_bytes(count: int, channels: int, size: tuple[int, int]) -> int:
     return count * pixels * (channels * FLOAT32_BYTES + 1)
 
 
-def native_set_bytes(pairs: Sequence[Item]) -> int:
+def native_set_bytes(items: Sequence[Item]) -> int:
     """Bytes of the decoded native-size images (as stored) and their boolean masks."""
     total = 0
-    for pair in pairs:
-        info = item_info(pair)
+    for item in items:
+        info = item_info(item)
         sample_bytes = 1 if info.bit_depth <= 8 else 2 if info.bit_depth <= 16 else 4
         total += info.height * info.width * (info.channels * sample_bytes + 1)
     return total

@@ -58,11 +58,11 @@ def resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return (resize_image(mask, size) >= 0.5).to(torch.float32)
 
 
-def _check_pairs(pairs: Sequence[Item]) -> list[Item]:
-    pairs = list(pairs)
-    if not pairs:
+def _check_items(items: Sequence[Item]) -> list[Item]:
+    items = list(items)
+    if not items:
         raise SparsegError("no image pairs to train or evaluate on (empty data set or split)")
-    return pairs
+    return items
 
 
 def _check_normalize(mode: str) -> str:
@@ -71,12 +71,12 @@ def _check_normalize(mode: str) -> str:
     return mode
 
 
-def _read_checked_mask(pair: Item, label: int | None, image_size: tuple[int, int]) -> np.ndarray:
-    mask = read_item_mask(pair, label)
+def _read_checked_mask(item: Item, label: int | None, image_size: tuple[int, int]) -> np.ndarray:
+    mask = read_item_mask(item, label)
     if mask.shape != tuple(image_size):
         raise SparsegError(
-            f"{pair.mask}: mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
-            f"{pair.image.name} is {image_size[0]}x{image_size[1]}"
+            f"{item.mask}: mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image "
+            f"{item.image.name} is {image_size[0]}x{image_size[1]}"
         )
     return mask
 
@@ -88,50 +88,50 @@ def _as_tensor(mask: np.ndarray) -> torch.Tensor:
 class SegDataset(Dataset):
     """Whole images resized to ``input_size`` (H, W), normalised per image after resizing.
 
-    Items: ``image`` float32 (C, H, W), ``mask`` float32 (1, H, W) in {0, 1} (absent for pairs
+    Each sample: ``image`` float32 (C, H, W), ``mask`` float32 (1, H, W) in {0, 1} (absent for items
     without a mask), ``id``, and ``original_size`` (H, W) of the file, for resizing back.
     """
 
     def __init__(
         self,
-        pairs: Sequence[Item],
+        items: Sequence[Item],
         input_size: tuple[int, int],
         normalize: str = "zscore",
         label: int | None = None,
         channels: int | None = None,
     ) -> None:
-        self.pairs = _check_pairs(pairs)
+        self.items = _check_items(items)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.normalize = _check_normalize(normalize)
         self.label = label
-        self._channels = channels or item_info(self.pairs[0]).channels
+        self._channels = channels or item_info(self.items[0]).channels
 
     @property
     def in_channels(self) -> int:
         return self._channels
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        pair = self.pairs[index]
-        image = load_image_tensor(pair, self._channels)
+        item = self.items[index]
+        image = load_image_tensor(item, self._channels)
         original_size = (image.shape[1], image.shape[2])
-        item = {
+        sample = {
             "image": normalize_image(resize_image(image, self.input_size), self.normalize),
-            "id": pair.id,
+            "id": item.id,
             "original_size": torch.tensor(original_size),
         }
-        if pair.mask is not None:
-            mask = _read_checked_mask(pair, self.label, original_size)
-            item["mask"] = resize_mask(_as_tensor(mask), self.input_size)
-        return item
+        if item.mask is not None:
+            mask = _read_checked_mask(item, self.label, original_size)
+            sample["mask"] = resize_mask(_as_tensor(mask), self.input_size)
+        return sample
 
 
 class PatchDataset(Dataset):
     """``length`` patches of ``patch_size`` (H, W) per epoch, nnU-Net style.
 
-    Item ``i`` comes from image ``i % len(pairs)``; with probability ``foreground_oversample``
+    Item ``i`` comes from image ``i % len(items)``; with probability ``foreground_oversample``
     it is centred on a random foreground pixel, otherwise placed uniformly at random. Draws are
     a pure function of (seed, epoch, i), so results do not depend on worker processes; call
     :meth:`set_epoch` before each epoch's DataLoader iterator is created. The image is
@@ -140,7 +140,7 @@ class PatchDataset(Dataset):
 
     def __init__(
         self,
-        pairs: Sequence[Item],
+        items: Sequence[Item],
         patch_size: tuple[int, int],
         foreground_oversample: float,
         length: int,
@@ -150,7 +150,7 @@ class PatchDataset(Dataset):
         channels: int | None = None,
         cache_decoded: bool = False,
     ) -> None:
-        self.pairs = _check_pairs(pairs)
+        self.items = _check_items(items)
         self.patch_size = (int(patch_size[0]), int(patch_size[1]))
         if not 0.0 <= foreground_oversample <= 1.0:
             raise SparsegError(
@@ -158,9 +158,9 @@ class PatchDataset(Dataset):
             )
         if length < 1:
             raise SparsegError(f"patch dataset length must be at least 1, got {length}")
-        for pair in self.pairs:
-            if pair.mask is None:
-                raise SparsegError(f"{pair.image}: patch sampling needs a mask for every image")
+        for item in self.items:
+            if item.mask is None:
+                raise SparsegError(f"{item.image}: patch sampling needs a mask for every image")
         self.foreground_oversample = foreground_oversample
         self.length = length
         self.seed = seed
@@ -169,7 +169,7 @@ class PatchDataset(Dataset):
         self.epoch = 0
         self.cache_decoded = cache_decoded
         self._decoded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        headers = [item_info(pair) for pair in self.pairs]
+        headers = [item_info(item) for item in self.items]
         self._require_fitting_image(headers)
         self._channels = channels or headers[0].channels
 
@@ -196,26 +196,26 @@ class PatchDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        pair_index = index % len(self.pairs)
-        pair = self.pairs[pair_index]
+        item_index = index % len(self.items)
+        item = self.items[item_index]
         centre_on_foreground = bool(rng.random() < self.foreground_oversample)
-        pixels, mask = self._pixels_and_mask(pair_index)
+        pixels, mask = self._pixels_and_mask(item_index)
         image = normalize_image(image_tensor(pixels, self._channels), self.normalize)
         origin = choose_patch_origin(mask, self.patch_size, centre_on_foreground, rng)
         return {
             "image": extract_patch(image, origin, self.patch_size),
             "mask": extract_patch(_as_tensor(mask), origin, self.patch_size),
-            "id": pair.id,
+            "id": item.id,
         }
 
-    def _pixels_and_mask(self, pair_index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _pixels_and_mask(self, item_index: int) -> tuple[np.ndarray, np.ndarray]:
         """Decoded pixels (the file's dtype) and boolean mask; kept after the first read when
         ``cache_decoded`` (each DataLoader worker keeps its own)."""
-        if pair_index in self._decoded:
-            return self._decoded[pair_index]
-        pair = self.pairs[pair_index]
-        pixels = read_item_image(pair)
-        mask = _read_checked_mask(pair, self.label, pixels.shape[:2])
+        if item_index in self._decoded:
+            return self._decoded[item_index]
+        item = self.items[item_index]
+        pixels = read_item_image(item)
+        mask = _read_checked_mask(item, self.label, pixels.shape[:2])
         if self.cache_decoded:
-            self._decoded[pair_index] = (pixels, mask)
+            self._decoded[item_index] = (pixels, mask)
         return pixels, mask

@@ -110,15 +110,15 @@ def list_images(path: Path, slicing: Slicing | None = None) -> list[Item]:
     if not path.is_dir():
         raise SparsegError(f"{path}: input not found")
     if (path / "images").is_dir() or (path / "imagesTr").is_dir():
-        pairs = discover_items(path, require_masks=False, slicing=slicing)
-        return [_without_mask(pair) for pair in pairs]
+        items = discover_items(path, require_masks=False, slicing=slicing)
+        return [_without_mask(item) for item in items]
     files = _files_by_id(path)
     if path.name in NNUNET_IMAGE_FOLDERS or _named_as_channels(files):
         cases = _nnunet_cases(files)
     else:
         cases = {image_id: [image] for image_id, image in files.items()}
-    items = {case: case_items(case, found, None, slicing) for case, found in cases.items()}
-    return _kept(path, items)
+    by_case = {case: case_items(case, found, None, slicing) for case, found in cases.items()}
+    return _kept(path, by_case)
 
 
 def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Slicing) -> list[Item]:
@@ -152,13 +152,13 @@ def case_items(case: str, files: Sequence[Path], mask: Path | None, slicing: Sli
     ]
 
 
-def _kept(where: Path, items: dict[str, list[Item]]) -> list[Item]:
+def _kept(where: Path, by_case: dict[str, list[Item]]) -> list[Item]:
     """The items of every case, sorted by id. A volume whose image is all zero has no slice
     under ``keep_slices: nonzero``: such cases are left out with one warning naming them, and a
     folder of nothing else is an error."""
-    blank = sorted(case for case, found in items.items() if not found)
-    pairs = sorted((pair for found in items.values() for pair in found), key=lambda p: p.id)
-    if blank and not pairs:
+    blank = sorted(case for case, found in by_case.items() if not found)
+    items = sorted((item for found in by_case.values() for item in found), key=lambda p: p.id)
+    if blank and not items:
         raise SparsegError(
             f"{where}: the image volume of every case ({len(blank)}) is all zero, so "
             "data.keep_slices: nonzero keeps no slice; nothing to read"
@@ -170,16 +170,16 @@ def _kept(where: Path, items: dict[str, list[Item]]) -> list[Item]:
             SparsegWarning,
             stacklevel=3,
         )
-    return pairs
+    return items
 
 
 def _first_few(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (" ..." if len(names) > shown else "")
 
 
-def _without_mask(pair: Item) -> Item:
+def _without_mask(item: Item) -> Item:
     return Item(
-        pair.id, pair.image, None, pair.channels, pair.case, pair.slice_axis, pair.slice_index
+        item.id, item.image, None, item.channels, item.case, item.slice_axis, item.slice_index
     )
 
 

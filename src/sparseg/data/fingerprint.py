@@ -333,7 +333,7 @@ def fingerprint(
     ``progress(done, total)`` is called after each pair. Warns (:class:`SparsegWarning`) when
     every mask is empty, or when a few masks are empty in a data set that otherwise has none.
     """
-    pairs = discover_items(Path(root))
+    items = discover_items(Path(root))
     sizes: Counter[str] = Counter()
     channels: Counter[str] = Counter()
     bit_depths: Counter[str] = Counter()
@@ -346,17 +346,17 @@ def fingerprint(
     value_sum = value_square_sum = 0.0
     n_values = foreground_px = total_px = 0
 
-    for done, pair in enumerate(pairs, start=1):
-        info = item_info(pair)
+    for done, item in enumerate(items, start=1):
+        info = item_info(item)
         channels[str(info.channels)] += 1
         bit_depths[str(info.bit_depth)] += 1
-        values = to_unit_float(read_item_image(pair))
+        values = to_unit_float(read_item_image(item))
         histogram += np.bincount(_bin_indices(values), minlength=HISTOGRAM_BINS)
         value_sum += float(values.sum(dtype=np.float64))
         value_square_sum += float(np.square(values).sum(dtype=np.float64))
         n_values += values.size
 
-        mask = read_item_mask(pair, label)  # discover_items checked it matches the image
+        mask = read_item_mask(item, label)  # discover_items checked it matches the image
         height, width = mask.shape
         sizes[f"{height}x{width}"] += 1
         heights.append(height)
@@ -373,16 +373,16 @@ def fingerprint(
             area_fractions.extend((component_areas / mask.size).tolist())
             smallest_fractions.append(float(component_areas.min()) / mask.size)
         else:
-            empty_ids.append(pair.id)
+            empty_ids.append(item.id)
         if progress is not None:
-            progress(done, len(pairs))
+            progress(done, len(items))
 
-    _warn_about_empty_masks(Path(root), len(pairs), empty_ids)
+    _warn_about_empty_masks(Path(root), len(items), empty_ids)
     fraction_array = np.asarray(fractions)
     non_empty = fraction_array[fraction_array > 0]
     mean = value_sum / n_values
     return Fingerprint(
-        n_pairs=len(pairs),
+        n_pairs=len(items),
         label=label,
         image_size=ImageSizes(
             counts=dict(sizes.most_common()),
@@ -403,7 +403,7 @@ def fingerprint(
         ),
         empty_masks=EmptyMasks(
             count=len(empty_ids),
-            share=len(empty_ids) / len(pairs),
+            share=len(empty_ids) / len(items),
             ids=tuple(empty_ids[:LISTED_IDS]),
         ),
         components=Components(
@@ -417,25 +417,25 @@ def fingerprint(
                 float(np.median(smallest_fractions)) if smallest_fractions else None
             ),
         ),
-        volumes=volume_fingerprint(pairs, label),
+        volumes=volume_fingerprint(items, label),
     )
 
 
-def volume_fingerprint(pairs: list[Item], label: int | None) -> VolumeStats | None:
+def volume_fingerprint(items: list[Item], label: int | None) -> VolumeStats | None:
     """The per-case statistics of volume data (:attr:`Fingerprint.volumes`); None for 2D data.
     One case's mask volume is held at a time."""
     cases: dict[str, list[Item]] = {}
-    for pair in pairs:
-        if pair.is_slice:
-            cases.setdefault(pair.group, []).append(pair)
+    for item in items:
+        if item.is_slice:
+            cases.setdefault(item.group, []).append(item)
     if not cases:
         return None
     rows: list[VolumeCase] = []
     lesion_ml: list[float] = []
     lesion_voxels: list[int] = []
     empty_slices = kept_slices = 0
-    for case, items in sorted(cases.items()):
-        first = items[0]
+    for case, slices in sorted(cases.items()):
+        first = slices[0]
         info = volume_info(first.image)
         axis = int(first.slice_axis)  # type: ignore[arg-type]
         mask = read_mask_volume(first.mask, label)  # type: ignore[arg-type]
@@ -446,15 +446,15 @@ def volume_fingerprint(pairs: list[Item], label: int | None) -> VolumeStats | No
         lesion_ml.extend((voxels * voxel_ml).tolist())
         other = tuple(a for a in range(3) if a != axis)
         has_lesion = np.any(mask, axis=other)
-        empty_slices += sum(not has_lesion[int(p.slice_index)] for p in items)  # type: ignore[arg-type]
-        kept_slices += len(items)
+        empty_slices += sum(not has_lesion[int(p.slice_index)] for p in slices)  # type: ignore[arg-type]
+        kept_slices += len(slices)
         rows.append(
             VolumeCase(
                 case=case,
                 shape=tuple(info.shape),  # type: ignore[union-attr]
                 spacing_mm=tuple(info.spacing),  # type: ignore[union-attr]
                 slice_axis=axis,
-                slices_kept=len(items),
+                slices_kept=len(slices),
                 slices_total=info.shape[axis],  # type: ignore[union-attr]
                 channels=item_info(first).channels,
                 lesions=int(count),

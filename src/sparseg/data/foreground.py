@@ -34,11 +34,11 @@ class ForegroundCounts:
         return self.images_with_foreground / self.images if self.images else 0.0
 
 
-def count_foreground(pairs: Iterable[Item], label: int | None) -> ForegroundCounts:
-    """One pass over the masks of ``pairs`` (unlabelled items count as empty)."""
+def count_foreground(items: Iterable[Item], label: int | None) -> ForegroundCounts:
+    """One pass over the masks of ``items`` (unlabelled items count as empty)."""
     foreground = pixels = with_foreground = images = 0
-    for pair in pairs:
-        mask = read_item_mask(pair, label)
+    for item in items:
+        mask = read_item_mask(item, label)
         marked = int(mask.sum())
         foreground += marked
         pixels += mask.size

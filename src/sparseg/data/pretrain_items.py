@@ -32,9 +32,9 @@ def pretrain_sources(
         )
         labelled = list(selection.items.values())
         if split_file is not None:
-            test_cases = {pair.group for pair in selection.subset_items("test")}
-            labelled = [pair for pair in labelled if pair.group not in test_cases]
-        sources[Path(data)] = [replace(pair, mask=None) for pair in labelled]
+            test_cases = {item.group for item in selection.subset_items("test")}
+            labelled = [item for item in labelled if item.group not in test_cases]
+        sources[Path(data)] = [replace(item, mask=None) for item in labelled]
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise SparsegError(f"{folder}: image folder not found")

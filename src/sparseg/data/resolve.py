@@ -80,7 +80,7 @@ class ItemSelection:
         found = discover_items(
             self.data_root, require_masks=self.require_masks, slicing=self.slicing
         )
-        return {pair.id: pair for pair in found}
+        return {item.id: item for item in found}
 
     @property
     def cases(self) -> dict[str, str]:

@@ -167,7 +167,7 @@ def choose_split(
 def case_of(known_ids: KnownItems) -> dict[str, str]:
     """Each id's case when the ids come as ``{id: Item}``; else none (each id its own case)."""
     if isinstance(known_ids, Mapping):
-        return {image_id: pair.group for image_id, pair in known_ids.items()}
+        return {image_id: item.group for image_id, item in known_ids.items()}
     return {}
 
 

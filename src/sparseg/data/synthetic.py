@@ -78,21 +78,21 @@ def render_preview(data_dir: Path, out_png: Path, n: int = 16, seed: int = 0) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pairs = discover_items(Path(data_dir))
-    chosen = np.sort(np.random.default_rng([seed, 4]).permutation(len(pairs))[: max(1, n)])
+    items = discover_items(Path(data_dir))
+    chosen = np.sort(np.random.default_rng([seed, 4]).permutation(len(items))[: max(1, n)])
     columns = math.ceil(math.sqrt(len(chosen)))
     rows = math.ceil(len(chosen) / columns)
     figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.5 * rows), squeeze=False)
     for axis in axes.ravel():
         axis.set_axis_off()
     for axis, index in zip(axes.ravel(), chosen, strict=False):
-        pair = pairs[index]
-        image = to_unit_float(read_image(pair.image))
+        item = items[index]
+        image = to_unit_float(read_image(item.image))
         axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        mask = read_mask(pair.mask)
+        mask = read_mask(item.mask)
         if mask.any():
             axis.contour(mask, levels=[0.5], colors="#ffb000", linewidths=0.8)
-        axis.set_title(f"{pair.id} ({mask.mean():.2%})", fontsize=7)
+        axis.set_title(f"{item.id} ({mask.mean():.2%})", fontsize=7)
     figure.tight_layout()
     out_png = Path(out_png)
     atomic_write(out_png, lambda tmp: figure.savefig(tmp, format="png", dpi=110))

@@ -70,20 +70,20 @@ class ImagePredictor(ABC):
         post-processing, CRF on the image's mean over channels, empty gate)."""
         return finish_mask(probability, np.asarray(image).mean(0), self.inference, presence)
 
-    def predict_items(self, pairs: Iterable[Item]) -> Iterator[tuple[Item, np.ndarray, np.ndarray]]:
+    def predict_items(self, items: Iterable[Item]) -> Iterator[tuple[Item, np.ndarray, np.ndarray]]:
         """Each item with its probability map and its mask."""
-        for pair in pairs:
-            image = self.image(pair)
-            probability, presence = self.prediction(image, item_id=pair.id)
-            yield pair, probability, self.mask(image, probability, presence)
+        for item in items:
+            image = self.image(item)
+            probability, presence = self.prediction(image, item_id=item.id)
+            yield item, probability, self.mask(image, probability, presence)
 
     def _checked_item(self, item: Item | Path) -> Item:
-        """``item`` as a pair, refused (before its pixels are read) when its channels don't fit."""
-        pair = as_item(item)
-        channels = item_info(pair).channels
+        """``item`` as an Item, refused (before its pixels are read) when its channels don't fit."""
+        item = as_item(item)
+        channels = item_info(item).channels
         if channels != self.in_channels:
             raise SparsegError(
-                f"{pair.image}: image has {channels} channel(s) but the model expects "
+                f"{item.image}: image has {channels} channel(s) but the model expects "
                 f"{self.in_channels}"
             )
-        return pair
+        return item

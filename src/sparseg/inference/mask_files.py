@@ -30,17 +30,17 @@ def prediction_inputs(
 ) -> tuple[list[Item], Path]:
     """The items to predict, a volume's slices together and in order, and the output folder
     (refused inside the input folder)."""
-    pairs = list_images(input_path, slicing)
-    pairs.sort(key=lambda pair: (pair.group, pair.slice_index or 0))
+    items = list_images(input_path, slicing)
+    items.sort(key=lambda item: (item.group, item.slice_index or 0))
     source = Path(input_path) if Path(input_path).is_dir() else Path(input_path).parent
-    return pairs, ensure_output_dir(out_dir, source)
+    return items, ensure_output_dir(out_dir, source)
 
 
-def prediction_file(out_dir: Path, pair: Item) -> Path:
+def prediction_file(out_dir: Path, item: Item) -> Path:
     """Where an item's predicted mask is written: ``<id>.png``, or its case's volume file."""
-    if pair.is_slice:
-        return Path(out_dir) / f"{pair.group}{output_suffix(pair.image)}"
-    return Path(out_dir) / f"{pair.id}.png"
+    if item.is_slice:
+        return Path(out_dir) / f"{item.group}{output_suffix(item.image)}"
+    return Path(out_dir) / f"{item.id}.png"
 
 
 def write_mask_png(path: Path, mask: np.ndarray) -> None:
@@ -78,24 +78,24 @@ class PredictionWriter:
         self._masks: dict[int, np.ndarray] = {}
         self._probabilities: dict[int, np.ndarray] = {}
 
-    def add(self, pair: Item, probability: np.ndarray, mask: np.ndarray) -> None:
-        if not pair.is_slice:
+    def add(self, item: Item, probability: np.ndarray, mask: np.ndarray) -> None:
+        if not item.is_slice:
             self._flush()
-            write_mask_png(prediction_file(self.out_dir, pair), mask)
+            write_mask_png(prediction_file(self.out_dir, item), mask)
             if self.probabilities:
                 write_probability_png(
-                    self.out_dir / PROBABILITY_FOLDER / f"{pair.id}.png", probability
+                    self.out_dir / PROBABILITY_FOLDER / f"{item.id}.png", probability
                 )
-            self.written.append(pair.id)
+            self.written.append(item.id)
             return
-        if self._case is not None and self._case.group != pair.group:
+        if self._case is not None and self._case.group != item.group:
             self._flush()
-        if pair.group in self.written:
-            raise SparsegError(f"{pair.image}: slices of case {pair.group!r} arrived apart")
-        self._case = pair
-        self._masks[int(pair.slice_index)] = mask  # type: ignore[arg-type]
+        if item.group in self.written:
+            raise SparsegError(f"{item.image}: slices of case {item.group!r} arrived apart")
+        self._case = item
+        self._masks[int(item.slice_index)] = mask  # type: ignore[arg-type]
         if self.probabilities:
-            self._probabilities[int(pair.slice_index)] = probability  # type: ignore[arg-type]
+            self._probabilities[int(item.slice_index)] = probability  # type: ignore[arg-type]
 
     def close(self) -> list[str]:
         """Write the last volume; the ids (2D) and cases (volumes) written, in order."""
@@ -103,24 +103,24 @@ class PredictionWriter:
         return self.written
 
     def _flush(self) -> None:
-        pair = self._case
-        if pair is None:
+        item = self._case
+        if item is None:
             return
-        info = volume_info(pair.image)
-        axis = int(pair.slice_axis)  # type: ignore[arg-type]
+        info = volume_info(item.image)
+        axis = int(item.slice_axis)  # type: ignore[arg-type]
         final = finish_volume(assemble(self._masks, info, axis, bool), self.inference)
         if self.keep_volumes:
-            self.volumes[pair.group] = final
+            self.volumes[item.group] = final
         # frames are images to look at, like the PNG masks; NIfTI masks are label maps
-        mask = final.astype(np.uint8) * (1 if is_nifti(pair.image) else 255)
-        write_like(pair.image, mask, prediction_file(self.out_dir, pair))
+        mask = final.astype(np.uint8) * (1 if is_nifti(item.image) else 255)
+        write_like(item.image, mask, prediction_file(self.out_dir, item))
         if self.probabilities:
             volume = assemble(self._probabilities, info, axis, np.float32)
-            suffix = output_suffix(pair.image, probability=True)
+            suffix = output_suffix(item.image, probability=True)
             write_like(
-                pair.image, volume, self.out_dir / PROBABILITY_FOLDER / f"{pair.group}{suffix}"
+                item.image, volume, self.out_dir / PROBABILITY_FOLDER / f"{item.group}{suffix}"
             )
-        self.written.append(pair.group)
+        self.written.append(item.group)
         self._case, self._masks, self._probabilities = None, {}, {}
 
 
@@ -135,6 +135,6 @@ def write_predictions(
     NIfTI has no float16); volumes finished with ``inference``. Returns the ids and cases
     written."""
     writer = PredictionWriter(out_dir, probabilities, inference)
-    for pair, probability, mask in results:
-        writer.add(pair, probability, mask)
+    for item, probability, mask in results:
+        writer.add(item, probability, mask)
     return writer.close()

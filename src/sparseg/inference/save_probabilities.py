@@ -77,7 +77,7 @@ def save_run_probabilities(
     selection = ItemSelection.of_run(
         run_dir, data_root, config.data, split_file=split_file, fold=fold
     )
-    pairs = selection.items
+    items = selection.items
     chosen = {subset: selection.subset(subset) for subset in subsets}
     kept = _saved_before(paths, config)
     grids: dict[str, dict[bool, np.ndarray]] = {}
@@ -90,7 +90,7 @@ def save_run_probabilities(
     plain = untuned_inference(config.inference)
     views = {False: plain, True: plain.model_copy(update={"tta": True})}
     for item_id in sorted({i for ids in chosen.values() for i in ids} - set(grids)):
-        image = predictor.image(pairs[item_id])
+        image = predictor.image(items[item_id])
         grids[item_id], presences[item_id] = {}, {}
         for tta, cfg in views.items():
             grid, presence = member.grid_prediction(image, item_id, cfg)

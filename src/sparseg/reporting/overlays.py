@@ -109,19 +109,19 @@ def case_panels(image: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> dict[
     return {name: _to_uint8(_shrink(panel)) for name, panel in panels.items()}
 
 
-def load_case_panels(pair: Item, pred_path: Path, label: int | None) -> dict[str, np.ndarray]:
+def load_case_panels(item: Item, pred_path: Path, label: int | None) -> dict[str, np.ndarray]:
     """:func:`case_panels` for an item of the data set (an image, or a slice of a volume, shown
     by its first channel) and the evaluation's mask file (a PNG, or the case's volume)."""
-    image = read_item_image(replace(pair, channels=pair.files[:1]))
-    truth = read_item_mask(pair, label)
-    if pair.is_slice:
-        axis, index = int(pair.slice_axis), int(pair.slice_index)  # type: ignore[arg-type]
+    image = read_item_image(replace(item, channels=item.files[:1]))
+    truth = read_item_mask(item, label)
+    if item.is_slice:
+        axis, index = int(item.slice_axis), int(item.slice_index)  # type: ignore[arg-type]
         pred = read_mask_slice(pred_path, axis, index, None)
     else:
         pred = read_mask(pred_path)
     if pred.shape != truth.shape:
         raise SparsegError(
-            f"{pred_path}: prediction is {pred.shape} but the ground truth {pair.mask} is "
+            f"{pred_path}: prediction is {pred.shape} but the ground truth {item.mask} is "
             f"{truth.shape}"
         )
     return case_panels(image, truth, pred)

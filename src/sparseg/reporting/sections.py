@@ -226,9 +226,9 @@ def resolve_data_root(run_dir: Path, data_root: Path | None, eval_dir: Path) -> 
     return None
 
 
-def _case_figure(case: Case, pair: Item, pred: Path, label: Any) -> str:
+def _case_figure(case: Case, item: Item, pred: Path, label: Any) -> str:
     label = label if isinstance(label, int) else None
-    panels = load_case_panels(pair, pred, label)
+    panels = load_case_panels(item, pred, label)
     images = "".join(
         f"<figure>{markup.image(png_bytes(panel), f'{case.id}: {name}', 'overlay')}"
         f"<figcaption>{markup.text(name)}</figcaption></figure>"
@@ -254,7 +254,7 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
             "The data set this run was evaluated on is not recorded: pass --data ROOT to draw "
             "the best and worst cases."
         )
-    pairs = {pair.id: pair for pair in discover_items(root)}
+    items = {item.id: item for item in discover_items(root)}
     best, worst = pick_cases(read_case_dice(per_image))
     if not best:
         return note("Every evaluated image has an empty ground truth and an empty prediction.")
@@ -272,12 +272,12 @@ def cases_section(run_dir: Path, data_root: Path | None) -> str:
             continue
         figures = []
         for case in cases:
-            pair = pairs.get(case.id)
-            pred = prediction_file(folder / MASKS_DIR, pair) if pair is not None else None
-            if pair is None or pred is None or not pred.is_file():
+            item = items.get(case.id)
+            pred = prediction_file(folder / MASKS_DIR, item) if item is not None else None
+            if item is None or pred is None or not pred.is_file():
                 figures.append(note(f"{case.id}: image or predicted mask not found"))
                 continue
-            figures.append(_case_figure(case, pair, pred, label))
+            figures.append(_case_figure(case, item, pred, label))
         parts.append(f"<h3>{title}</h3>{''.join(figures)}")
     return "".join(parts)
 

@@ -119,19 +119,19 @@ def _patch_feed(config: Config, data: RunData, fabric: Fabric) -> Feed:
     """Patches cut from decoded native-size arrays kept in the data set after the first read."""
     dataset: PatchDataset = data.train  # type: ignore[assignment]
     rank, world = fabric.global_rank, fabric.world_size
-    owned = set(rank_shard(len(dataset.pairs), rank, world)) if world > 1 else None
-    pairs = [p for i, p in enumerate(dataset.pairs) if owned is None or i in owned]
-    decision = decide_cache(config.data.cache, native_set_bytes(pairs))
+    owned = set(rank_shard(len(dataset.items), rank, world)) if world > 1 else None
+    items = [p for i, p in enumerate(dataset.items) if owned is None or i in owned]
+    decision = decide_cache(config.data.cache, native_set_bytes(items))
     if not decision.enabled:
         return _lazy_feed(config, dataset, fabric, decision)
     dataset.cache_decoded = True
     if world == 1:
         return _lazy_feed(config, dataset, fabric, decision)
-    items = [i for i in range(len(dataset)) if i % len(dataset.pairs) in owned]
+    indices = [i for i in range(len(dataset)) if i % len(dataset.items) in owned]
     per_rank = -(-len(dataset) // world)  # equal batch counts on every rank, or DDP hangs
-    items = [items[i % len(items)] for i in range(per_rank)]
+    indices = [indices[i % len(indices)] for i in range(per_rank)]
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = SubsetRandomSampler(items, generator=generator)
+    sampler = SubsetRandomSampler(indices, generator=generator)
     return Feed(_loader(config, dataset, sampler, fabric), None, generator, decision)
 
 

@@ -108,8 +108,8 @@ class Trainer:
     @cached_property
     def foreground(self) -> ForegroundCounts:
         """The training masks' statistics (BCE's auto pos_weight, the heads' prior bias)."""
-        train_pairs = [self.data.pairs[i] for i in self.data.split.train]
-        return count_foreground(train_pairs, self.config.data.label)
+        train_items = [self.data.items[i] for i in self.data.split.train]
+        return count_foreground(train_items, self.config.data.label)
 
     def _fresh_network(self, seed: int, resumed: bool) -> SegmentationNet:
         """A network with new weights from ``seed`` (a resumed one gets its weights later)."""
@@ -321,9 +321,9 @@ class Trainer:
         net = self.wrapped if self.average is None else self.average.synced(fabric)
         with fabric.autocast():  # the average is not wrapped by Fabric's precision plugin
             if cfg.data.mode == "patch":
-                val_pairs = [self.data.pairs[i] for i in self.data.split.val]
+                val_items = [self.data.items[i] for i in self.data.split.val]
                 channels = self.data.in_channels
-                score = validate_native(fabric, net, val_pairs, channels, cfg.data, thresholds)
+                score = validate_native(fabric, net, val_items, channels, cfg.data, thresholds)
             elif self.feed.decision.enabled:
                 score = validate_cached(fabric, net, self.feed.val, batch, thresholds)
             else:

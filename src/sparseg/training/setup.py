@@ -25,7 +25,7 @@ from sparseg.run_layout import RunPaths
 class RunData:
     """A run's items by id, its split, and its data sets (``val`` None: nothing to validate)."""
 
-    pairs: dict[str, Item]
+    items: dict[str, Item]
     split: SplitIds
     train: Dataset
     val: Dataset | None
@@ -59,7 +59,7 @@ def resolve_split(selection: ItemSelection) -> SplitIds:
 
 
 def load_run_data(config: Config, selection: ItemSelection) -> RunData:
-    pairs, slicing = selection.items, selection.slicing
+    items, slicing = selection.items, selection.slicing
     split = resolve_split(selection)
     if not split.train:
         raise SparsegError(f"{selection.split_path}: the training split is empty")
@@ -67,16 +67,16 @@ def load_run_data(config: Config, selection: ItemSelection) -> RunData:
         raise SparsegError(f"{selection.split_path}: the validation split is empty")
     data = config.data
     common = {"normalize": data.normalize, "label": data.label}
-    train_pairs = thin_empty_slices(
-        [pairs[i] for i in split.train], slicing, data.label, config.seed
+    train_items = thin_empty_slices(
+        [items[i] for i in split.train], slicing, data.label, config.seed
     )
-    val = SegDataset([pairs[i] for i in split.val], data.input_size, **common)
+    val = SegDataset([items[i] for i in split.val], data.input_size, **common)
     common["channels"] = val.in_channels
     if data.mode == "patch":
         batch = config.training.batch_size
-        steps = config.training.steps_per_epoch or math.ceil(len(train_pairs) / batch)
+        steps = config.training.steps_per_epoch or math.ceil(len(train_items) / batch)
         train: Dataset = PatchDataset(
-            train_pairs,
+            train_items,
             data.input_size,
             data.foreground_oversample,
             length=steps * batch,
@@ -84,13 +84,13 @@ def load_run_data(config: Config, selection: ItemSelection) -> RunData:
             **common,
         )
     else:
-        train = SegDataset(train_pairs, data.input_size, **common)
+        train = SegDataset(train_items, data.input_size, **common)
     if len(train) < config.training.batch_size and data.mode == "resize":
         raise SparsegError(
             f"training.batch_size={config.training.batch_size} is larger than the training split "
             f"({len(train)} images)"
         )
-    return RunData(pairs, split, train, val, val.in_channels)
+    return RunData(items, split, train, val, val.in_channels)
 
 
 def build_optimizer(config: Config, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:

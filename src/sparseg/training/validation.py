@@ -137,7 +137,7 @@ def _mean_dice(
 def validate_native(
     fabric: Fabric,
     model: torch.nn.Module,
-    pairs: list[Item],
+    items: list[Item],
     channels: int,
     data: DataConfig,
     thresholds: Sequence[float],
@@ -147,10 +147,10 @@ def validate_native(
     probed = _probed(thresholds)
     dice_sums = torch.zeros(2, len(probed), device=fabric.device)
     counts = torch.zeros(2, device=fabric.device)
-    for pair in pairs[fabric.global_rank :: fabric.world_size]:
-        image = load_image_tensor(pair, channels).to(fabric.device)
+    for item in items[fabric.global_rank :: fabric.world_size]:
+        image = load_image_tensor(item, channels).to(fabric.device)
         probability = probability_map(model, image, data)
-        mask = torch.from_numpy(read_item_mask(pair, data.label)).to(fabric.device)
+        mask = torch.from_numpy(read_item_mask(item, data.label)).to(fabric.device)
         sums, seen = _dice_sums(probability[None, None], mask[None, None], probed)
         dice_sums, counts = dice_sums + sums, counts + seen
     model.train()
