@@ -72,7 +72,7 @@ def fold_split(name: str) -> Path:
     path = OUT / name / f"split_{FOLDS}folds.json"
     if path.is_file():
         return path
-    ids = [pair.id for pair in discover_items(DATA / name)]
+    ids = [item.id for item in discover_items(DATA / name)]
     base = load_split(BASE_SPLITS[name], 0, ids)
     pool = sorted(set(ids) - set(base.test))
     folds = make_splits(pool, FOLDS, 0.0, 0, GROUPS[name])["folds"]
@@ -138,10 +138,10 @@ def compare_phase(name: str, seed: int) -> dict | None:
     }
     fold0_tuned = load_inference_config(folds[0], InferenceConfig())
     ensemble = Predictor([folder], inference=fold0_tuned)
-    pairs = {pair.id: pair for pair in discover_items(data)}
-    test = [pairs[i] for i in load_split(split, 0, pairs).test]
+    items = {item.id: item for item in discover_items(data)}
+    test = [items[i] for i in load_split(split, 0, items).test]
     scored = score_predictions(ensemble, test, ensure_output_dir(out / "b_fold0_tuned", data))
-    results["b"] = scored.write({**scored.summary, "subset": "test"})
+    results["b"] = scored.write({"subset": "test"})
     oof = tune(folder, data)
     results["c"] = evaluate_runs([folder], data, out_dir=out / "c_out_of_fold_tuned")
     per_image = {

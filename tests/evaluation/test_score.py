@@ -53,20 +53,20 @@ def test_score_arrays_matches_hand_values():
     rows, summary = score_arrays(preds, truths, bootstrap=0)
     assert [row["id"] for row in rows] == ["a", "b", "c", "d"]
     assert rows[1]["dice"] == pytest.approx(0.5)
-    assert summary["dice_per_image_empty_is_one"] == pytest.approx((1 + 0.5 + 1 + 0) / 4)
-    assert summary["dice_nonempty_truth"] == pytest.approx(0.75)
-    assert summary["dice_ignore_empty"] == pytest.approx(0.5)
-    assert summary["dice_pooled"] == pytest.approx(2 * 24 / (2 * 24 + 8 + 16 + 8))
-    assert summary["object_f1"] == pytest.approx(2 * 2 / (2 + 3))
+    assert summary.dice_per_image_empty_is_one == pytest.approx((1 + 0.5 + 1 + 0) / 4)
+    assert summary.dice_nonempty_truth == pytest.approx(0.75)
+    assert summary.dice_ignore_empty == pytest.approx(0.5)
+    assert summary.dice_pooled == pytest.approx(2 * 24 / (2 * 24 + 8 + 16 + 8))
+    assert summary.object_f1 == pytest.approx(2 * 2 / (2 + 3))
 
 
 def test_score_arrays_cheap_path_for_tuning():
     truths = {key: truth for key, (truth, _) in CASES.items()}
     rows, summary = score_arrays(truths, truths, full=False, bootstrap=0)
-    assert "hd95" not in rows[0] and "object_f1" not in summary
-    assert summary["dice_ignore_empty"] == 1.0
+    assert "hd95" not in rows[0] and summary.object_f1 is None
+    assert summary.dice_ignore_empty == 1.0
     console = Console(record=True, width=250)
-    console.print(format_metrics_table(summary))
+    console.print(format_metrics_table(summary.to_json()))
     # value, then an undefined interval without bootstrap
     assert re.search(r"dice_pooled +│ 1\.000 │ n/a +│", console.export_text())
 

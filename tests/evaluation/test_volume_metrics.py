@@ -66,9 +66,9 @@ def test_empty_volumes_and_the_aggregate():
     assert math.isnan(both_empty["hd95_mm"])
     rows = [volume_metrics(pred, truth, SPACING), hit, both_empty]
     summary = aggregate_volumes(rows)
-    assert summary["n_volumes"] == 3
-    assert summary["dice_3d_mean"] == pytest.approx((8 / 19 + 1.0) / 2)  # nan skipped
-    assert summary["dice_3d_pooled"] == pytest.approx(2 * 13 / (2 * 13 + 6 + 5))
-    assert summary["lesion_recall_pooled"] == pytest.approx(3 / 4)
-    assert summary["lesion_precision_pooled"] == pytest.approx(3 / 4)
-    assert summary["lesion_f1_mean"] == pytest.approx((0.5 + 1.0) / 2)
+    assert summary.n_volumes == 3
+    assert summary.dice_3d_mean == pytest.approx((8 / 19 + 1.0) / 2)  # nan skipped
+    assert summary.dice_3d_pooled == pytest.approx(2 * 13 / (2 * 13 + 6 + 5))
+    assert summary.lesion_recall_pooled == pytest.approx(3 / 4)
+    assert summary.lesion_precision_pooled == pytest.approx(3 / 4)
+    assert summary.lesion_f1_mean == pytest.approx((0.5 + 1.0) / 2)

@@ -33,7 +33,7 @@ def test_per_image_dice_counts_an_empty_pair_as_one_and_a_false_alarm_as_zero() 
     assert dice.tolist() == pytest.approx([2 * 1 / 3, 1.0, 0.0])
 
 
-class Pairs(Dataset):
+class MaskedImages(Dataset):
     """Images whose first pixel row is the mask (the model below copies it)."""
 
     def __init__(self) -> None:
@@ -61,11 +61,11 @@ class Copy(torch.nn.Module):
 def test_validate_is_the_mean_per_image_dice_and_leaves_the_model_training() -> None:
     fabric = Fabric(accelerator="cpu", devices=1)
     model = Copy().train()
-    assert validate(fabric, model, Pairs(), 2, thresholds=(0.5,)).dice == pytest.approx(1.0)
+    assert validate(fabric, model, MaskedImages(), 2, thresholds=(0.5,)).dice == pytest.approx(1.0)
     assert model.training
     with torch.no_grad():
         model.scale.fill_(-10.0)  # inverted: every target missed, every empty image flooded
-    inverted = validate(fabric, model, Pairs(), 2, thresholds=(0.5,))
+    inverted = validate(fabric, model, MaskedImages(), 2, thresholds=(0.5,))
     assert inverted.dice == pytest.approx(0.0) and inverted.blank  # at every probe too
 
 
@@ -81,14 +81,14 @@ def test_validation_keeps_the_best_of_its_thresholds() -> None:
     # At 0.5 the two target images score 0 and the three empty ones 1: mean 0.6, the empty
     # share, and 0 on the images with a target; the blank probes (0.3) see its targets, so it is
     # not taken for a blank network.
-    timid = validate(fabric, Timid(), Pairs(), 2, (0.5,))
+    timid = validate(fabric, Timid(), MaskedImages(), 2, (0.5,))
     assert timid == ValidationScore(pytest.approx(0.6), 0.5, 0.0, blank=False)
     # At 0.3 every image is right; at 0.05 the empty ones are flooded.
-    best = validate(fabric, Timid(), Pairs(), 2, (0.5, 0.3, 0.05))
+    best = validate(fabric, Timid(), MaskedImages(), 2, (0.5, 0.3, 0.05))
     assert best == ValidationScore(pytest.approx(1.0), 0.3, pytest.approx(1.0), blank=False)
     # Equal scores: the first threshold in the given order wins.
-    assert validate(fabric, Copy(), Pairs(), 2, (0.5, 0.3)).threshold == 0.5
-    assert validate(fabric, Copy(), Pairs(), 2, (0.3, 0.5)).threshold == 0.3
+    assert validate(fabric, Copy(), MaskedImages(), 2, (0.5, 0.3)).threshold == 0.5
+    assert validate(fabric, Copy(), MaskedImages(), 2, (0.3, 0.5)).threshold == 0.3
 
 
 def test_training_records_the_threshold_each_validation_chose(synthetic_data, tmp_path) -> None:
@@ -116,10 +116,10 @@ def test_patch_training_validates_on_native_images(synthetic_data, tmp_path) -> 
     summary = train(config, synthetic_data, run, quiet=True)
     # The same model scored independently: native-size windows, threshold, evaluation's Dice.
     predictor = Predictor([run], inference=InferenceConfig(threshold=config.inference.threshold))
-    pairs = {pair.id: pair for pair in discover_items(synthetic_data)}
-    val = [pairs[i] for i in json.loads(RunPaths(run).split.read_text())["val"]]
-    preds = {pair.id: mask for pair, _, mask in predictor.predict_items(val)}
-    truths = {pair.id: read_mask(pair.mask) for pair in val}
+    items = {item.id: item for item in discover_items(synthetic_data)}
+    val = [items[i] for i in json.loads(RunPaths(run).split.read_text())["val"]]
+    preds = {item.id: mask for item, _, mask in predictor.predict_items(val)}
+    truths = {item.id: read_mask(item.mask) for item in val}
     assert all(mask.shape == (64, 64) for mask in preds.values())
     _, scores = score_arrays(preds, truths, full=False, bootstrap=0)
-    assert summary["best_val_dice"] == pytest.approx(scores[HEADLINE_METRIC], abs=1e-6)
+    assert summary["best_val_dice"] == pytest.approx(scores.figure(HEADLINE_METRIC), abs=1e-6)

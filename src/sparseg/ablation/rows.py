@@ -93,11 +93,17 @@ class EvaluationFacts:
     @classmethod
     def read(cls, path: Path) -> EvaluationFacts:
         metrics = read_json(path)
-        n_images = metrics.get("n_images")
+        n_images, recall = metrics.get("n_images"), metrics.get("recall_pooled")
+        verdict = blank_verdict(
+            n_images=int(n_images or 0),
+            n_empty_truth=int(metrics.get("n_empty_truth", 0)),
+            n_empty_pred=int(metrics.get("n_empty_pred", 0)),
+            recall_pooled=NAN if recall is None else float(recall),
+        )
         return cls(
             scores={name: float(metrics.get(name, NAN)) for name in SCORES},
             n_images=NAN if n_images is None else float(n_images),
-            blank=blank_verdict(metrics) is not None,
+            blank=verdict is not None,
         )
 
 

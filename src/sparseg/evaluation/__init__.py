@@ -10,11 +10,15 @@ from sparseg.evaluation.score import (
     score_arrays,
     score_folder,
 )
+from sparseg.evaluation.summary import Bootstrap, ImageScores, VolumeScores
 
 __all__ = [
     "CONVENTIONS",
     "METRICS_JSON",
     "PER_IMAGE_CSV",
+    "Bootstrap",
+    "ImageScores",
+    "VolumeScores",
     "aggregate",
     "blank_verdict",
     "image_metrics",

@@ -24,13 +24,14 @@ empty set of images is ``nan`` (e.g. ``dice_nonempty_truth`` when every truth is
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from sparseg.errors import SparsegError
 from sparseg.evaluation.bootstrap import Statistic, percentile_intervals
+from sparseg.evaluation.summary import Bootstrap, ImageScores
 
 CONVENTIONS: dict[str, str] = {
     "dice_per_image_empty_is_one": "mean over all images; empty truth & empty prediction = 1, "
@@ -104,39 +105,32 @@ def _object_statistics(per_image: Sequence[dict[str, Any]]) -> dict[str, Statist
 NEARLY_BLANK_RECALL = 0.1
 
 
-def blank_verdict(summary: Mapping[str, Any]) -> str | None:
+def blank_verdict(
+    *, n_images: int, n_empty_truth: int, n_empty_pred: int, recall_pooled: float
+) -> str | None:
     """``blank`` when a model marked nothing on any image although some have a target,
     ``nearly blank`` when it marked under :data:`NEARLY_BLANK_RECALL` of the target pixels
-    (pooled recall), else None; from an :func:`aggregate` summary."""
-    images, truth_empty = summary.get("n_images") or 0, summary.get("n_empty_truth", 0)
-    if not images or truth_empty >= images:
+    (pooled recall), else None."""
+    if not n_images or n_empty_truth >= n_images:
         return None
-    if summary.get("n_empty_pred") == images:
+    if n_empty_pred == n_images:
         return "blank"
-    recall = summary.get("recall_pooled")
-    if recall is not None and not math.isnan(recall) and recall < NEARLY_BLANK_RECALL:
+    if not math.isnan(recall_pooled) and recall_pooled < NEARLY_BLANK_RECALL:
         return "nearly blank"
     return None
 
 
 def aggregate(
     per_image: Sequence[dict[str, Any]], bootstrap: int = 1000, seed: int = 0
-) -> dict[str, Any]:
-    """Summarise rows of :func:`~sparseg.evaluation.metrics.image_metrics` over images.
-
-    Returns a flat mapping of figures (see the module docstring for the Dice/IoU conventions):
-    image counts; ``precision``/``recall``/``specificity`` both ``_pooled`` (from summed counts)
-    and ``_per_image`` (mean over images where defined); when the rows carry them,
-    ``hd95_mean``/``assd_mean`` (and ``_mm``) over images where both masks are non-empty with
-    ``hd95_count``/``assd_count``, and object-level precision/recall/F1 pooled over all objects;
-    plus ``ci``: name → [low, high], the 95 % percentile-bootstrap interval over images for the
-    four Dice conventions and ``object_f1`` (``nan`` when ``bootstrap`` is 0).
-    """
+) -> ImageScores:
+    """Summarise rows of :func:`~sparseg.evaluation.metrics.image_metrics` over images; ``ci``
+    holds the 95 % percentile-bootstrap interval over images of the four Dice conventions and
+    ``object_f1`` (``nan`` when ``bootstrap`` is 0)."""
     if not per_image:
         raise SparsegError("nothing to score: no images")
     tp, fp, fn, tn = (_column(per_image, key) for key in ("tp", "fp", "fn", "tn"))
     truth_empty, pred_empty = tp + fn == 0, tp + fp == 0
-    summary: dict[str, Any] = {
+    figures: dict[str, Any] = {
         "n_images": len(per_image),
         "n_empty_truth": int(truth_empty.sum()),
         "n_empty_pred": int(pred_empty.sum()),
@@ -146,27 +140,27 @@ def aggregate(
     headline = list(statistics)
     statistics |= _overlap_statistics("iou", tp, fp, fn)
     all_images = np.arange(len(per_image))[None, :]
-    summary |= {name: float(statistic(all_images)[0]) for name, statistic in statistics.items()}
+    figures |= {name: float(statistic(all_images)[0]) for name, statistic in statistics.items()}
 
     for name, numerator, denominator in (
         ("precision", tp, tp + fp),
         ("recall", tp, tp + fn),
         ("specificity", tn, tn + fp),
     ):
-        summary[f"{name}_pooled"] = float(_divide(numerator.sum(), denominator.sum()))
-        summary[f"{name}_per_image"] = float(_nan_mean(_divide(numerator, denominator)))
+        figures[f"{name}_pooled"] = float(_divide(numerator.sum(), denominator.sum()))
+        figures[f"{name}_per_image"] = float(_nan_mean(_divide(numerator, denominator)))
 
     for distance in ("hd95", "assd", "hd95_mm", "assd_mm"):
         if distance in per_image[0]:
             values = _column(per_image, distance)
-            summary[f"{distance}_mean"] = float(_nan_mean(values))
-            summary[f"{distance}_count"] = int((~np.isnan(values)).sum())
+            figures[f"{distance}_mean"] = float(_nan_mean(values))
+            figures[f"{distance}_count"] = int((~np.isnan(values)).sum())
 
     if "object_tp" in per_image[0]:
         for key in ("n_true_objects", "n_pred_objects", "object_tp"):
-            summary[key] = int(_column(per_image, key).sum())
+            figures[key] = int(_column(per_image, key).sum())
         objects = _object_statistics(per_image)
-        summary |= {name: float(statistic(all_images)[0]) for name, statistic in objects.items()}
+        figures |= {name: float(statistic(all_images)[0]) for name, statistic in objects.items()}
         statistics["object_f1"] = objects["object_f1"]
         headline.append("object_f1")
 
@@ -177,7 +171,15 @@ def aggregate(
         seed=seed,
         confidence=CONFIDENCE,
     )
-    summary["blank"] = blank_verdict(summary)
-    summary["ci"] = {name: list(interval) for name, interval in intervals.items()}
-    summary["bootstrap"] = {"resamples": bootstrap, "seed": seed, "confidence": CONFIDENCE}
-    return summary
+    blank = blank_verdict(
+        n_images=figures["n_images"],
+        n_empty_truth=figures["n_empty_truth"],
+        n_empty_pred=figures["n_empty_pred"],
+        recall_pooled=figures["recall_pooled"],
+    )
+    return ImageScores(
+        **figures,
+        blank=blank,
+        ci={name: (float(low), float(high)) for name, (low, high) in intervals.items()},
+        bootstrap=Bootstrap(resamples=bootstrap, seed=seed, confidence=CONFIDENCE),
+    )

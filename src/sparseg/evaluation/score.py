@@ -19,14 +19,10 @@ from sparseg.data.volumes import read_mask_slice, read_mask_volume, volume_info
 from sparseg.errors import SparsegError
 from sparseg.evaluation.aggregate import CONVENTIONS, aggregate
 from sparseg.evaluation.metrics import image_metrics
+from sparseg.evaluation.summary import ImageScores, VolumeScores
 from sparseg.evaluation.volume_metrics import aggregate_volumes, volume_metrics
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_dir
 from sparseg.run_layout import METRICS_JSON, PER_IMAGE_CSV, PER_VOLUME_CSV
-
-LESION_MATCHING = (
-    "26-connected 3D components; a true lesion is detected when any of its voxels is predicted, "
-    "a predicted component is a true positive when it touches any true lesion"
-)
 
 _SHOWN_IDS = 5
 
@@ -80,7 +76,7 @@ def score_arrays(
     full: bool = True,
     bootstrap: int | None = None,
     seed: int = 0,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], ImageScores]:
     """Per-image rows and their :func:`aggregate` for in-memory boolean masks keyed by id.
 
     ``full=False`` skips surface distances and objects (cheap, for tuning); ``bootstrap``
@@ -97,43 +93,56 @@ def score_arrays(
 
 
 def score_volumes(
-    pairs: Iterable[Item], prediction: Callable[[str], np.ndarray], label: int | None
-) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
-    """Per-volume rows and their aggregate for the volumes among ``pairs`` (None when there
+    items: Iterable[Item], prediction: Callable[[str], np.ndarray], label: int | None
+) -> VolumeScores | None:
+    """The volumes among ``items`` scored in 3D, with their per-volume rows (None when there
     are none); ``prediction(case)`` is the boolean predicted volume of a case."""
     cases: dict[str, Item] = {}
-    for pair in pairs:
-        if pair.is_slice and pair.mask is not None:
-            cases.setdefault(pair.group, pair)
+    for item in items:
+        if item.is_slice and item.mask is not None:
+            cases.setdefault(item.group, item)
     if not cases:
         return None
     rows = []
-    for case, pair in sorted(cases.items()):
-        truth = read_mask_volume(pair.mask, label)  # type: ignore[arg-type]
+    for case, item in sorted(cases.items()):
+        truth = read_mask_volume(item.mask, label)  # type: ignore[arg-type]
         pred = prediction(case)
         if pred.shape != truth.shape:
             raise SparsegError(
                 f"{case}: predicted volume is {_size(pred.shape)} but the ground truth "
-                f"{pair.mask} is {_size(truth.shape)}"
+                f"{item.mask} is {_size(truth.shape)}"
             )
-        info = volume_info(pair.image)
+        info = volume_info(item.image)
         rows.append({"case": case, **volume_metrics(pred, truth, info.spacing)})  # type: ignore[union-attr]
-    return rows, {**aggregate_volumes(rows), "lesion_matching": LESION_MATCHING}
+    return aggregate_volumes(rows)
 
 
-def add_volume_scores(
-    summary: dict[str, Any],
-    scored: tuple[list[dict[str, Any]], dict[str, Any]] | None,
-    out_dir: Path | None,
+def scores_payload(
+    scores: ImageScores, volumes: VolumeScores | None, context: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """``summary`` with ``volumes`` (aggregate and per-volume rows) beside the slice figures;
-    ``metrics_per_volume.csv`` written into ``out_dir``."""
-    if scored is None:
-        return summary
-    rows, volumes = scored
-    if out_dir is not None:
-        write_per_image_csv(Path(out_dir) / PER_VOLUME_CSV, rows)
-    return {**summary, "volumes": {**volumes, "per_volume": rows}}
+    """The ``metrics.json`` payload: the figures, ``volumes`` (volume data) and ``context``
+    (what was scored)."""
+    payload = scores.to_json()
+    if volumes is not None:
+        payload["volumes"] = volumes.to_json()
+    return {**payload, **context}
+
+
+def write_scores(
+    out_dir: Path,
+    rows: list[dict[str, Any]],
+    scores: ImageScores,
+    volumes: VolumeScores | None,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Write ``metrics_per_image.csv``, ``metrics_per_volume.csv`` (volume data) and
+    ``metrics.json`` (:func:`scores_payload`, ``nan`` as ``null``; returned) into ``out_dir``."""
+    payload = json_safe(scores_payload(scores, volumes, context))
+    write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
+    if volumes is not None:
+        write_per_image_csv(out_dir / PER_VOLUME_CSV, volumes.per_volume)
+    atomic_write_json(out_dir / METRICS_JSON, payload)
+    return payload
 
 
 def _prediction_files(pred_dir: Path) -> dict[str, Path]:
@@ -154,10 +163,10 @@ def _prediction_files(pred_dir: Path) -> dict[str, Path]:
     return files
 
 
-def _select(pairs: list[Item], ids: list[str] | None, data_root: Path) -> list[Item]:
+def _select(items: list[Item], ids: list[str] | None, data_root: Path) -> list[Item]:
     if ids is None:
-        return pairs
-    by_id = {pair.id: pair for pair in pairs}
+        return items
+    by_id = {item.id: item for item in items}
     unknown = set(ids) - set(by_id)
     if unknown:
         raise SparsegError(
@@ -166,11 +175,11 @@ def _select(pairs: list[Item], ids: list[str] | None, data_root: Path) -> list[I
     return [by_id[image_id] for image_id in sorted(set(ids))]
 
 
-def _predicted_pairs(
-    pairs: list[Item], predicted: set[str], pred_dir: Path, present_only: bool
+def _predicted_items(
+    items: list[Item], predicted: set[str], pred_dir: Path, present_only: bool
 ) -> list[Item]:
-    """``pairs`` when each has a prediction; with ``present_only``, those that have one."""
-    selected = {pair.group for pair in pairs}
+    """``items`` when each has a prediction; with ``present_only``, those that have one."""
+    selected = {item.group for item in items}
     present = selected & predicted
     if present_only and not present:
         raise SparsegError(
@@ -182,7 +191,7 @@ def _predicted_pairs(
             f"{pred_dir}: no prediction for {len(missing)} of {len(selected)} id(s): "
             f"{_listing(missing)}; --present-only scores the {len(present)} present"
         )
-    return [pair for pair in pairs if pair.group in present]
+    return [item for item in items if item.group in present]
 
 
 def score_folder(
@@ -209,23 +218,23 @@ def score_folder(
     config = config or EvaluationConfig()
     pred_dir, data_root = Path(pred_dir), Path(data_root)
     predictions = _prediction_files(pred_dir)
-    all_pairs = discover_items(data_root)
-    pairs = _select(all_pairs, ids, data_root)
-    known = {pair.group for pair in all_pairs}
-    pairs = _predicted_pairs(pairs, set(predictions), pred_dir, present_only)
-    _check_ids({pair.group for pair in pairs}, set(predictions), known, str(pred_dir))
+    all_items = discover_items(data_root)
+    items = _select(all_items, ids, data_root)
+    known = {item.group for item in all_items}
+    items = _predicted_items(items, set(predictions), pred_dir, present_only)
+    _check_ids({item.group for item in items}, set(predictions), known, str(pred_dir))
     if out_dir is not None:
         out_dir = ensure_output_dir(Path(out_dir), data_root)
 
     rows = []
-    for pair in pairs:
-        truth = read_item_mask(pair, label=label)
-        pred_path = predictions[pair.group]
-        pred = _predicted_item(pair, pred_path)
-        rows.append(_row(pair.id, pred, truth, str(pred_path), config, full=True))
-    volumes = score_volumes(pairs, lambda case: read_mask_volume(predictions[case]), label)
-    summary = {
-        **aggregate(rows, bootstrap=config.bootstrap, seed=seed),
+    for item in items:
+        truth = read_item_mask(item, label=label)
+        pred_path = predictions[item.group]
+        pred = _predicted_item(item, pred_path)
+        rows.append(_row(item.id, pred, truth, str(pred_path), config, full=True))
+    scores = aggregate(rows, bootstrap=config.bootstrap, seed=seed)
+    volumes = score_volumes(items, lambda case: read_mask_volume(predictions[case]), label)
+    context = {
         "conventions": dict(CONVENTIONS),
         "pred_dir": str(pred_dir),
         "data_root": str(data_root),
@@ -234,25 +243,23 @@ def score_folder(
         "label": label,
         "present_only": present_only,
     }
-    summary = add_volume_scores(summary, volumes, out_dir)
     if out_dir is not None:
-        write_per_image_csv(out_dir / PER_IMAGE_CSV, rows)
-        atomic_write_json(out_dir / METRICS_JSON, json_safe(summary))
-    return summary
+        write_scores(out_dir, rows, scores, volumes, context)
+    return scores_payload(scores, volumes, context)
 
 
-def _predicted_item(pair: Item, pred_path: Path) -> np.ndarray:
+def _predicted_item(item: Item, pred_path: Path) -> np.ndarray:
     """The prediction of one item: its mask file, or its slice of the case's predicted volume."""
-    if not pair.is_slice:
+    if not item.is_slice:
         return read_mask(pred_path)
-    predicted, info = volume_info(pred_path), volume_info(pair.image)
+    predicted, info = volume_info(pred_path), volume_info(item.image)
     if predicted is None or info is None or predicted.shape != info.shape:
         shape = "a 2D image" if predicted is None else _size(predicted.shape)
         raise SparsegError(
-            f"{pred_path}: predicted volume is {shape} but {pair.image.name} is "
+            f"{pred_path}: predicted volume is {shape} but {item.image.name} is "
             f"{_size(info.shape) if info else '2D'}"
         )
-    return read_mask_slice(pred_path, int(pair.slice_axis), int(pair.slice_index), None)  # type: ignore[arg-type]
+    return read_mask_slice(pred_path, int(item.slice_axis), int(item.slice_index), None)  # type: ignore[arg-type]
 
 
 def json_safe(value: Any) -> Any:

@@ -21,10 +21,15 @@ import numpy as np
 from scipy import ndimage
 
 from sparseg.evaluation.metrics import confusion_counts
+from sparseg.evaluation.summary import VolumeScores
 
 _FULL = ndimage.generate_binary_structure(3, 3)  # 26-connectivity
 _CROSS = ndimage.generate_binary_structure(3, 1)
 MM3_PER_ML = 1000.0
+LESION_MATCHING = (
+    "26-connected 3D components; a true lesion is detected when any of its voxels is predicted, "
+    "a predicted component is a true positive when it touches any true lesion"
+)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -92,9 +97,10 @@ def volume_metrics(
     }
 
 
-def aggregate_volumes(rows: list[dict]) -> dict[str, float | int]:
+def aggregate_volumes(rows: list[dict]) -> VolumeScores:
     """Means over volumes (``nan`` rows skipped), pooled Dice, and lesion-wise figures pooled
-    over all volumes' lesions."""
+    over all volumes' lesions; ``rows`` (of :func:`volume_metrics`, with their ``case``) are
+    kept as the per-volume rows."""
 
     def mean(key: str) -> float:
         values = np.array([row[key] for row in rows], dtype=float)
@@ -111,17 +117,19 @@ def aggregate_volumes(rows: list[dict]) -> dict[str, float | int]:
         if np.isfinite(precision) and np.isfinite(recall) and precision + recall > 0
         else float("nan")
     )
-    return {
-        "n_volumes": len(rows),
-        "dice_3d_mean": mean("dice_3d"),
-        "dice_3d_pooled": _ratio(2 * tp, 2 * tp + fp + fn),
-        "lesion_f1_mean": mean("lesion_f1"),
-        "lesion_precision_pooled": precision,
-        "lesion_recall_pooled": recall,
-        "lesion_f1_pooled": pooled_f1,
-        "hd95_mm_mean": mean("hd95_mm"),
-        "assd_mm_mean": mean("assd_mm"),
-        "abs_volume_diff_ml_mean": mean("abs_volume_diff_ml"),
-        "n_lesions": lesions,
-        "n_pred_lesions": predicted,
-    }
+    return VolumeScores(
+        n_volumes=len(rows),
+        dice_3d_mean=mean("dice_3d"),
+        dice_3d_pooled=_ratio(2 * tp, 2 * tp + fp + fn),
+        lesion_f1_mean=mean("lesion_f1"),
+        lesion_precision_pooled=precision,
+        lesion_recall_pooled=recall,
+        lesion_f1_pooled=pooled_f1,
+        hd95_mm_mean=mean("hd95_mm"),
+        assd_mm_mean=mean("assd_mm"),
+        abs_volume_diff_ml_mean=mean("abs_volume_diff_ml"),
+        n_lesions=lesions,
+        n_pred_lesions=predicted,
+        lesion_matching=LESION_MATCHING,
+        per_volume=rows,
+    )

@@ -30,21 +30,22 @@ def crossval(folder: Path, data_root: Path, out_dir: Path | None = None) -> dict
     returns the summary: the pooled figures, ``per_fold`` and ``fold_spread``."""
     folder, data_root = Path(folder), Path(data_root)
     predictor = OutOfFoldPredictor([folder])
-    pairs = ItemSelection(data_root, slicing=Slicing.of(predictor.config.data)).items
-    predictor.check_known(pairs)
+    items = ItemSelection(data_root, slicing=Slicing.of(predictor.config.data)).items
+    predictor.check_known(items)
     out_dir = ensure_output_dir(out_dir or RunPaths(folder).crossval_dir, data_root)
-    scored = score_predictions(predictor, [pairs[i] for i in predictor.ids], out_dir)
+    scored = score_predictions(predictor, [items[i] for i in predictor.ids], out_dir)
     evaluation, seed = predictor.config.evaluation, predictor.config.seed
     rows = {row["id"]: row for row in scored.rows}
     first_folder = next(iter(predictor.folds.values()))
-    per_fold = []
-    for fold in first_folder:
-        summary = aggregate([rows[i] for i in fold.ids], bootstrap=evaluation.bootstrap, seed=seed)
-        per_fold.append({"fold": fold.run.name, **summary})
-    headline = [fold[HEADLINE_METRIC] for fold in per_fold]
+    per_fold = {
+        fold.run.name: aggregate(
+            [rows[i] for i in fold.ids], bootstrap=evaluation.bootstrap, seed=seed
+        )
+        for fold in first_folder
+    }
+    headline = [scores.figure(HEADLINE_METRIC) for scores in per_fold.values()]
     tuned = RunPaths(folder).inference.is_file()
-    summary = {
-        **scored.summary,
+    context = {
         "subset": "out-of-fold",
         "runs": [str(run) for run in predictor.runs],
         "data_root": str(data_root.resolve()),
@@ -53,7 +54,7 @@ def crossval(folder: Path, data_root: Path, out_dir: Path | None = None) -> dict
             if tuned
             else "untuned (the trained config's threshold and steps)"
         ),
-        "per_fold": per_fold,
+        "per_fold": [{"fold": name, **scores.to_json()} for name, scores in per_fold.items()],
         "fold_spread": {
             "metric": HEADLINE_METRIC,
             "mean": statistics.fmean(headline),
@@ -62,4 +63,4 @@ def crossval(folder: Path, data_root: Path, out_dir: Path | None = None) -> dict
             "max": max(headline),
         },
     }
-    return scored.write(summary)
+    return scored.write(context)

@@ -104,8 +104,8 @@ def _out_of_fold(
     for folder in folders:
         predictor = OutOfFoldPredictor([folder], inference=InferenceConfig())
         base = untuned_inference(predictor.config.inference)
-        pairs = ItemSelection(data_root, slicing=Slicing.of(predictor.config.data)).items
-        predictor.check_known(pairs)
+        items = ItemSelection(data_root, slicing=Slicing.of(predictor.config.data)).items
+        predictor.check_known(items)
         if truths and sorted(truths) != predictor.ids:
             raise SparsegError(
                 f"{folder}: cross-validated other images than {folders[0]}; compare "
@@ -113,11 +113,11 @@ def _out_of_fold(
             )
         probabilities[folder] = {}
         for item_id in predictor.ids:
-            image = predictor.image(pairs[item_id])
+            image = predictor.image(items[item_id])
             probability, _ = predictor.prediction(image, base, item_id)
             probabilities[folder][item_id] = probability.astype(np.float16)
             if item_id not in truths:
-                truths[item_id] = read_item_mask(pairs[item_id], predictor.config.data.label)
+                truths[item_id] = read_item_mask(items[item_id], predictor.config.data.label)
     return probabilities, truths
 
 
@@ -133,8 +133,8 @@ def _rank(
 
     def dice(threshold: float) -> float:
         masks = {item_id: p > threshold for item_id, p in mean.items()}
-        _, summary = score_arrays(masks, truths, full=False, bootstrap=0)
-        return float(summary[HEADLINE_METRIC])
+        _, image_scores = score_arrays(masks, truths, full=False, bootstrap=0)
+        return image_scores.figure(HEADLINE_METRIC)
 
     scores = {threshold: dice(threshold) for threshold in THRESHOLDS}
     best = max(scores, key=lambda t: scores[t])

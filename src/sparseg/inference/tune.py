@@ -95,8 +95,8 @@ class Tuner:
 
     def dice(self, cfg: InferenceConfig) -> float:
         truths = {case.id: case.truth for case in self.cases}
-        _, summary = score_arrays(self.masks(cfg), truths, full=False, bootstrap=0)
-        return float(summary[HEADLINE_METRIC])
+        _, image_scores = score_arrays(self.masks(cfg), truths, full=False, bootstrap=0)
+        return image_scores.figure(HEADLINE_METRIC)
 
     def consider(
         self, step: str, current: InferenceConfig, candidates: list[tuple[str, InferenceConfig]]
@@ -202,14 +202,14 @@ def tune_steps(tuner: Tuner, base: InferenceConfig, mean_area: float) -> Inferen
 
 
 def tune_volume_step(
-    tuner: Tuner, cfg: InferenceConfig, val_pairs: list[Item], label: int | None
+    tuner: Tuner, cfg: InferenceConfig, val_items: list[Item], label: int | None
 ) -> InferenceConfig:
     """Volume data: small 3D objects removed after the slices are put back together, kept when
     it raises the pooled 3D Dice of the validation volumes by more than ``MIN_GAIN``."""
     cases: dict[str, list[Item]] = {}
-    for pair in val_pairs:
-        if pair.is_slice:
-            cases.setdefault(pair.group, []).append(pair)
+    for item in val_items:
+        if item.is_slice:
+            cases.setdefault(item.group, []).append(item)
     if not cases:
         return cfg
     masks = tuner.masks(cfg)
@@ -262,9 +262,9 @@ def tune(run_dir: Path, data_root: Path, *, split_file: Path | None = None, fold
     selection = ItemSelection.of_run(
         run_dir, data_root, trained.data, split_file=split_file, fold=fold
     )
-    pairs = selection.items
+    items = selection.items
     if isinstance(predictor, OutOfFoldPredictor):
-        predictor.check_known(pairs)
+        predictor.check_known(items)
         if split_file is not None:
             _check_folds(predictor, selection)
         val_ids = predictor.ids
@@ -277,16 +277,16 @@ def tune(run_dir: Path, data_root: Path, *, split_file: Path | None = None, fold
     label = trained.data.label
     cases = []
     for image_id in val_ids:
-        image = predictor.image(pairs[image_id])
+        image = predictor.image(items[image_id])
         plain, presence = predictor.prediction(image, base, image_id)
         tta, presence_tta = predictor.prediction(image, with_tta, image_id)
-        gray, truth = image.mean(0).numpy(), read_item_mask(pairs[image_id], label)
+        gray, truth = image.mean(0).numpy(), read_item_mask(items[image_id], label)
         cases.append(ValCase(image_id, gray, truth, plain, tta, presence, presence_tta))
     tuner = Tuner(cases)
     mean_area = float(np.mean([case.truth.size for case in cases]))
     baseline = tuner.dice(base)
     tuned = tune_steps(tuner, base, mean_area)
-    tuned = tune_volume_step(tuner, tuned, [pairs[i] for i in val_ids], label)
+    tuned = tune_volume_step(tuner, tuned, [items[i] for i in val_ids], label)
     payload = {
         "inference": tuned.model_dump(mode="json"),
         "decisions": tuner.decisions,
