@@ -24,7 +24,8 @@ Writes benchmarks/results/pretrain/{summary.json,summary.csv,summary.md}: each c
 paired gain in test Dice with its 95 % interval, and the MeasuredSplit entry for
 sparseg.data.pretrain_budget.MEASURED_SPLITS with what the rule would then propose. Not a test.
 
-    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python benchmarks/pretrain_budget.py [--seeds 3]
+    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python benchmarks/pretrain_budget.py [--seeds 3] \\
+        [--sets usgra_nerve]
     .venv/bin/python benchmarks/pretrain_budget.py --smoke --out /tmp/pretrain_smoke  # toy size
 """
 
@@ -77,9 +78,10 @@ def main() -> None:
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=1000, help="fine-tuning steps (equal_steps)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/pretrain")
+    parser.add_argument("--sets", default=",".join(DATASETS), help="comma-separated data sets")
     parser.add_argument("--smoke", action="store_true", help="toy size on synthetic images")
     args = parser.parse_args()
-    network, sets = NETWORK, {name: SHARED / name for name in DATASETS}
+    network, sets = NETWORK, {name: SHARED / name for name in args.sets.split(",")}
     if args.smoke:
         network, sets = TOY, {"synthetic": _toy_data(args.out / "data")}
     total, pretrain = args.total_minutes, args.pretrain_minutes
@@ -104,7 +106,6 @@ def main() -> None:
         ],
     }
     comparisons["half_labels"] = comparisons["equal_steps"]
-    rows = []
     for name, data in sets.items():
         for comparison, stages in comparisons.items():
             if comparison == "half_labels" and name not in (HALF_LABELS_ON, "synthetic"):
@@ -115,7 +116,14 @@ def main() -> None:
             ladder = _ladder(args.out / name / "ladders", comparison, stages)
             run_ablation(data, ladder, sweep, SweepSettings(seeds=args.seeds, split_file=split))
             _share_weights(args.out / name, sweep)
-            rows += _gains(name, comparison, sweep)
+    # Every sweep finished so far, also those of data sets left out by --sets this time.
+    rows = [
+        gain
+        for name in (*DATASETS, "synthetic")
+        for comparison in comparisons
+        if (args.out / name / comparison / CSV_NAME).is_file()
+        for gain in _gains(name, comparison, args.out / name / comparison)
+    ]
     _write(args.out, rows, total, pretrain)
 
 
