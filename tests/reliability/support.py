@@ -44,7 +44,7 @@ def write_run(run_dir: Path, *overrides: str) -> Path:
     from sparseg.models import build_model, plain_model
     from sparseg.models.checkpoint import save_checkpoint
     from sparseg.run_layout import RunPaths
-    from sparseg.training.run_state import RunState, best_payload, common_payload, last_payload
+    from sparseg.training.run_state import RunState, best_payload, common_payload, save_last
     from sparseg.training.schedule import LRSchedule
     from sparseg.training.setup import build_optimizer
 
@@ -56,16 +56,8 @@ def write_run(run_dir: Path, *overrides: str) -> Path:
     weights = plain_model(model).state_dict()
     save_checkpoint(paths.best, best_payload(weights, 0, 0.5, common))
     optimizer = build_optimizer(config, list(model.parameters()))
-    schedule = LRSchedule(config.training, 0.0).state_dict()
+    schedule = LRSchedule(config.training, 0.0)
     state = RunState(epoch=1, step=1)
-    last = last_payload(
-        model,
-        optimizer,
-        schedule_state=schedule,
-        precision_state=Precision().state_dict(),
-        state=state,
-        common=common,
-    )
-    save_checkpoint(paths.last, last)
+    save_last(paths.last, model, optimizer, schedule, Precision(), state=state, common=common)
     save_config(config, paths.config)
     return run_dir

@@ -43,9 +43,9 @@ from sparseg.training.run_state import (
     best_payload,
     check_resumable,
     common_payload,
-    last_payload,
     restore_last,
     restored_state,
+    save_last,
 )
 from sparseg.training.schedule import progressive_scale, run_length
 from sparseg.training.setup import (
@@ -393,16 +393,16 @@ class Trainer:
             state.last_checkpoint_elapsed = time.monotonic() - self.started
             state.elapsed = state.last_checkpoint_elapsed
             state.costs = dict(self.clock.seconds)
-            payload = last_payload(
+            save_last(
+                self.paths.last,
                 self.model,
                 self.optimizer,
-                schedule_state=self.schedule.state_dict(),
-                precision_state=self.fabric.strategy.precision.state_dict(),
+                self.schedule,
+                self.fabric.strategy.precision,
                 state=state,
                 common=self._common(),
                 ema_state=None if self.average is None else self.average.state_dict(),
             )
-            save_checkpoint(self.paths.last, payload)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         precision = self.fabric.strategy.precision

@@ -38,7 +38,7 @@ from sparseg.data.splits import SplitIds
 from sparseg.data.volumes import Slicing
 from sparseg.errors import SparsegError
 from sparseg.io_utils import atomic_write, atomic_write_json, ensure_output_file
-from sparseg.models.checkpoint import load_checkpoint, save_checkpoint
+from sparseg.models.checkpoint import load_checkpoint
 from sparseg.models.pretrained_weights import network_state
 from sparseg.training.budget import agreed_stop, budget_progress, budget_stop
 from sparseg.training.costs import Cadence, CostClock
@@ -49,9 +49,9 @@ from sparseg.training.run_state import (
     RunState,
     check_resumable,
     common_payload,
-    last_payload,
     restore_last,
     restored_state,
+    save_last,
 )
 from sparseg.training.schedule import run_length
 from sparseg.training.setup import RunData, build_optimizer, make_fabric
@@ -266,15 +266,15 @@ class Pretrainer:
             state = self.state
             state.last_checkpoint_elapsed = state.elapsed = time.monotonic() - self.started
             state.costs = dict(self.clock.seconds)
-            payload = last_payload(
+            save_last(
+                self.paths.last,
                 self.model,
                 self.optimizer,
-                schedule_state=self.schedule.state_dict(),
-                precision_state=self.fabric.strategy.precision.state_dict(),
+                self.schedule,
+                self.fabric.strategy.precision,
                 state=state,
                 common=common_payload(self.config, self.in_channels, None),
             )
-            save_checkpoint(self.paths.last, payload)
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         precision = self.fabric.strategy.precision

@@ -15,7 +15,7 @@ import torch
 
 from sparseg.config import Config, ModelConfig, TrainingConfig
 from sparseg.errors import SparsegError
-from sparseg.models.checkpoint import load_model_weights
+from sparseg.models.checkpoint import load_model_weights, save_checkpoint
 
 RESUME_MUST_MATCH = (
     "architecture",
@@ -71,29 +71,31 @@ def best_payload(
     return {"model": weights, "epoch": epoch, "val_dice": dice, "blank": blank, **common}
 
 
-def last_payload(
+def save_last(
+    path: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
+    schedule: Any,
+    precision: Any,
     *,
-    schedule_state: dict[str, Any],
-    precision_state: dict[str, Any],
     state: RunState,
     common: dict[str, Any],
     ema_state: dict[str, torch.Tensor] | None = None,
-) -> dict[str, Any]:
-    """``last.ckpt``: everything :func:`restored_state` and ``Trainer._restore`` need for an
-    exact resume (``ema`` only when the run averages its weights)."""
+) -> None:
+    """Write ``last.ckpt`` atomically: everything :func:`restore_last` and
+    :func:`restored_state` need for an exact resume (``ema`` only when the run averages its
+    weights)."""
     payload = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "schedule": schedule_state,
-        "precision": precision_state,
+        "schedule": schedule.state_dict(),
+        "precision": precision.state_dict(),
         "run": dict(vars(state)),
         **common,
     }
     if ema_state is not None:
         payload["ema"] = ema_state
-    return payload
+    save_checkpoint(path, payload)
 
 
 def restore_last(
@@ -104,7 +106,7 @@ def restore_last(
     precision: Any,
     path: Path,
 ) -> None:
-    """Load a :func:`last_payload` back into the run's weights, optimiser, LR schedule and
+    """Load a :func:`save_last` checkpoint back into the run's weights, optimiser, LR schedule and
     precision plugin (the weight average restores itself from ``checkpoint["ema"]``)."""
     load_model_weights(model, checkpoint["model"], path)
     optimizer.load_state_dict(checkpoint["optimizer"])
