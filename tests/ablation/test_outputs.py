@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sparseg.ablation import SweepRow, render_ablation
+from sparseg.ablation.manifest import SweepManifest
 from sparseg.ablation.outputs import summarize
 from sparseg.ablation.rows import COLUMNS, read_csv, write_csv
 from sparseg.errors import SparsegError
@@ -178,7 +179,9 @@ def test_chart_is_a_png(sweep_dir: Path) -> None:
 
 
 def test_summaries_pair_only_seeds_both_stages_finished() -> None:
-    summaries = {s.plan["slug"]: s for s in summarize(hand_made_rows(), PLAN)}
+    summaries = {
+        s.stage.slug: s for s in summarize(hand_made_rows(), SweepManifest.from_json(PLAN))
+    }
     assert summaries["04-crf"].gain_pairs == 2
     assert summaries["04-crf"].gain == pytest.approx((0.015, 0.015, 0.015))
     assert summaries["01-basic"].gain is None

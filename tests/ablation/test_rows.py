@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from sparseg.ablation.manifest import SweepManifest
 from sparseg.ablation.rows import collect_rows
 from sparseg.training.run_files import write_metrics_csv
 
@@ -21,18 +22,18 @@ def test_sweep_rows_carry_steps_epochs_and_convergence(tmp_path) -> None:
         (run / "evaluation.json").write_text(json.dumps({"n_images": 4}))
         rows = [{"step": 50, "val_dice": 0.5}, {"step": 100, "val_dice": last}]
         write_metrics_csv(run / "metrics.csv", rows)
-    first, second = collect_rows(tmp_path, plan)
+    first, second = collect_rows(tmp_path, SweepManifest.from_json(plan))
     assert first.epochs == 10 and first.steps == 100 and first.status == "done"
     assert first.converged == 1.0 and first.late_gain == pytest.approx(0.005)
     assert second.converged == 0.0 and second.late_gain == pytest.approx(0.2)
     assert first.stalled == second.stalled == 0.0
     stalled = [{"step": 12 * (k + 1), "val_dice": 0.08 if k >= 4 else 0.0} for k in range(58)]
     write_metrics_csv(tmp_path / "01-basic" / "seed1" / "metrics.csv", stalled)
-    flagged = collect_rows(tmp_path, plan)[1]
+    flagged = collect_rows(tmp_path, SweepManifest.from_json(plan))[1]
     assert flagged.stalled == 1.0 and flagged.converged == 1.0  # flat, but at nothing
     never_validated = tmp_path / "01-basic" / "seed0" / "metrics.csv"
     write_metrics_csv(never_validated, [{"step": 100, "val_dice": math.nan}])
-    assert math.isnan(collect_rows(tmp_path, plan)[0].converged)
+    assert math.isnan(collect_rows(tmp_path, SweepManifest.from_json(plan))[0].converged)
 
 
 def test_a_run_that_marked_nothing_on_a_test_set_with_targets_is_blank(tmp_path) -> None:
@@ -49,7 +50,12 @@ def test_a_run_that_marked_nothing_on_a_test_set_with_targets_is_blank(tmp_path)
         run.mkdir(parents=True)
         evaluation = {"n_images": images, "n_empty_truth": empty_truth, "n_empty_pred": empty_pred}
         (run / "evaluation.json").write_text(json.dumps({**evaluation, "recall_pooled": recall}))
-    assert [row.blank for row in collect_rows(tmp_path, plan)] == [1.0, 0.0, 0.0, 1.0]
+    assert [row.blank for row in collect_rows(tmp_path, SweepManifest.from_json(plan))] == [
+        1.0,
+        0.0,
+        0.0,
+        1.0,
+    ]
 
 
 def test_restarts_of_the_blank_guard_are_counted_per_run(tmp_path) -> None:
@@ -58,4 +64,7 @@ def test_restarts_of_the_blank_guard_are_counted_per_run(tmp_path) -> None:
         run = tmp_path / "01-basic" / f"seed{seed}"
         run.mkdir(parents=True)
         (run / "train_summary.json").write_text(json.dumps({"steps": 100, "restarts": restarts}))
-    assert [row.restarts for row in collect_rows(tmp_path, plan)] == [0.0, 1.0]
+    assert [row.restarts for row in collect_rows(tmp_path, SweepManifest.from_json(plan))] == [
+        0.0,
+        1.0,
+    ]

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from sparseg.ablation import SweepSettings, run_ablation
+from sparseg.ablation.manifest import SweepManifest
 from sparseg.ablation.outputs import render_markdown
 from sparseg.config import dump_config, load_config
 from sparseg.data.synthetic import synthesize
@@ -158,7 +159,9 @@ def test_a_step_budget_caps_every_training_and_is_part_of_the_plan(
     with pytest.raises(SparsegError, match="steps_per_run=40, not 80"):
         run_ablation(data, ladder, out, SweepSettings(steps_per_run=80, emit_commands=True))
     plan = json.loads((out / "ablation_plan.json").read_text())
-    assert "a budget of 40 optimizer steps per training run" in render_markdown([], plan)
+    assert "a budget of 40 optimizer steps per training run" in render_markdown(
+        [], SweepManifest.from_json(plan)
+    )
 
 
 def test_bad_arguments(tmp_path: Path, data: Path) -> None:

@@ -13,13 +13,13 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sparseg.ablation.layout import SweepPaths
+from sparseg.ablation.manifest import Range, StageRecord, SweepManifest
 from sparseg.ablation.rows import SCORES, SweepRow, collect_rows, read_csv, write_csv
 from sparseg.ablation.stats import claim_verdict, mean_std, paired_gain
 from sparseg.evaluation.aggregate import CONVENTIONS, NEARLY_BLANK_RECALL
-from sparseg.io_utils import atomic_write, atomic_write_text, read_json
+from sparseg.io_utils import atomic_write, atomic_write_text
 from sparseg.run_layout import HEADLINE_METRIC
 from sparseg.training.convergence import (
     CONVERGED_BELOW,
@@ -33,7 +33,7 @@ HEADER_TAIL = " | steps | epochs | converged |"
 
 @dataclass
 class StageSummary:
-    plan: dict[str, Any]
+    stage: StageRecord
     rows: list[SweepRow]
     done: dict[int, SweepRow]  # seed → row of a finished run
     gain: tuple[float, float, float] | None
@@ -76,41 +76,42 @@ class StageSummary:
 
 
 # ---------------------------------------------------------------- summaries
-def summarize(rows: list[SweepRow], plan: dict[str, Any]) -> list[StageSummary]:
+def summarize(rows: list[SweepRow], manifest: SweepManifest) -> list[StageSummary]:
     """Per stage: its runs, the finished ones by seed, and the paired gain on the headline."""
     summaries: dict[str, StageSummary] = {}
-    for stage in plan["stages"]:
-        own = [row for row in rows if row.slug == stage["slug"]]
+    for stage in manifest.stages:
+        own = [row for row in rows if row.slug == stage.slug]
         done = {row.seed: row for row in own if row.status == "done"}
-        summaries[stage["slug"]] = StageSummary(stage, own, done, None, 0, None)
+        summaries[stage.slug] = StageSummary(stage, own, done, None, 0, None)
     for summary in summaries.values():
-        reference = summaries.get(summary.plan.get("compare_to") or "")
-        if reference is None or summary.plan.get("skipped"):
+        reference = summaries.get(summary.stage.compare_to or "")
+        if reference is None or summary.stage.skipped:
             continue
         seeds = sorted(set(summary.done) & set(reference.done))
         before = [reference.done[seed].score(HEADLINE_METRIC) for seed in seeds]
         after = [summary.done[seed].score(HEADLINE_METRIC) for seed in seeds]
         summary.gain = paired_gain(before, after) if seeds else None
         summary.gain_pairs = len(seeds)
-        summary.compare_name = reference.plan["name"]
+        summary.compare_name = reference.stage.name
     return list(summaries.values())
 
 
 # ---------------------------------------------------------------- markdown
-def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
-    leave_one_out = plan.get("mode") == "leave_one_out"
-    minutes, steps = plan.get("minutes_per_run"), plan.get("steps_per_run")
+def render_markdown(summaries: list[StageSummary], manifest: SweepManifest) -> str:
+    leave_one_out = manifest.mode == "leave_one_out"
+    settings = manifest.settings
+    minutes, steps = settings.minutes_per_run, settings.steps_per_run
     limits = [f"{minutes:g} min wall-clock"] if minutes else []
     budget = " and ".join(limits + ([f"{steps:,} optimizer steps"] if steps else []))
-    seeds = plan.get("seeds") or []
+    seeds = manifest.seeds
     lines = [
-        f"# Ablation: {Path(str(plan.get('ladder', 'ladder'))).stem}",
+        f"# Ablation: {Path(manifest.ladder).stem}",
         "",
-        f"Data `{plan.get('data')}`, ladder `{plan.get('ladder')}` "
-        f"(mode {plan.get('mode')}), seeds {', '.join(map(str, seeds))}, "
+        f"Data `{settings.data}`, ladder `{manifest.ladder}` "
+        f"(mode {manifest.mode}), seeds {', '.join(map(str, seeds))}, "
         + (f"a budget of {budget} per training run." if budget else "no time budget."),
         f"Every run is tested on the same {_test_count(summaries)} images "
-        f"(split `{plan.get('split')}`).",
+        f"(split `{settings.split}`).",
         "",
         "## Test Dice per stage (mean ± std over seeds)",
         "",
@@ -121,10 +122,10 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
         cells = [_mean_std_text(*summary.score(name)) for name in SCORES]
         cells += [_count(summary.mean_steps()), _count(summary.mean_epochs())]
         cells.append(_converged_text(summary))
-        if summary.plan.get("skipped"):
+        if summary.stage.skipped:
             cells = ["—"] * len(cells)
-        runs = "skipped" if summary.plan.get("skipped") else f"{len(summary.done)}/{len(seeds)}"
-        lines.append(f"| {summary.plan['name']} | {runs} | " + " | ".join(cells) + " |")
+        runs = "skipped" if summary.stage.skipped else f"{len(summary.done)}/{len(seeds)}"
+        lines.append(f"| {summary.stage.name} | {runs} | " + " | ".join(cells) + " |")
     lines += ["", *(f"- `{name}`: {meaning}" for name, meaning in CONVENTIONS.items())]
     lines += [
         "- `object_f1`: object-level detection F1 (IoU-matched components)",
@@ -159,23 +160,20 @@ def render_markdown(summaries: list[StageSummary], plan: dict[str, Any]) -> str:
 
 
 def _claims_row(summary: StageSummary) -> str:
-    stage = summary.plan
+    stage = summary.stage
     mean = summary.score(HEADLINE_METRIC)[0]
-    if stage.get("skipped"):
-        return (
-            f"| {stage['name']} | skipped | — | — | {_range(stage.get('claim'))} | n/a | — | n/a |"
-        )
+    if stage.skipped:
+        return f"| {stage.name} | skipped | — | — | {_range(stage.claim)} | n/a | — | n/a |"
     gain_text, gain_verdict = "—", "n/a"
     if summary.gain is not None:
         gain_mean, low, high = summary.gain
         interval = "n/a" if math.isnan(low) else f"{_signed(low)}, {_signed(high)}"
         gain_text = f"{_signed(gain_mean)} [{interval}] (n={summary.gain_pairs})"
-        gain_verdict = claim_verdict(gain_mean, _pair(stage.get("claim_gain")))
+        gain_verdict = claim_verdict(gain_mean, stage.claim_gain)
     return (
-        f"| {stage['name']} | {_number(mean)} | {gain_text} | {summary.compare_name or '—'} | "
-        f"{_range(stage.get('claim'))} | "
-        f"{_bounded(summary, claim_verdict(mean, _pair(stage.get('claim'))))} | "
-        f"{_range(stage.get('claim_gain'), signed=True)} | {_bounded(summary, gain_verdict)} |"
+        f"| {stage.name} | {_number(mean)} | {gain_text} | {summary.compare_name or '—'} | "
+        f"{_range(stage.claim)} | {_bounded(summary, claim_verdict(mean, stage.claim))} | "
+        f"{_range(stage.claim_gain, signed=True)} | {_bounded(summary, gain_verdict)} |"
     )
 
 
@@ -185,26 +183,26 @@ def _bounded(summary: StageSummary, verdict: str) -> str:
 
 
 def _notes(summaries: list[StageSummary], seeds: list[int]) -> list[str]:
-    names = {summary.plan["slug"]: summary.plan["name"] for summary in summaries}
+    names = {summary.stage.slug: summary.stage.name for summary in summaries}
     notes, skipped, unfinished = [], [], []
     for summary in summaries:
-        stage = summary.plan
-        if stage.get("note"):
-            notes.append(f"- **{stage['name']}**: {stage['note']}")
-        if stage.get("reuses"):
+        stage = summary.stage
+        if stage.note:
+            notes.append(f"- **{stage.name}**: {stage.note}")
+        if stage.reuses:
             notes.append(
-                f"- **{stage['name']}** evaluates the models trained for "
-                f"**{names.get(stage['reuses'], stage['reuses'])}** (same training; only "
+                f"- **{stage.name}** evaluates the models trained for "
+                f"**{names.get(stage.reuses, stage.reuses)}** (same training; only "
                 "inference differs), so its gain is exactly the inference change."
             )
-        if stage.get("skipped"):
-            skipped.append(f"- **{stage['name']}**: {stage['skipped']}")
+        if stage.skipped:
+            skipped.append(f"- **{stage.name}**: {stage.skipped}")
             continue
         finished = {row.seed: row for row in summary.rows}
         for seed in seeds:
             status = finished[seed].status if seed in finished else "not run"
             if status != "done":
-                unfinished.append(f"- **{stage['name']}**, seed {seed}: {status}")
+                unfinished.append(f"- **{stage.name}**, seed {seed}: {status}")
     sections = [("Notes", notes), ("Trained at another precision", _other_precision(summaries))]
     sections += [("Skipped stages", skipped), ("Unfinished runs", unfinished)]
     return [line for title, items in sections if items for line in ("", f"## {title}", "", *items)]
@@ -214,7 +212,7 @@ def _other_precision(summaries: list[StageSummary]) -> list[str]:
     """Finished runs trained at another precision than most (a sweep finished on another
     machine, a GPU's bf16 beside a CPU's float32): their stage's mean mixes the two."""
     trained_at = {
-        (summary.plan["name"], seed): row.precision or "?"
+        (summary.stage.name, seed): row.precision or "?"
         for summary in summaries
         for seed, row in summary.done.items()
     }
@@ -250,10 +248,6 @@ def _test_count(summaries: list[StageSummary]) -> str:
     return "/".join(str(c) for c in sorted(counts)) or "the"
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
-    return (float(value[0]), float(value[1])) if value else None
-
-
 def _number(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.3f}"
 
@@ -268,11 +262,11 @@ def _mean_std_text(mean: float, std: float) -> str:
     return _number(mean) + ("" if math.isnan(std) else f" ± {std:.3f}")
 
 
-def _range(value: Any, signed: bool = False) -> str:
+def _range(value: Range | None, signed: bool = False) -> str:
     if not value:
         return "—"
     show = _signed if signed else _number
-    return f"{show(float(value[0]))} – {show(float(value[1]))}"
+    return f"{show(value[0])} – {show(value[1])}"
 
 
 # ---------------------------------------------------------------- chart
@@ -287,13 +281,13 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(max(7.0, 1.2 * len(summaries) + 4), 4.8), dpi=110)
     width = 0.55
     for x, summary in enumerate(summaries):
-        claim = _pair(summary.plan.get("claim"))
+        claim = summary.stage.claim
         if claim is not None:
             corner = (x + width / 2 + 0.04, claim[0])
             height = claim[1] - claim[0]
             span = Rectangle(corner, 0.16, height, color="tab:orange", alpha=0.45, linewidth=0)
             axes.add_patch(span)
-        if summary.plan.get("skipped"):
+        if summary.stage.skipped:
             axes.text(x, 0.02, "skipped", rotation=90, ha="center", va="bottom", color="0.4")
             continue
         mean, std = summary.score(HEADLINE_METRIC)
@@ -305,13 +299,13 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
             axes.errorbar(x, mean, yerr=std, color="black", capsize=4, linewidth=1.2)
         values = [row.score(HEADLINE_METRIC) for row in summary.done.values()]
         axes.plot([x] * len(values), values, "o", color="white", markeredgecolor="black", ms=4)
-        gain_claim = _pair(summary.plan.get("claim_gain"))
+        gain_claim = summary.stage.claim_gain
         if gain_claim is not None:
             label = f"claimed gain\n{gain_claim[0]:+.2f} to {gain_claim[1]:+.2f}"
             top = min(mean + (0 if math.isnan(std) else std) + 0.03, 0.9)
             axes.text(x, top, label, ha="center", va="bottom", fontsize=7, color="tab:orange")
     axes.set_xticks(range(len(summaries)))
-    axes.set_xticklabels([s.plan["name"] for s in summaries], rotation=25, ha="right")
+    axes.set_xticklabels([s.stage.name for s in summaries], rotation=25, ha="right")
     axes.set_xlim(-0.6, len(summaries) - 0.2)
     axes.set_ylim(0.0, 1.0)
     axes.set_ylabel(f"test {HEADLINE_METRIC}")
@@ -332,12 +326,12 @@ def render_chart(summaries: list[StageSummary], path: Path) -> None:
 
 
 # ---------------------------------------------------------------- all of them
-def write_outputs(out_dir: Path, rows: list[SweepRow], plan: dict[str, Any]) -> list[Path]:
+def write_outputs(out_dir: Path, rows: list[SweepRow], manifest: SweepManifest) -> list[Path]:
     """Write ``ablation.csv``, ``ablation.md`` and ``ablation.png`` into ``out_dir``."""
     csv_path, markdown, chart = SweepPaths(Path(out_dir)).outputs
     write_csv(csv_path, rows)
-    summaries = summarize(rows, plan)
-    atomic_write_text(markdown, render_markdown(summaries, plan))
+    summaries = summarize(rows, manifest)
+    atomic_write_text(markdown, render_markdown(summaries, manifest))
     render_chart(summaries, chart)
     return [csv_path, markdown, chart]
 
@@ -346,6 +340,6 @@ def render_ablation(out_dir: Path, *, from_csv: bool = False) -> list[Path]:
     """Render a (finished or partial) sweep in ``out_dir`` again: its rows collected from the run
     folders, or with ``from_csv`` read from ``ablation.csv`` (a sweep kept without them)."""
     paths = SweepPaths(Path(out_dir))
-    plan = read_json(paths.plan)
-    rows = read_csv(paths.csv) if from_csv else collect_rows(paths.root, plan)
-    return write_outputs(paths.root, rows, plan)
+    manifest = SweepManifest.read(paths.plan)
+    rows = read_csv(paths.csv) if from_csv else collect_rows(paths.root, manifest)
+    return write_outputs(paths.root, rows, manifest)

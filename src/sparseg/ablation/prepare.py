@@ -15,6 +15,7 @@ import yaml
 
 from sparseg.ablation.ladder import Ladder, Stage
 from sparseg.ablation.layout import STAGE_FILE, SweepPaths
+from sparseg.ablation.manifest import StageRecord, SweepManifest, SweepSettingsRecord
 from sparseg.ablation.sweep import RunBudget
 from sparseg.config import Config, dump_config
 from sparseg.data.discovery import discover_items
@@ -91,25 +92,25 @@ def write_plan(
     out_dir: Path,
     seeds: int,
     budget: RunBudget,
-) -> dict[str, Any]:
+) -> SweepManifest:
     """Stage folders (config.yaml, stage.json) and ``ablation_plan.json``; refuses to mix a
     changed ladder or budget into runs made with the old one."""
-    split_digest = hashlib.sha256(Path(splits[1]).read_bytes()).hexdigest()
-    settings = {
-        "data": str(data),
-        "split": str(splits[1]),
-        "split_digest": split_digest,
-        **budget.plan_settings(),
-    }
+    settings = SweepSettingsRecord(
+        data=str(data),
+        split=str(splits[1]),
+        split_digest=hashlib.sha256(Path(splits[1]).read_bytes()).hexdigest(),
+        minutes_per_run=budget.minutes,
+        steps_per_run=budget.steps,
+    )
     paths = SweepPaths(out_dir)
     if paths.plan.is_file():
-        old = read_json(paths.plan)
-        for key, value in settings.items():
-            if not _same_setting(key, old, value):
-                raise SparsegError(
-                    f"{out_dir}: holds a sweep made with {key}={old.get(key)!r}, not "
-                    f"{value!r}; use another --out or the same settings"
-                )
+        changed = settings.differs_from(SweepManifest.read(paths.plan).settings)
+        if changed is not None:
+            key, old, new = changed
+            raise SparsegError(
+                f"{out_dir}: holds a sweep made with {key}={old!r}, not {new!r}; use another "
+                "--out or the same settings"
+            )
     leaders: dict[str, Stage] = {}
     stages = []
     for stage in ladder.stages:
@@ -125,39 +126,31 @@ def write_plan(
         _write_checked(stage_dir / STAGE_FILE, facts, dump_config(stage.config))
         compare = ladder.stages[stage.compare_to].slug if stage.compare_to is not None else None
         stages.append(
-            {
-                **facts,
-                "slug": stage.slug,
-                "claim": stage.claim,
-                "claim_gain": stage.claim_gain,
-                "note": stage.note,
-                "skipped": stage.skipped,
-                "compare_to": compare,
-                "reuses": leader.slug if leader is not None and leader is not stage else None,
-            }
+            StageRecord(
+                name=stage.name,
+                slug=stage.slug,
+                tune=stage.tune,
+                after_tune=stage.after_tune,
+                ensemble_folds=stage.ensemble_folds,
+                pretrain=stage.pretrain,
+                claim=stage.claim,
+                claim_gain=stage.claim_gain,
+                note=stage.note,
+                skipped=stage.skipped,
+                compare_to=compare,
+                reuses=leader.slug if leader is not None and leader is not stage else None,
+            )
         )
-    plan = {
-        "ladder": str(Path(ladder.path).resolve()),
-        "mode": ladder.mode,
-        "description": ladder.description,
-        **settings,
-        "seeds": list(range(seeds)),
-        "stages": stages,
-    }
-    atomic_write_json(paths.plan, plan)
-    return plan
-
-
-def _same_setting(key: str, old: dict[str, Any], value: Any) -> bool:
-    """A sweep carried to another machine may find its data and split elsewhere: the same data
-    set is the same folder name, the same split the same file contents."""
-    if key == "data":
-        return old.get(key) == value or Path(str(old.get(key))).name == Path(value).name
-    if key == "split" and old.get("split_digest"):
-        return True  # decided by split_digest
-    if key == "split_digest" and not old.get(key):
-        return True  # a plan from before digests: decided by the split's path
-    return old.get(key) == value
+    manifest = SweepManifest(
+        ladder=str(Path(ladder.path).resolve()),
+        mode=ladder.mode,
+        description=ladder.description,
+        settings=settings,
+        seeds=list(range(seeds)),
+        stages=stages,
+    )
+    manifest.write(paths.plan)
+    return manifest
 
 
 def _same_config(old_text: str, new_text: str) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sparseg.ablation.layout import EVALUATION_FILE, FAILED_FILE, SweepPaths
+from sparseg.ablation.manifest import StageRecord, SweepManifest
 from sparseg.errors import SparsegError
 from sparseg.evaluation import blank_verdict
 from sparseg.evaluation.aggregate import CONVENTIONS
@@ -206,22 +207,22 @@ def read_csv(path: Path) -> list[SweepRow]:
         return [SweepRow.from_cells(cells) for cells in csv.DictReader(stream)]
 
 
-def collect_rows(out_dir: Path, plan: dict[str, Any]) -> list[SweepRow]:
-    """One row per (stage, seed) of ``ablation_plan.json``'s from the run folders' files."""
+def collect_rows(out_dir: Path, manifest: SweepManifest) -> list[SweepRow]:
+    """One row per (stage, seed) of the sweep's manifest, from the run folders' files."""
     paths = SweepPaths(Path(out_dir))
     rows = []
-    for stage in plan["stages"]:
-        for seed in plan["seeds"]:
-            row = SweepRow(stage["name"], stage["slug"], seed, status="")
-            _read_run(row, paths.run(stage["slug"], seed), stage)
+    for stage in manifest.stages:
+        for seed in manifest.seeds:
+            row = SweepRow(stage.name, stage.slug, seed, status="")
+            _read_run(row, paths.run(stage.slug, seed), stage)
             rows.append(row)
     return rows
 
 
-def _read_run(row: SweepRow, run_dir: Path, stage: dict[str, Any]) -> None:
+def _read_run(row: SweepRow, run_dir: Path, stage: StageRecord) -> None:
     row.run_dir = str(run_dir)
-    if stage.get("skipped"):
-        row.status = f"skipped: {stage['skipped']}"
+    if stage.skipped:
+        row.status = f"skipped: {stage.skipped}"
         return
     paths = RunPaths(run_dir)
     folds = sorted(paths.root.glob(f"{FOLD_PREFIX}*/{TRAIN_SUMMARY}"))

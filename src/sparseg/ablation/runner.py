@@ -90,7 +90,7 @@ def run_ablation(
     out_dir = ensure_output_dir(out_dir, data)
     resolved = load_ladder(ladder, PretrainedWeightsCheck(data), lambda: median_aspect(data))
     splits = prepare_splits(data, settings.split_file, resolved, out_dir)
-    plan = write_plan(resolved, data, splits, out_dir, seeds, budget)
+    manifest = write_plan(resolved, data, splits, out_dir, seeds, budget)
     units = plan_units(resolved, splits, out_dir, seeds)
     result = AblationResult(out_dir)
     if settings.launcher == "slurm":
@@ -108,8 +108,8 @@ def run_ablation(
         if pending_runs(unit) and lost_model(unit[0]):
             _train_again(unit, pool)
     result.failed = pool.run(build_plan(units, data, budget))
-    result.rows = collect_rows(out_dir, plan)
-    result.outputs = write_outputs(out_dir, result.rows, plan)
+    result.rows = collect_rows(out_dir, manifest)
+    result.outputs = write_outputs(out_dir, result.rows, manifest)
     return result
 
 

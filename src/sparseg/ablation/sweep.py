@@ -9,7 +9,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from sparseg.ablation.ladder import Stage
 from sparseg.ablation.layout import EVALUATION_FILE, SweepPaths
@@ -78,9 +77,6 @@ class RunBudget:
     def set_args(self) -> list[str]:
         args = ["--set", f"training.max_minutes={self.minutes:g}"] if self.minutes else []
         return args + (["--set", f"training.max_steps={self.steps}"] if self.steps else [])
-
-    def plan_settings(self) -> dict[str, Any]:
-        return {"minutes_per_run": self.minutes, "steps_per_run": self.steps}
 
 
 # ---------------------------------------------------------------- commands (their arguments)
