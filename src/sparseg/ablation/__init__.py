@@ -2,7 +2,8 @@
 with paired-seed gains and the claimed Dice ranges beside the measured ones.
 
 The modules, in the order a sweep uses them: ``ladder`` (stages from a YAML ladder), ``layout``
-(the sweep folder's names), ``prepare`` (splits, stage folders, ``ablation_plan.json``),
+(the sweep folder's names), ``prepare`` (splits, stage folders, ``ablation_plan.json``, typed
+in ``manifest``),
 ``sweep`` (a run and its commands), ``plan`` (the one task list), its executors ``local`` and
 ``slurm`` (and the printed commands), ``helper_steps`` (the steps that are not sparseg commands),
 ``rows`` (``ablation.csv``), ``outputs`` (the tables), ``stats``, ``pace``, ``curve``;

@@ -1,5 +1,6 @@
 """Honest evaluation: per-image metrics, every Dice convention side by side, bootstrap intervals,
-and scoring of prediction folders from any tool."""
+and scoring of prediction folders from any tool. Scores travel typed (``summary``:
+:class:`ImageScores`, :class:`VolumeScores`) and become ``metrics.json`` in ``score``."""
 
 from sparseg.evaluation.aggregate import CONVENTIONS, aggregate, blank_verdict
 from sparseg.evaluation.bootstrap import percentile_intervals
