@@ -12,13 +12,15 @@ from PIL import Image
 from sparseg.data.splits import make_splits, save_split
 from sparseg.errors import SparsegError
 from sparseg.inference.crossval import crossval
-from sparseg.inference.onnx_predict import OnnxPredictor
+from sparseg.inference.onnx_predict import OnnxPredictor, export_run
+from sparseg.inference.onnx_runtime import OnnxModel
 from sparseg.inference.out_of_fold import OutOfFoldPredictor
 from sparseg.inference.predictor import Predictor
 from sparseg.inference.save_probabilities import save_probabilities
 from sparseg.inference.saved_run import SavedRun, quantize, write_saved_run
 from sparseg.inference.selection import select
 from sparseg.inference.tune import tune
+from sparseg.inference.windows import uses_windows
 from sparseg.run_layout import RunPaths, run_dirs
 from sparseg.training import train_folds
 from tests.helpers import tiny_config
@@ -235,3 +237,32 @@ def test_the_fold_ensembles_onnx_graph_equals_the_pytorch_ensemble(
     one_fold = single.probabilities(single.image(first))
     both = torch_ensemble.probabilities(torch_ensemble.image(first))
     assert np.abs(one_fold - both).max() > 1e-3  # the graph holds both folds, not one
+
+
+def test_a_windowed_fold_ensemble_with_presence_heads_answers_as_in_pytorch(
+    synthetic_data, tmp_path
+):
+    """Each fold's presence is its largest window's, then the folds are averaged: the graph
+    gives each fold's weighted presence so that the ONNX path can do the same."""
+    ids = sorted(p.stem for p in (synthetic_data / "images").glob("*.png"))
+    split = tmp_path / "split.json"
+    save_split(make_splits(ids, 2, 0.25, seed=0), split)
+    config = tiny_config(
+        "training.max_epochs=1",
+        "data.input_size=[32, 32]",
+        "model.presence_head=true",
+        "inference.sliding_window=true",
+    )
+    folder = tmp_path / "cv"
+    train_folds(config, synthetic_data, folder, split_file=split, fold="all", quiet=True)
+    onnx = tmp_path / "ensemble.onnx"
+    export_run(folder, onnx)
+    assert OnnxModel(onnx).output_names == ["probabilities", "presence", "member_presence"]
+    torch_ensemble, onnx_ensemble = Predictor([folder]), OnnxPredictor(onnx)
+    assert uses_windows(onnx_ensemble.data, onnx_ensemble.inference)
+    for item_id in json.loads(split.read_text())["test"]:
+        path = synthetic_data / "images" / f"{item_id}.png"
+        expected, expected_presence = torch_ensemble.prediction(torch_ensemble.image(path))
+        actual, presence = onnx_ensemble.prediction(onnx_ensemble.image(path))
+        assert np.abs(expected - actual).max() < 1e-3
+        assert presence == pytest.approx(expected_presence, abs=1e-4)

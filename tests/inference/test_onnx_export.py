@@ -109,13 +109,13 @@ def test_failed_check_leaves_the_old_file(tmp_path, monkeypatch):
 
 def shifted_runtime(monkeypatch, shift: float) -> None:
     """onnxruntime's probabilities moved by ``shift`` (a float32 rounding drift, or worse)."""
-    predict = OnnxModel.predict
+    outputs = OnnxModel.outputs
 
     def shifted(self, images):
-        probabilities, presence = predict(self, images)
-        return probabilities + shift, presence
+        found = outputs(self, images)
+        return {**found, "probabilities": found["probabilities"] + shift}
 
-    monkeypatch.setattr(OnnxModel, "predict", shifted)
+    monkeypatch.setattr(OnnxModel, "outputs", shifted)
 
 
 def test_a_float32_rounding_drift_is_not_refused(tmp_path, monkeypatch):

@@ -1,6 +1,9 @@
 """Export a segmentation model to ONNX (sigmoid and optional 8x TTA inside the graph), verified.
 
-A model with a presence head keeps it as the graph's second output, ``presence (N, 1)``.
+A model with a presence head keeps it as the graph's second output, ``presence (N, 1)``. An
+ensemble of such models adds ``member_presence (N, M)``: each member's presence times its weight
+(they sum to ``presence``), so that a windowed prediction can take each member's largest window
+before averaging, as the PyTorch ensemble does.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from sparseg.errors import SparsegError
 from sparseg.inference.onnx_runtime import OnnxModel
 from sparseg.inference.tta import d4_average
 from sparseg.io_utils import atomic_write
-from sparseg.models.outputs import join_outputs, split_outputs
+from sparseg.models.outputs import split_outputs
 
 MIN_OPSET = 17
+OUTPUT_NAMES = ("probabilities", "presence", "member_presence")
 # float32 convolutions summed in another order (onnxruntime's kernels vs PyTorch's) differ by
 # ~1e-4 in a probability on deep or freshly trained nets; a real export fault is orders larger.
 PROBABILITY_TOLERANCE = 1e-3
@@ -33,8 +37,9 @@ CHECK_SHAPES = ((2, 96, 64), (1, 64, 128))
 
 class ProbabilityModel(nn.Module):
     """Wraps logits models so that they return their weighted mean probabilities (one model, or
-    the runs of an ensemble), each optionally averaged over D4 TTA (with presence heads: the
-    pair ``(probabilities, presence probabilities)``)."""
+    the runs of an ensemble), each optionally averaged over D4 TTA; with presence heads, the
+    outputs named in :data:`OUTPUT_NAMES` instead: ``(probabilities, presence)``, and for an
+    ensemble also each member's weighted presence."""
 
     def __init__(
         self,
@@ -50,14 +55,17 @@ class ProbabilityModel(nn.Module):
         self.weights = [weight / sum(weights) for weight in weights]
         self.tta = tta
 
-    def forward(self, images: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, images: Tensor) -> Tensor | tuple[Tensor, ...]:
         outputs = [self._probabilities(model, images) for model in self.models]
         probabilities = sum(w * p for w, (p, _) in zip(self.weights, outputs, strict=True))
         presences = [presence for _, presence in outputs]
-        presence = None
-        if all(p is not None for p in presences):
-            presence = sum(w * p for w, p in zip(self.weights, presences, strict=True))
-        return join_outputs(probabilities, presence)  # type: ignore[arg-type]
+        if any(p is None for p in presences):
+            return probabilities  # type: ignore[return-value]
+        weighted = [w * p for w, p in zip(self.weights, presences, strict=True)]
+        presence = sum(weighted)
+        if len(weighted) == 1:
+            return probabilities, presence  # type: ignore[return-value]
+        return probabilities, presence, torch.cat(weighted, dim=1)  # type: ignore[return-value]
 
     def _probabilities(self, model: nn.Module, images: Tensor) -> tuple[Tensor, Tensor | None]:
         if self.tta:
@@ -97,14 +105,14 @@ def _check_export(
     for batch, height, width in CHECK_SHAPES:
         images = torch.randn((batch, in_channels, height, width), generator=generator)
         with torch.inference_mode():
-            probabilities, presence = split_outputs(wrapper(images))
-        expected.append(probabilities.numpy().ravel())
-        onnx_probabilities, onnx_presence = runtime.predict(images.numpy())
-        actual.append(onnx_probabilities.ravel())
-        if presence is not None:
-            if onnx_presence is None:
-                return math.inf, "the presence output is missing"
-            gap = float(np.abs(onnx_presence - presence.numpy()).max())
+            outputs = _named_outputs(wrapper(images))
+        onnx_outputs = runtime.outputs(images.numpy())
+        expected.append(outputs.pop("probabilities").numpy().ravel())
+        actual.append(onnx_outputs["probabilities"].ravel())
+        for name, value in outputs.items():
+            if name not in onnx_outputs:
+                return math.inf, f"the {name} output is missing"
+            gap = float(np.abs(onnx_outputs[name] - value.numpy()).max())
             presence_difference = max(presence_difference, gap)
     difference, problem = compare_probabilities(
         np.concatenate(expected), np.concatenate(actual), threshold
@@ -113,6 +121,11 @@ def _check_export(
         gap = f"presence differs by up to {presence_difference:.2e}"
         problem = f"{problem}; {gap}" if problem else gap
     return max(difference, presence_difference), problem
+
+
+def _named_outputs(output: Tensor | tuple[Tensor, ...]) -> dict[str, Tensor]:
+    outputs = output if isinstance(output, tuple) else (output,)
+    return dict(zip(OUTPUT_NAMES, outputs, strict=False))
 
 
 def export_onnx(
@@ -127,10 +140,10 @@ def export_onnx(
 ) -> float:
     """Write ``model`` (logits out) to ``path`` as an ONNX graph mapping ``images (N, C, H, W)``
     to ``probabilities (N, 1, H, W)`` (and ``presence (N, 1)`` for a model with a presence
-    head), with dynamic batch and spatial axes (sides must be
-    multiples of the encoder's stride; :class:`OnnxModel` pads). ``tta`` folds the 8 D4 views
-    into the graph. Several models (an ensemble) become one graph that returns their mean
-    probabilities, weighted by ``weights`` (default: equally).
+    head; an ensemble's, see the module docstring), with dynamic batch and spatial axes (sides
+    must be multiples of the encoder's stride; :class:`OnnxModel` pads). ``tta`` folds the 8
+    D4 views into the graph. Several models (an ensemble) become one graph that returns their
+    mean probabilities, weighted by ``weights`` (default: equally).
 
     With ``check``, onnxruntime's output is compared with PyTorch's on random inputs of two other
     sizes before the file replaces ``path`` (see :func:`compare_probabilities`, masks at the
@@ -145,11 +158,10 @@ def export_onnx(
     wrapper = ProbabilityModel(copies, tta=tta, weights=weights).eval()
     example = torch.zeros((1, in_channels, *EXPORT_SIZE))
     spatial_axes = {0: "batch", 2: "height", 3: "width"}
-    names, axes = ["probabilities"], {"images": spatial_axes, "probabilities": spatial_axes}
     with torch.inference_mode():
-        if split_outputs(wrapper(example))[1] is not None:
-            names.append("presence")
-            axes["presence"] = {0: "batch"}
+        names = list(_named_outputs(wrapper(example)))
+    axes = {"images": spatial_axes, "probabilities": spatial_axes}
+    axes |= {name: {0: "batch"} for name in names[1:]}
     difference = 0.0
 
     def write(tmp: Path) -> None:

@@ -134,7 +134,8 @@ class OnnxPredictor(ImagePredictor):
     ) -> tuple[np.ndarray, float | None]:
         """Foreground probability (H, W) at the image's native size and the presence head's
         probability (None without one; with windows, the largest window's, as
-        :func:`sparseg.inference.model_probability.grid_prediction` does), with ``inference``'s
+        :func:`sparseg.inference.model_probability.grid_prediction` does; an ensemble's: the
+        mean of each member's largest, as the PyTorch ensemble), with ``inference``'s
         windows (default: the tuned ones). Its TTA is the graph's: asking for the other is
         refused. ``item_id`` is not needed: the graph answers for every image."""
         image = np.asarray(image, dtype=np.float32)
@@ -148,16 +149,18 @@ class OnnxPredictor(ImagePredictor):
         size = tuple(self.data.input_size)
         if uses_windows(self.data, cfg):
             normalised = normalize_image(image, self.data.normalize)[None]
-            presences: list[float] = []
+            presences: list[np.ndarray] = []
 
             def predict(tiles: np.ndarray) -> np.ndarray:
-                probabilities, presence = self.model.predict(tiles)
+                outputs = self.model.outputs(tiles)
+                presence = outputs.get("member_presence", outputs.get("presence"))
                 if presence is not None:
-                    presences.append(float(presence.max()))
-                return probabilities
+                    presences.append(presence.max(axis=0))
+                return outputs["probabilities"]
 
             stitched = sliding_window(predict, normalised, size, cfg.window_overlap)
-            return stitched[0, 0], max(presences) if presences else None
+            largest = float(np.max(presences, axis=0).sum()) if presences else None
+            return stitched[0, 0], largest
         normalised = normalize_image(resize_image(image, size), self.data.normalize)
         probability, presence = self.model.predict(normalised[None])
         head = None if presence is None else float(presence[0, 0])

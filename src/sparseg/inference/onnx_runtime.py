@@ -56,7 +56,8 @@ class OnnxModel:
         channels = model_input.shape[1] if len(model_input.shape) == 4 else None
         self.in_channels = channels if isinstance(channels, int) else None
         self.multiple = multiple
-        self.has_presence = len(self.session.get_outputs()) > 1
+        self.output_names = [output.name for output in self.session.get_outputs()]
+        self.has_presence = len(self.output_names) > 1
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self.predict(images)[0]
@@ -64,6 +65,12 @@ class OnnxModel:
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """Probabilities ``(N, 1, H, W)`` and, for a model exported with a presence head (its
         second output), the presence probabilities ``(N, 1)``; else None."""
+        probabilities, *rest = self.outputs(images).values()
+        return probabilities, rest[0] if rest else None
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of the graph by name, the probabilities first (cropped back to the
+        images' size)."""
         if images.ndim != 4:
             raise SparsegError(f"{self.path}: expects images (N, C, H, W), got {images.shape}")
         if self.in_channels is not None and images.shape[1] != self.in_channels:
@@ -72,5 +79,6 @@ class OnnxModel:
                 f"images have {images.shape[1]}"
             )
         padded, (rows, cols) = pad_to_multiple(images.astype(np.float32, copy=False), self.multiple)
-        probabilities, *presence = self.session.run(None, {self.input_name: padded})
-        return probabilities[..., rows, cols], presence[0] if presence else None
+        probabilities, *rest = self.session.run(None, {self.input_name: padded})
+        names = self.output_names
+        return {names[0]: probabilities[..., rows, cols], **dict(zip(names[1:], rest, strict=True))}
