@@ -293,8 +293,7 @@ def batch_size_for(n_pairs: int, area: int, device: str, memory_gb: float) -> tu
     """The batch for ``area`` input pixels on ``device`` ("cpu"/"gpu"), and why."""
     per_image = area * TRAIN_BYTES_PER_PIXEL
     if device == "cpu":
-        # 16 at 128²: batch 8 made twice the steps but 20 % fewer images/s and no better Dice
-        # at equal minutes (benchmarks/results/ablation/speed_cpu_3min, train_settings.md)
+        # 16 at 128²: batch 8 buys steps, not Dice, at equal minutes (docs/evidence/speed.md)
         wanted = int(np.clip(round(CPU_BATCH_PIXELS / area), 4, 16))
         fits = int((0.5 * memory_gb * 1e9 - CPU_FIXED_BYTES) // per_image)
         why = "16 images of 128² per CPU step (half that bought steps, not Dice)"

@@ -22,8 +22,8 @@ from sparseg.losses import build_loss
 from sparseg.models import build_model
 from sparseg.training.setup import build_optimizer
 
-# usgra_nerve from scratch still gained validation Dice at its last epoch after 586 steps in 15
-# minutes (quality_15min.md); 1,000 is the round count past where it was still climbing
+# A round count past where 15-minute CPU trainings from scratch were still climbing
+# (docs/evidence/quality.md)
 ENOUGH_STEPS = 1000
 EXPECTED_STEP_SHARE = 0.85  # data, augmentation, validation and checkpoints take the rest
 AREA_FACTORS = (0.5, 0.75, 1.0, 1.5, 2.0)  # candidate input areas around the proposal's
