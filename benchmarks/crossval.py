@@ -22,7 +22,9 @@ JSON. A fixed step budget, so the machine's load changes the wall time only. Not
 
     .venv/bin/python benchmarks/crossval.py [--phase train|compare|all] [--seeds 2]
 
-Writes benchmarks/results/crossval/<set>/seed<k>/fold_K/ and benchmarks/results/crossval.{json,md}.
+Writes benchmarks/results/crossval/<set>/seed<k>/fold_K/ and benchmarks/results/crossval.{json,md};
+the masks each comparison writes stay out of git (the probabilities and per-image CSVs remake
+them).
 """
 
 from __future__ import annotations
