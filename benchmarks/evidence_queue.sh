@@ -7,7 +7,11 @@
 # Steps: curve, budget-usgra, budget-ms, budget-loo-usgra, budget-loo-ms, presence, goals-usgra,
 # goals-ms (after configs/budget.yaml is rebuilt from the budget ladders), goals-ms-one-day (not in
 # the default order), seed-usgra, seed-ms, and finish-gpu-usgra, finish-gpu-ms (not in the default
-# order: the GPU's seed ladder finished on this CPU, see seed_gpu_1000steps in the results README).
+# order: the GPU's field-guide ladder finished on this CPU, see seed_gpu_1000steps in the results
+# README), ensemble-oof-usgra, ensemble-oof-ms (not in the default order: the GPU ladder's
+# "+ ensemble" row again, tuned on every fold's out-of-fold predictions; its seeds trained before
+# that saved no validation probabilities beyond fold 0's and are trained again, 9 CPU trainings a
+# data set at 1,000 steps, bound by steps).
 # Every sweep is resumable: a run whose evaluation.json is in benchmarks/results/ablation/ is not
 # redone, on this machine or any other, so run the same command again after an interruption and
 # commit each sweep folder as its runs land (checkpoints and tb/ are git-ignored). The
@@ -30,6 +34,22 @@ sweep() {  # sweep DATA_DIR LADDER OUT [ablate options...]
     echo "== $(date -u +%FT%TZ) $ladder on $data -> $out"
     "$sparseg" ablate --data "$data" "${split[@]}" --ladder "configs/ladders/$ladder" \
         --seeds 3 --jobs 2 --out "$out" "$@"
+}
+
+redo_old_ensembles() {  # redo_old_ensembles SWEEP: drop the ensemble seeds tuned on fold 0 alone
+    .venv/bin/python - "$1" <<'PY'
+import json, shutil, sys
+from pathlib import Path
+
+import numpy as np
+
+for unit in sorted(Path(sys.argv[1]).glob("*-ensemble/seed*")):
+    saved = unit / "fold_1" / "probabilities.npz"
+    subsets = json.loads(str(np.load(saved)["meta"]))["subsets"] if saved.is_file() else {}
+    if "val" not in subsets:
+        print(f"training again (no out-of-fold probabilities of fold 1): {unit}")
+        shutil.rmtree(unit)
+PY
 }
 
 usgra=$data_root/usgra_nerve ms=$data_root/ms_lesjak_flair
@@ -57,14 +77,18 @@ run_step() {
     goals-ms-one-day)  # all three seeds on one machine and day, when none of seed 0's pace comes
         sweep "$ms" basic-vs-budget.yaml "$results/goals_cpu_15min_one_day/ms_lesjak_flair" \
             --minutes-per-run 15 ;;
-    seed-usgra) sweep "$usgra" seed.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
+    seed-usgra) sweep "$usgra" field-guide.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
-    seed-ms) sweep "$ms" seed.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \
+    seed-ms) sweep "$ms" field-guide.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \
         --steps-per-run 1000 ;;
-    finish-gpu-usgra) sweep "$usgra" seed.yaml "$results/seed_gpu_1000steps/usgra_nerve" \
+    finish-gpu-usgra) sweep "$usgra" field-guide.yaml "$results/seed_gpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
-    finish-gpu-ms) sweep "$ms" seed.yaml "$results/seed_gpu_1000steps/ms_lesjak_flair" \
+    finish-gpu-ms) sweep "$ms" field-guide.yaml "$results/seed_gpu_1000steps/ms_lesjak_flair" \
         --steps-per-run 1000 ;;
+    ensemble-oof-usgra) redo_old_ensembles "$results/seed_gpu_1000steps/usgra_nerve"
+        run_step finish-gpu-usgra ;;
+    ensemble-oof-ms) redo_old_ensembles "$results/seed_gpu_1000steps/ms_lesjak_flair"
+        run_step finish-gpu-ms ;;
     *) echo "evidence_queue.sh: unknown step '$1'" >&2; exit 2 ;;
     esac
 }
