@@ -79,12 +79,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000, help="fine-tuning steps (equal_steps)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/pretrain")
     parser.add_argument("--sets", default=",".join(DATASETS), help="comma-separated data sets")
-    parser.add_argument("--smoke", action="store_true", help="toy size on synthetic images")
+    parser.add_argument(
+        "--smoke", action="store_true", help="toy size on synthetic images, seconds per run"
+    )
     args = parser.parse_args()
     network, sets = NETWORK, {name: SHARED / name for name in args.sets.split(",")}
+    total, pretrain = args.total_minutes, args.pretrain_minutes
     if args.smoke:
         network, sets = TOY, {"synthetic": _toy_data(args.out / "data")}
-    total, pretrain = args.total_minutes, args.pretrain_minutes
+        total, pretrain, args.steps = 0.3, 0.1, 20
     comparisons = {
         "equal_total": [
             {"name": f"scratch, {total:g} min", "overrides": _budget(network, total, None)},
