@@ -138,5 +138,4 @@ def _rank(
 
     scores = {threshold: dice(threshold) for threshold in THRESHOLDS}
     best = max(scores, key=lambda t: scores[t])
-    at_half = scores[0.5] if 0.5 in scores else dice(0.5)
-    return Ranked(folders, scores[best], best, at_half)
+    return Ranked(folders, scores[best], best, scores[0.5])
