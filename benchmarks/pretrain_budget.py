@@ -25,7 +25,7 @@ paired gain in test Dice with its 95 % interval, and the MeasuredSplit entry for
 sparseg.data.pretrain_budget.MEASURED_SPLITS with what the rule would then propose. Not a test.
 
     OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python benchmarks/pretrain_budget.py [--seeds 3] \\
-        [--sets usgra_nerve]
+        [--sets usgra_nerve] [--comparisons equal_total]
     .venv/bin/python benchmarks/pretrain_budget.py --smoke --out /tmp/pretrain_smoke  # toy size
 """
 
@@ -80,6 +80,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/pretrain")
     parser.add_argument("--sets", default=",".join(DATASETS), help="comma-separated data sets")
     parser.add_argument(
+        "--comparisons",
+        default="equal_total,equal_steps,half_labels",
+        help="comma-separated; equal_total is wall-clock bound (a quiet machine), the others "
+        "step-bound (run after equal_total, which makes the weights they share)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="toy size on synthetic images, seconds per run"
     )
     args = parser.parse_args()
@@ -109,8 +115,11 @@ def main() -> None:
         ],
     }
     comparisons["half_labels"] = comparisons["equal_steps"]
+    chosen = args.comparisons.split(",")
     for name, data in sets.items():
         for comparison, stages in comparisons.items():
+            if comparison not in chosen:
+                continue
             if comparison == "half_labels" and name not in (HALF_LABELS_ON, "synthetic"):
                 continue
             sweep = args.out / name / comparison
