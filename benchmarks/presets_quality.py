@@ -20,6 +20,7 @@ Cost on a 2-core CPU: 4 stages x 3 seeds x 15 minutes = 3 CPU-hours per data set
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,12 @@ def native_patch(data: Path) -> list[int]:
     return [max(64, min(256, int(side // 32) * 32)) for side in sides]
 
 
+def relative(path: Path, folder: Path) -> str:
+    """``path`` as the ladder names it: relative to the ladder's folder, so a clone elsewhere
+    reads the same ladder."""
+    return os.path.relpath(path, folder)
+
+
 def ladder_for(name: str, data: Path) -> Path:
     """This data set's ladder (and its proposal), written once beside its sweeps."""
     folder = RESULTS / "presets_ladders" / name
@@ -70,18 +77,18 @@ def ladder_for(name: str, data: Path) -> Path:
     sparseg("inspect", str(data), "--minutes", "15", "--write-config", str(proposal))
     stages = [
         {"name": "basic", "note": "configs/basic.yaml as configured."},
-        {"name": "budget", "base": str(PRESETS / "budget.yaml"), "tune": True},
+        {"name": "budget", "base": relative(PRESETS / "budget.yaml", folder), "tune": True},
         {
             "name": "nnunet2d",
-            "base": str(PRESETS / "nnunet2d.yaml"),
+            "base": relative(PRESETS / "nnunet2d.yaml", folder),
             "note": "patches of the native images, at most 256 px a side (a CPU's step)",
             "overrides": {"data.input_size": native_patch(data)},
         },
-        {"name": "proposal", "base": str(proposal), "tune": True},
+        {"name": "proposal", "base": proposal.name, "tune": True},
     ]
     spec = {
         "description": f"basic, budget, nnunet2d and the proposal for {name}",
-        "base": str(PRESETS / "basic.yaml"),
+        "base": relative(PRESETS / "basic.yaml", folder),
         "mode": "cumulative",
         "stages": stages,
     }

@@ -180,7 +180,7 @@ def _ladder(folder: Path, comparison: str, stages: list[dict[str, Any]]) -> Path
     path = folder / f"{comparison}.yaml"
     ladder = {
         "description": f"in-domain pretraining against training from scratch: {comparison}",
-        "base": str(ROOT / "configs/budget.yaml"),
+        "base": os.path.relpath(ROOT / "configs/budget.yaml", folder),
         "stages": stages,
     }
     folder.mkdir(parents=True, exist_ok=True)
