@@ -11,7 +11,10 @@
 # README), ensemble-oof-usgra, ensemble-oof-ms (not in the default order: the GPU ladder's
 # "+ ensemble" row again, tuned on every fold's out-of-fold predictions; its seeds trained before
 # that saved no validation probabilities beyond fold 0's and are trained again, 9 CPU trainings a
-# data set at 1,000 steps, bound by steps).
+# data set at 1,000 steps, bound by steps). The seed-*, finish-gpu-* and ensemble-oof-* steps run
+# the field guide ladder as those sweeps ran it, its pre-trained stage asking for ImageNet weights
+# (skipped offline): the shipped ladder pretrains in-domain there now, and `sparseg ablate`
+# refuses to mix a changed stage into finished runs.
 # Every sweep is resumable: a run whose evaluation.json is in benchmarks/results/ablation/ is not
 # redone, on this machine or any other, so run the same command again after an interruption and
 # commit each sweep folder as its runs land (checkpoints and tb/ are git-ignored). The
@@ -26,13 +29,14 @@ results=benchmarks/results/ablation
 sparseg=${SPARSEG:-.venv/bin/sparseg}
 export OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1
 
-sweep() {  # sweep DATA_DIR LADDER OUT [ablate options...]
+sweep() {  # sweep DATA_DIR LADDER OUT [ablate options...]; LADDER: a name in configs/ladders or a path
     local data=$1 ladder=$2 out=$3
     shift 3
+    [[ $ladder == */* ]] || ladder=configs/ladders/$ladder
     local split=()
     [ -f "$data/split.json" ] && split=(--split "$data/split.json")
     echo "== $(date -u +%FT%TZ) $ladder on $data -> $out"
-    "$sparseg" ablate --data "$data" "${split[@]}" --ladder "configs/ladders/$ladder" \
+    "$sparseg" ablate --data "$data" "${split[@]}" --ladder "$ladder" \
         --seeds 3 --jobs 2 --out "$out" "$@"
 }
 
@@ -52,7 +56,30 @@ for unit in sorted(Path(sys.argv[1]).glob("*-ensemble/seed*")):
 PY
 }
 
+imagenet_ladder() {  # imagenet_ladder FILE: the field guide ladder as the seed_* sweeps
+    # ran it, its pre-trained stage asking for ImageNet weights (skipped offline); the shipped
+    # ladder pretrains there instead, which `sparseg ablate` refuses to mix into those runs
+    .venv/bin/python - "$1" <<'PY'
+import os, sys
+from pathlib import Path
+
+import yaml
+
+source, target = Path("configs/ladders/field-guide.yaml"), Path(sys.argv[1])
+ladder = yaml.safe_load(source.read_text())
+ladder["base"] = os.path.relpath(source.parent / ladder["base"], target.parent)
+for stage in ladder["stages"]:
+    if stage.pop("pretrain", None) is not None:
+        stage.pop("note", None)
+        stage["requires"] = "pretrained_weights"
+        stage["overrides"] = {"model.encoder_weights": "imagenet"}
+target.write_text(yaml.safe_dump(ladder, sort_keys=False))
+PY
+    echo "$1"
+}
+
 usgra=$data_root/usgra_nerve ms=$data_root/ms_lesjak_flair
+field_guide_as_run=${TMPDIR:-/tmp}/sparseg-field-guide-imagenet.yaml
 run_step() {
     case $1 in
     curve) sweep "$usgra" presets.yaml "$results/curve_cpu/usgra_nerve" --budgets 2,5,15 ;;
@@ -77,13 +104,17 @@ run_step() {
     goals-ms-one-day)  # all three seeds on one machine and day, when none of seed 0's pace comes
         sweep "$ms" basic-vs-budget.yaml "$results/goals_cpu_15min_one_day/ms_lesjak_flair" \
             --minutes-per-run 15 ;;
-    seed-usgra) sweep "$usgra" field-guide.yaml "$results/seed_cpu_1000steps/usgra_nerve" \
+    seed-usgra) sweep "$usgra" "$(imagenet_ladder "$field_guide_as_run")" \
+        "$results/seed_cpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
-    seed-ms) sweep "$ms" field-guide.yaml "$results/seed_cpu_1000steps/ms_lesjak_flair" \
+    seed-ms) sweep "$ms" "$(imagenet_ladder "$field_guide_as_run")" \
+        "$results/seed_cpu_1000steps/ms_lesjak_flair" \
         --steps-per-run 1000 ;;
-    finish-gpu-usgra) sweep "$usgra" field-guide.yaml "$results/seed_gpu_1000steps/usgra_nerve" \
+    finish-gpu-usgra) sweep "$usgra" "$(imagenet_ladder "$field_guide_as_run")" \
+        "$results/seed_gpu_1000steps/usgra_nerve" \
         --steps-per-run 1000 ;;
-    finish-gpu-ms) sweep "$ms" field-guide.yaml "$results/seed_gpu_1000steps/ms_lesjak_flair" \
+    finish-gpu-ms) sweep "$ms" "$(imagenet_ladder "$field_guide_as_run")" \
+        "$results/seed_gpu_1000steps/ms_lesjak_flair" \
         --steps-per-run 1000 ;;
     ensemble-oof-usgra) redo_old_ensembles "$results/seed_gpu_1000steps/usgra_nerve"
         run_step finish-gpu-usgra ;;
