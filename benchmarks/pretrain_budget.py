@@ -16,15 +16,19 @@ The network is what `inspect --minutes 15` proposes on a CPU and the budget leve
 (configs/budget.yaml with resnet18, decoder [128, 64, 32, 16, 8], 128², batch 12). A seed's
 weights are made once per data set and shared by its three sweeps (same network, data and
 pretraining). Resumable: run it again and finished runs are kept. Wall-clock budgets need a quiet
-machine: run nothing else meanwhile. Expected cost with the defaults on the 2-core CPU: about 5½
-hours (per seed: 5 pretraining + 25 equal_total + ~14 equal_steps + ~14 half_labels minutes on
-usgra_nerve at ~0.4 s a step, ~46 on ms_lesjak_flair, plus evaluation).
+machine: run nothing else meanwhile. Two runs at a time, one core each (OMP_NUM_THREADS=1): the
+scratch arm of a seed beside its pretrained arm, so a change in a shared machine's pace during the
+sweep meets both arms of a pair. (ms_lesjak_flair's equal_total ran one run at a time on two
+cores, `--jobs 1`: its pairs ran 15 minutes apart and the machine's pace changed between some of
+them; ablation.csv has the steps each run bought.) Expected cost on the 2-core CPU: about 5½
+hours of two cores (per seed: 5 pretraining + 25 equal_total + ~14 equal_steps + ~14 half_labels
+minutes on usgra_nerve at ~0.4 s a step, ~46 on ms_lesjak_flair, plus evaluation).
 
 Writes benchmarks/results/pretrain/{summary.json,summary.csv,summary.md}: each comparison's
 paired gain in test Dice with its 95 % interval, and the MeasuredSplit entry for
 sparseg.data.pretrain_budget.MEASURED_SPLITS with what the rule would then propose. Not a test.
 
-    OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python benchmarks/pretrain_budget.py [--seeds 3] \\
+    OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/pretrain_budget.py [--seeds 3] \\
         [--sets usgra_nerve] [--comparisons equal_total]
     .venv/bin/python benchmarks/pretrain_budget.py --smoke --out /tmp/pretrain_smoke  # toy size
 """
@@ -74,6 +78,13 @@ TOY = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="runs at once: 2 puts a pair's arms side by side, so a change in the machine's pace "
+        "meets both",
+    )
     parser.add_argument("--total-minutes", type=float, default=15.0)
     parser.add_argument("--pretrain-minutes", type=float, default=5.0)
     parser.add_argument("--steps", type=int, default=1000, help="fine-tuning steps (equal_steps)")
@@ -126,7 +137,8 @@ def main() -> None:
             split = _split(data, args.out / name, half=comparison == "half_labels")
             _share_weights(args.out / name, sweep)
             ladder = _ladder(args.out / name / "ladders", comparison, stages)
-            run_ablation(data, ladder, sweep, SweepSettings(seeds=args.seeds, split_file=split))
+            settings = SweepSettings(seeds=args.seeds, split_file=split, jobs=args.jobs)
+            run_ablation(data, ladder, sweep, settings)
             _share_weights(args.out / name, sweep)
     # Every sweep finished so far, also those of data sets left out by --sets this time.
     rows = [
