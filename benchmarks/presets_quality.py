@@ -11,10 +11,14 @@ reused at 2,000 steps. budget and the proposal are tuned after training (their i
 of the recipe), basic and nnunet2d are evaluated as configured; nnunet2d trains on patches of the
 median image's size (multiples of 32, at most 256 a side: a CPU's step).
 
-    .venv/bin/python benchmarks/presets_quality.py [--budget 15min|2000steps] [--sets a,b,c]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/presets_quality.py [--budget 15min|2000steps] \
+        [--sets a,b,c] [--jobs 2]
 
-Cost on a 2-core CPU: 4 stages x 3 seeds x 15 minutes = 3 CPU-hours per data set at 15 minutes;
-2,000 steps cost 0.5-2 s each by preset and input size.
+Two runs at a time, one core each, so that runs trained side by side meet the same pace of a
+shared machine; the 15-minute budget needs the machine otherwise quiet. Cost on a 2-core CPU:
+4 stages x 3 seeds x 15 minutes = 3 core-hours (1.5 hours of the machine) per data set at 15
+minutes; 2,000 steps
+cost 0.5-2 s each by preset and input size.
 """
 
 from __future__ import annotations
@@ -101,12 +105,14 @@ def main() -> None:
     parser.add_argument("--budget", choices=list(BUDGETS), default="15min")
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once")
     args = parser.parse_args()
     for name in args.sets.split(","):
         data = data_root(name)
         out = RESULTS / f"presets_{args.budget}" / name
         command = ["ablate", "--data", str(data), "--ladder", str(ladder_for(name, data))]
-        command += ["--seeds", str(args.seeds), "--out", str(out), *BUDGETS[args.budget]]
+        command += ["--seeds", str(args.seeds), "--jobs", str(args.jobs), "--out", str(out)]
+        command += BUDGETS[args.budget]
         if name in SPLITS:
             command += ["--split", str(SPLITS[name])]
         sparseg(*command)
