@@ -17,8 +17,7 @@ median image's size (multiples of 32, at most 256 a side: a CPU's step).
 Two runs at a time, one core each, so that runs trained side by side meet the same pace of a
 shared machine; the 15-minute budget needs the machine otherwise quiet. Cost on a 2-core CPU:
 4 stages x 3 seeds x 15 minutes = 3 core-hours (1.5 hours of the machine) per data set at 15
-minutes; 2,000 steps
-cost 0.5-2 s each by preset and input size.
+minutes; 2,000 steps cost 0.5-2 s each by preset and input size.
 """
 
 from __future__ import annotations
