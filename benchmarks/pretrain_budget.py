@@ -30,6 +30,7 @@ sparseg.data.pretrain_budget.MEASURED_SPLITS with what the rule would then propo
 
     OMP_NUM_THREADS=1 nice -n 10 .venv/bin/python benchmarks/pretrain_budget.py [--seeds 3] \\
         [--sets usgra_nerve] [--comparisons equal_total]
+    .venv/bin/python benchmarks/pretrain_budget.py --comparisons none  # the summary alone
     .venv/bin/python benchmarks/pretrain_budget.py --smoke --out /tmp/pretrain_smoke  # toy size
 """
 
@@ -285,10 +286,20 @@ def _write(out: Path, rows: list[dict[str, Any]], total: float, pretrain: float)
             f"{r['gain']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}] |"
         )
     lines += ["", f"The rule with this evidence: {proposal.reason}", ""]
-    lines += ["MEASURED_SPLITS entries (sparseg/data/pretrain_budget.py):", "", "```python"]
-    lines += [f"{e!r}," for e in evidence] + ["```", ""]
+    lines += ["For sparseg/data/pretrain_budget.py:", "", "```python"]
+    lines += ["MEASURED_SPLITS: tuple[MeasuredSplit, ...] = ("]
+    lines += [f"    {_entry(e)}," for e in evidence] + [")", "```", ""]
     atomic_write_text(out / "summary.md", "\n".join(lines))
     print(json.dumps(summary["rule_with_this_evidence"], indent=1))
+
+
+def _entry(measured: MeasuredSplit) -> str:
+    """One MEASURED_SPLITS entry as the source writes it (positional, formatted as ruff would)."""
+    fields = (measured.total_minutes, measured.pretrain_minutes, measured.gain, measured.low)
+    numbers = ", ".join(f"{value!r}" for value in (*fields, measured.high))
+    names = ", ".join(f'"{name}"' for name in measured.data_sets)
+    trailing = "," if len(measured.data_sets) == 1 else ""
+    return f"MeasuredSplit({numbers}, ({names}{trailing}))"
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ class MeasuredSplit:
 
 
 MEASURED_SPLITS: tuple[MeasuredSplit, ...] = (
+    MeasuredSplit(15.0, 5.0, -0.0342, -0.0664, -0.0021, ("usgra_nerve",)),
     MeasuredSplit(15.0, 5.0, -0.0101, -0.0132, -0.0069, ("ms_lesjak_flair",)),
 )
 """The measurements the rule stands on, as ``benchmarks/pretrain_budget.py`` prints them
