@@ -18,11 +18,10 @@ weights are made once per data set and shared by its three sweeps (same network,
 pretraining). Resumable: run it again and finished runs are kept. Wall-clock budgets need a quiet
 machine: run nothing else meanwhile. Two runs at a time, one core each (OMP_NUM_THREADS=1): the
 scratch arm of a seed beside its pretrained arm, so a change in a shared machine's pace during the
-sweep meets both arms of a pair. (ms_lesjak_flair's equal_total ran one run at a time on two
-cores, `--jobs 1`: its pairs ran 15 minutes apart and the machine's pace changed between some of
-them; ablation.csv has the steps each run bought.) Expected cost on the 2-core CPU: about 5½
-hours of two cores (per seed: 5 pretraining + 25 equal_total + ~14 equal_steps + ~14 half_labels
-minutes on usgra_nerve at ~0.4 s a step, ~46 on ms_lesjak_flair, plus evaluation).
+sweep meets both arms of a pair (docs/pretraining.md says how each sweep ran). Expected cost on
+the 2-core CPU: about 5½ hours of two cores (per seed: 5 pretraining + 25 equal_total + ~14
+equal_steps + ~14 half_labels minutes on usgra_nerve at ~0.4 s a step, ~46 on ms_lesjak_flair,
+plus evaluation).
 
 Writes benchmarks/results/pretrain/{summary.json,summary.csv,summary.md}: each comparison's
 paired gain in test Dice with its 95 % interval, and the MeasuredSplit entry for

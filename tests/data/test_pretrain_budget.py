@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from sparseg.data.pretrain_budget import MEASURED_SPLITS, MeasuredSplit, pretrain_split
+from sparseg.data.pretrain_budget import (
+    MEASURED_SPLITS,
+    REACH,
+    MeasuredSplit,
+    pretrain_split,
+)
 
 PAYS = MeasuredSplit(15, 5, 0.04, 0.01, 0.07, ("usgra_nerve",))
 DOES_NOT_PAY = MeasuredSplit(15, 5, 0.01, -0.02, 0.04, ("usgra_nerve", "ms_lesjak_flair"))
@@ -20,7 +25,9 @@ def test_the_shipped_evidence_is_read_by_default() -> None:
     assert split == pretrain_split(15, MEASURED_SPLITS)
     named = {name for measured in MEASURED_SPLITS for name in measured.data_sets}
     assert all(name in split.reason for name in named)
-    paying = [m for m in MEASURED_SPLITS if m.low > 0 and 7.5 <= m.total_minutes <= 30]
+    paying = [
+        m for m in MEASURED_SPLITS if m.low > 0 and 15 / REACH <= m.total_minutes <= 15 * REACH
+    ]
     assert (split.pretrain_minutes > 0) == bool(paying)
 
 
