@@ -231,6 +231,28 @@ def test_a_stage_with_base_restarts_from_that_preset(tmp_path: Path) -> None:
         load_ladder(write_ladder(tmp_path, stages, mode="leave_one_out"))
 
 
+def test_a_restart_leaves_the_stage_above_s_tuning_ensemble_and_pretraining(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump({"training": {"lr": 0.003}}))
+    stages = [
+        {
+            "name": "tuned",
+            "tune": True,
+            "after_tune": {"inference.crf.enabled": False},
+            "ensemble_folds": 3,
+            "pretrain": {"steps": 10},
+        },
+        {"name": "restarted", "base": "other.yaml"},
+        {"name": "tuned again", "base": "other.yaml", "tune": True},
+    ]
+    tuned, restarted, again = load_ladder(write_ladder(tmp_path, stages)).stages
+    assert tuned.tune and tuned.ensemble_folds == 3 and tuned.pretrain is not None
+    assert not restarted.tune and restarted.after_tune == {}
+    assert restarted.ensemble_folds == 1 and restarted.pretrain is None
+    assert again.tune and again.after_tune == {}
+
+
 def test_presets_ladder_is_the_three_presets() -> None:
     stages = load_ladder(REPO / "configs/ladders/presets.yaml").stages
     assert [stage.name for stage in stages] == ["basic", "budget", "recipe"]

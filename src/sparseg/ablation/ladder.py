@@ -20,10 +20,12 @@ A ladder file::
       - name: + in-domain pre-training
         pretrain: {steps: 1000}  # each seed's network pretrained first (sparseg pretrain)
       - name: budget preset
-        base: ../budget.yaml     # cumulative only: restart from this preset, not the stage above
+        base: ../budget.yaml     # cumulative only: restart from this preset (untuned, one
+                                 # model, no pretraining), not the stage above
 
 ``cumulative``: each stage applies its overrides (and ``tune``/``after_tune``/``ensemble_folds``/
-``pretrain``) on top of the previous measured stage; a skipped stage's overrides are not passed on.
+``pretrain``) on top of the previous measured stage; a skipped stage's overrides are not passed on;
+a stage with ``base`` starts afresh from that preset.
 ``pretrain`` (``steps`` and/or ``minutes``; ``false`` turns it off again) makes each seed's network
 start from in-domain weights: ``sparseg pretrain`` on the sweep's non-test images, with the
 stage's config, before the training (:func:`sparseg.ablation.sweep.pretrain_args`).
@@ -287,6 +289,7 @@ def _resolve_cumulative(
     for index, spec in enumerate(specs):
         if spec["base"] is not None:
             current = read_yaml_mapping((path.parent / spec["base"]).resolve())
+            tune, after_tune, folds, pretrain = False, {}, 1, None
         raw = apply_dotted(current, spec["overrides"], spec["where"])
         raw = _aspect_true(raw, current, aspect, spec["where"])
         stage_tune = tune if spec["tune"] is None else spec["tune"]
