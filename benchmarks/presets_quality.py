@@ -187,11 +187,16 @@ def goal_lines(budget: str, summaries: list[dict[str, Any]]) -> list[str]:
             strongest = max(others, key=lambda entry, m=gain["metric"]: entry[m])
             if gain["over"] != strongest["preset"]:
                 continue
-            at_or_above = gain["high"] >= 0 if not math.isnan(gain["high"]) else gain["gain"] >= 0
+            if gain["low"] > 0:
+                verdict = "above"
+            elif gain["high"] >= 0 or (math.isnan(gain["high"]) and gain["gain"] >= 0):
+                verdict = "at (the interval reaches zero)"
+            else:
+                verdict = "below"
             lines.append(
                 f"- {name}, {gain['metric']}: the proposal against the best other preset "
                 f"({gain['over']}): {gain['gain']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
-                f" over {gain['seeds']} seeds: {'at or above' if at_or_above else 'below'}"
+                f" over {gain['seeds']} seeds: {verdict}"
             )
     return lines
 
