@@ -180,10 +180,10 @@ def goal_lines(budget: str, summaries: list[dict[str, Any]]) -> list[str]:
                 f"- {name}, {metric} ≥ {least:.2f}: best {top[metric]:.3f} ({top['preset']}): "
                 f"{verdict}"
             )
-        if PROPOSAL not in by_preset:
+        others = [entry for entry in by_preset.values() if entry["preset"] != PROPOSAL]
+        if PROPOSAL not in by_preset or not others:
             continue
         for gain in summary["proposal_gains"]:
-            others = [e for e in by_preset.values() if e["preset"] != PROPOSAL]
             strongest = max(others, key=lambda entry, m=gain["metric"]: entry[m])
             if gain["over"] != strongest["preset"]:
                 continue
